@@ -1,0 +1,109 @@
+import * as tf from './tf';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerFastMatMulGradient } from './matmul';
+
+export const BACKEND_CHOICES = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+export interface BackendInfo {
+  /** What the user asked for. */
+  requested: BackendChoice;
+  /** The tfjs backend name that is active ('wasm', 'cpu', 'tensorflow'). */
+  name: string;
+  /** Human-readable label recorded with results, e.g. 'tensorflow-gpu' or 'wasm (simd)'. */
+  label: string;
+  /** Version of the tfjs core package that computes the numbers. */
+  tfjsVersion: string;
+  /** Why auto-selection skipped the faster backends, for the environment record. */
+  notes: string[];
+}
+
+/** The native bindings register the 'tensorflow' backend when their package is loaded. */
+function tryLoadNative(pkg: '@tensorflow/tfjs-node' | '@tensorflow/tfjs-node-gpu'): string | null {
+  try {
+    require(pkg);
+    return null;
+  } catch (err) {
+    return `${pkg} not usable: ${(err as Error).message.split('\n')[0]}`;
+  }
+}
+
+function nativeUsesGpu(): boolean {
+  const backend = tf.backend() as unknown as { isUsingGpuDevice?: boolean };
+  return backend.isUsingGpuDevice === true;
+}
+
+async function activate(name: string): Promise<boolean> {
+  try {
+    return (await tf.setBackend(name)) && tf.getBackend() === name;
+  } catch {
+    return false;
+  }
+}
+
+async function activateNative(gpu: boolean, notes: string[]): Promise<string | null> {
+  const pkg = gpu ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+  const problem = tryLoadNative(pkg);
+  if (problem) {
+    notes.push(problem);
+    return null;
+  }
+  if (!(await activate('tensorflow'))) {
+    notes.push(`${pkg} loaded but its backend did not initialise`);
+    return null;
+  }
+  if (gpu && !nativeUsesGpu()) {
+    notes.push(`${pkg} loaded but sees no GPU`);
+    return null;
+  }
+  return gpu ? 'tensorflow-gpu' : 'tensorflow';
+}
+
+async function activateWasm(notes: string[]): Promise<string | null> {
+  if (!(await activate('wasm'))) {
+    notes.push('wasm backend did not initialise');
+    return null;
+  }
+  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+  return simd ? 'wasm (simd)' : 'wasm';
+}
+
+async function activateCpu(): Promise<string> {
+  if (!(await activate('cpu'))) throw new Error('the cpu backend failed to initialise');
+  return 'cpu';
+}
+
+/**
+ * Selects and initialises a tfjs backend. `auto` prefers a GPU, then native TensorFlow, then
+ * WebAssembly (the embedded default, always installed), then the plain JavaScript cpu backend.
+ * An explicitly requested backend that cannot start is an error, never a silent fallback.
+ */
+export async function initBackend(requested: BackendChoice): Promise<BackendInfo> {
+  const notes: string[] = [];
+  let label: string | null = null;
+  switch (requested) {
+    case 'auto':
+      label =
+        (await activateNative(true, notes)) ??
+        (await activateNative(false, notes)) ??
+        (await activateWasm(notes)) ??
+        (await activateCpu());
+      break;
+    case 'tensorflow-gpu':
+    case 'tensorflow':
+      label = await activateNative(requested === 'tensorflow-gpu', notes);
+      break;
+    case 'wasm':
+      label = await activateWasm(notes);
+      break;
+    case 'cpu':
+      label = await activateCpu();
+      break;
+  }
+  if (label === null) {
+    throw new Error(`backend '${requested}' is not available: ${notes.join('; ')}`);
+  }
+  tf.env().set('PROD', true);
+  registerFastMatMulGradient();
+  return { requested, name: tf.getBackend(), label, tfjsVersion: tf.version.tfjs, notes };
+}

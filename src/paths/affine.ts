@@ -1,0 +1,114 @@
+import * as tf from '../backend/tf';
+import { ConditionalPath, ConditionalQuantities, PathSample } from './path';
+
+/** alpha_t, sigma_t and their time derivatives. */
+export interface AffineSchedule {
+  readonly name: string;
+  alpha(t: number): number;
+  sigma(t: number): number;
+  dAlpha(t: number): number;
+  dSigma(t: number): number;
+}
+
+/** CondOT: alpha = t, sigma = 1 - (1 - sigmaMin) t. */
+export function condOtSchedule(sigmaMin = 0): AffineSchedule {
+  return {
+    name: sigmaMin > 0 ? `condot(sigma_min=${sigmaMin})` : 'condot',
+    alpha: (t) => t,
+    sigma: (t) => 1 - (1 - sigmaMin) * t,
+    dAlpha: () => 1,
+    dSigma: () => -(1 - sigmaMin),
+  };
+}
+
+/** Linear variance preserving: alpha = t, sigma = sqrt(1 - t^2). */
+export const vpSchedule: AffineSchedule = {
+  name: 'vp',
+  alpha: (t) => t,
+  sigma: (t) => Math.sqrt(1 - t * t),
+  dAlpha: () => 1,
+  dSigma: (t) => -t / Math.sqrt(1 - t * t),
+};
+
+/** Cosine: alpha = sin(pi t / 2), sigma = cos(pi t / 2). */
+export const cosineSchedule: AffineSchedule = {
+  name: 'cosine',
+  alpha: (t) => Math.sin((Math.PI * t) / 2),
+  sigma: (t) => Math.cos((Math.PI * t) / 2),
+  dAlpha: (t) => (Math.PI / 2) * Math.cos((Math.PI * t) / 2),
+  dSigma: (t) => -(Math.PI / 2) * Math.sin((Math.PI * t) / 2),
+};
+
+export const AFFINE_PATHS = ['condot', 'vp', 'cosine'] as const;
+export type AffinePathName = (typeof AFFINE_PATHS)[number];
+
+export function affineSchedule(name: AffinePathName, sigmaMin = 0): AffineSchedule {
+  if (name === 'condot') return condOtSchedule(sigmaMin);
+  return name === 'vp' ? vpSchedule : cosineSchedule;
+}
+
+/** Per-sample schedule coefficients as [B, 1] columns, computed in float64 then stored as float32. */
+function coefficients(schedule: AffineSchedule, t: Float32Array) {
+  const column = (f: (s: number) => number) => tf.tensor2d(Float32Array.from(t, f), [t.length, 1]);
+  return {
+    alpha: column(schedule.alpha),
+    sigma: column(schedule.sigma),
+    dAlpha: column(schedule.dAlpha),
+    dSigma: column(schedule.dSigma),
+    // d log sigma / dt: the Jacobian of u is this multiple of the identity.
+    rate: column((s) => schedule.dSigma(s) / schedule.sigma(s)),
+  };
+}
+
+/**
+ * The Gaussian path x_t = alpha_t x1 + sigma_t x0 with x0 ~ N(0, I) (SPEC section 2):
+ * u = (dsigma/sigma) x + (dalpha - dsigma alpha/sigma) x1, div u = d dsigma/sigma,
+ * score = -(x - alpha x1)/sigma^2, weight sigma_t.
+ */
+export class AffinePath implements ConditionalPath {
+  readonly name: string;
+
+  constructor(readonly schedule: AffineSchedule) {
+    this.name = schedule.name;
+  }
+
+  sample(x0: tf.Tensor2D, x1: tf.Tensor2D, t: Float32Array): PathSample {
+    return tf.tidy(() => {
+      const c = coefficients(this.schedule, t);
+      const xt = tf.add(tf.mul(c.alpha, x1), tf.mul(c.sigma, x0)) as tf.Tensor2D;
+      // At x_t, x - alpha x1 = sigma x0 exactly; using x0 avoids the cancellation near sigma = 0.
+      const score = tf.neg(tf.div(x0, c.sigma)) as tf.Tensor2D;
+      const u = tf.add(tf.mul(c.dAlpha, x1), tf.mul(c.dSigma, x0)) as tf.Tensor2D;
+      const tCol = tf.tensor2d(t, [t.length, 1]);
+      return { t: tCol, xt, u, score, ...this.jacobianTerms(c.rate, c.sigma, x1.shape[1]) };
+    });
+  }
+
+  conditionalAt(x: tf.Tensor2D, x1: tf.Tensor2D, t: Float32Array): ConditionalQuantities {
+    return tf.tidy(() => {
+      const c = coefficients(this.schedule, t);
+      const centred = tf.sub(x, tf.mul(c.alpha, x1));
+      const score = tf.neg(tf.div(centred, tf.square(c.sigma))) as tf.Tensor2D;
+      const drift = tf.sub(c.dAlpha, tf.mul(c.rate, c.alpha));
+      const u = tf.add(tf.mul(c.rate, x), tf.mul(drift, x1)) as tf.Tensor2D;
+      return { u, score, ...this.jacobianTerms(c.rate, c.sigma, x1.shape[1]) };
+    });
+  }
+
+  private jacobianTerms(rate: tf.Tensor2D, sigma: tf.Tensor2D, dim: number) {
+    const batch = rate.shape[0];
+    return {
+      divU: tf.reshape(tf.mul(rate, dim), [batch]) as tf.Tensor1D,
+      duDiag: tf.tile(rate, [1, dim]) as tf.Tensor2D,
+      weight: tf.reshape(sigma, [batch]) as tf.Tensor1D,
+    };
+  }
+
+  logDensity(x: Float64Array, x1: Float64Array, t: number): number {
+    const alpha = this.schedule.alpha(t);
+    const sigma = this.schedule.sigma(t);
+    let sq = 0;
+    for (let i = 0; i < x.length; i++) sq += (x[i] - alpha * x1[i]) ** 2;
+    return -sq / (2 * sigma * sigma) - x.length * Math.log(sigma) - (x.length / 2) * Math.log(2 * Math.PI);
+  }
+}
