@@ -1,0 +1,93 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { PACKAGE_ROOT } from '../results/environment';
+import { describeIssues, RunConfig, RunConfigInput, runConfigSchema } from './schema';
+
+export const CONFIG_DIR = path.join(PACKAGE_ROOT, 'configs');
+
+/** A configuration mistake: the message names the file or flag, the field and what is allowed. */
+export class ConfigError extends Error {}
+
+const presetFileSchema = z
+  .object({
+    description: z.string().optional(),
+    presets: z.record(z.string(), z.record(z.string(), z.unknown())),
+  })
+  .strict();
+
+type PlainObject = Record<string, unknown>;
+
+function readYaml(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return parseYaml(text);
+  } catch (err) {
+    const where = err instanceof YAMLParseError ? ` (line ${err.linePos?.[0].line})` : '';
+    throw new ConfigError(`config file ${file} is not valid YAML${where}: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** The presets defined for a task in configs/<task>.yaml. */
+export function taskPresets(task: string): Record<string, PlainObject> {
+  const file = path.join(CONFIG_DIR, `${task}.yaml`);
+  const parsed = presetFileSchema.safeParse(readYaml(file));
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, file));
+  return parsed.data.presets;
+}
+
+function presetValues(task: string, preset: string): PlainObject {
+  const presets = taskPresets(task);
+  if (!(preset in presets)) {
+    throw new ConfigError(`unknown preset '${preset}' for task '${task}'; valid presets: ${Object.keys(presets).join(', ')}`);
+  }
+  return presets[preset];
+}
+
+function isPlainObject(value: unknown): value is PlainObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Later layers override earlier ones; nested objects (eval) merge key by key. */
+export function mergeLayers(...layers: PlainObject[]): PlainObject {
+  const out: PlainObject = {};
+  for (const layer of layers) {
+    for (const [key, value] of Object.entries(layer)) {
+      if (value === undefined) continue;
+      out[key] = isPlainObject(value) && isPlainObject(out[key]) ? mergeLayers(out[key] as PlainObject, value) : value;
+    }
+  }
+  return out;
+}
+
+export interface ConfigSources {
+  task: string;
+  preset: string;
+  /** A YAML file with settings (the same keys as a preset). */
+  configFile?: string;
+  /** Settings from command-line flags. */
+  overrides: RunConfigInput;
+}
+
+/** Preset, then --config file, then flags, validated against the one schema. */
+export function resolveConfig(sources: ConfigSources): RunConfig {
+  const layers: PlainObject[] = [presetValues(sources.task, sources.preset)];
+  if (sources.configFile) {
+    const fromFile = readYaml(sources.configFile) ?? {};
+    if (!isPlainObject(fromFile)) throw new ConfigError(`config file ${sources.configFile} must hold a mapping of settings`);
+    layers.push(fromFile);
+  }
+  layers.push(sources.overrides as PlainObject);
+  const parsed = runConfigSchema.safeParse(mergeLayers(...layers));
+  if (!parsed.success) {
+    const source = [`preset '${sources.preset}'`, sources.configFile, 'flags'].filter(Boolean).join(' + ');
+    throw new ConfigError(describeIssues(parsed.error, source));
+  }
+  return parsed.data;
+}

@@ -1,0 +1,54 @@
+import { execFileSync } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BackendInfo } from '../backend/backend';
+
+export interface EnvironmentRecord {
+  date: string;
+  node: string;
+  tfjs: string;
+  fdmBench: string;
+  backend: string;
+  backendRequested: string;
+  backendNotes: string[];
+  cpuModel: string;
+  cpuCores: number;
+  memoryGiB: number;
+  platform: string;
+  gitCommit: string | null;
+  gitDirty: boolean | null;
+  command: string;
+}
+
+export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
+
+function git(args: string[]): string | null {
+  try {
+    return execFileSync('git', args, { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Where, with what and from which code a run's numbers came. */
+export function describeEnvironment(backend: BackendInfo): EnvironmentRecord {
+  const status = git(['status', '--porcelain', '--untracked-files=no']);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const pkg = require(path.join(PACKAGE_ROOT, 'package.json')) as { version: string };
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    tfjs: backend.tfjsVersion,
+    fdmBench: pkg.version,
+    backend: backend.label,
+    backendRequested: backend.requested,
+    backendNotes: backend.notes,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    cpuCores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    gitCommit: git(['rev-parse', 'HEAD']),
+    gitDirty: status === null ? null : status.length > 0,
+    command: process.argv.slice(2).join(' '),
+  };
+}

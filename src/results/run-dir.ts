@@ -1,0 +1,38 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+function timestamp(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
+/**
+ * Creates results/<task>/<run-id>, with a run id made of the start time (and a counter when two
+ * runs start within the same second), never touching an existing directory.
+ */
+export function createRunDir(outRoot: string, task: string, now = new Date()): { runId: string; dir: string } {
+  const parent = path.join(outRoot, task);
+  fs.mkdirSync(parent, { recursive: true });
+  const base = timestamp(now);
+  for (let attempt = 0; ; attempt++) {
+    const runId = attempt === 0 ? base : `${base}-${attempt + 1}`;
+    const dir = path.join(parent, runId);
+    try {
+      fs.mkdirSync(dir);
+      return { runId, dir };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+/** The files of a run directory. */
+export function runFiles(dir: string) {
+  return {
+    config: path.join(dir, 'config.yaml'),
+    environment: path.join(dir, 'environment.json'),
+    records: path.join(dir, 'records.jsonl'),
+    csv: path.join(dir, 'records.csv'),
+    markdown: path.join(dir, 'table.md'),
+    figure: path.join(dir, 'samples.png'),
+  };
+}

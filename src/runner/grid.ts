@@ -1,0 +1,72 @@
+import { RunConfig } from '../config/schema';
+import { RunSpec } from '../tasks/task';
+
+/** Cartesian product of lists, in order (the first list varies slowest). */
+function product<T extends object>(lists: { [K in keyof T]: T[K][] }): T[] {
+  return Object.entries(lists).reduce<Record<string, unknown>[]>(
+    (acc, [key, values]) => acc.flatMap((partial) => (values as unknown[]).map((v) => ({ ...partial, [key]: v }))),
+    [{}],
+  ) as T[];
+}
+
+/** Normalises settings that cannot matter, so equivalent FDM runs are not repeated. */
+function canonical(spec: RunSpec): RunSpec {
+  if (spec.method === 'cfm') {
+    return { ...spec, lambda: 0, divEstimator: 'exact', probes: 0, probeDots: 'exact', stopGrad: false, fdmVariant: 'paper' };
+  }
+  if (spec.divEstimator === 'exact') return { ...spec, probes: 0, probeDots: 'exact' };
+  return spec;
+}
+
+/**
+ * Every run of a configuration: methods x path x (FDM-only settings for FDM) x seeds. CFM is not
+ * repeated over lambda, estimator and the other FDM-only settings.
+ */
+export function expandRuns(config: RunConfig): RunSpec[] {
+  const all = product<RunSpec>({
+    method: config.methods,
+    path: config.path,
+    lambda: config.lambda,
+    divEstimator: config.divEstimator,
+    probes: config.probes,
+    probeDots: config.probeDots,
+    stopGrad: config.stopGrad,
+    fdmVariant: config.fdmVariant,
+    seed: config.seeds,
+  }).map(canonical);
+  const seen = new Set<string>();
+  return all.filter((spec) => {
+    const key = JSON.stringify(spec);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** The settings recorded with a run: the spec (less method and seed) plus the shared ones. */
+export function runSettings(spec: RunSpec, config: RunConfig): Record<string, string | number | boolean> {
+  const shared = {
+    path: spec.path,
+    iterations: config.iterations,
+    batchSize: config.batchSize,
+    hidden: config.hidden,
+    depth: config.depth,
+    lr: config.lr,
+    lrSchedule: config.lrSchedule,
+    sigmaMin: config.sigmaMin,
+    solver: config.eval.solver,
+    solverSteps: config.eval.steps,
+    nllSamples: config.eval.nllSamples,
+  };
+  if (spec.method === 'cfm') return shared;
+  return {
+    ...shared,
+    lambda: spec.lambda,
+    divEstimator: spec.divEstimator,
+    probes: spec.probes,
+    probeDist: config.probeDist,
+    probeDots: spec.probeDots,
+    stopGrad: spec.stopGrad,
+    fdmVariant: spec.fdmVariant,
+  };
+}

@@ -1,0 +1,142 @@
+import * as tf from '../backend/tf';
+import { RunConfig } from '../config/schema';
+import { flowLoss, FlowLossOptions } from '../losses/flow-loss';
+import { energyDistance, mmdRbf } from '../metrics/sample-quality';
+import { Mlp } from '../models/mlp';
+import { AffinePath, affineSchedule } from '../paths/affine';
+import { disposeQuantities } from '../paths/path';
+import { Rng } from '../random/rng';
+import { ColumnSpec } from '../report/render';
+import { writeDensityPng } from '../report/density-png';
+import { logLikelihood, sampleFlow } from '../solvers/flow';
+import { Sampler2D } from './toy2d/samplers';
+import { EvaluationResult, Experiment, FigurePanel, RunSpec, Task } from './task';
+
+/** Training times are drawn from U[0, T_MAX): sigma_t = 0 at t = 1 would make the score infinite. */
+export const T_MAX = 1 - 1e-5;
+
+export interface Density2DDefinition {
+  name: string;
+  description: string;
+  sample: Sampler2D;
+  /** Differential entropy of the data in nats, when known: the NLL floor. */
+  entropy?: number;
+  /** Plot range for both axes. */
+  range: [number, number];
+}
+
+const DIM = 2;
+
+function lossOptions(spec: RunSpec, config: RunConfig): FlowLossOptions {
+  return {
+    method: spec.method,
+    lambda: spec.lambda,
+    divEstimator: spec.divEstimator,
+    probes: spec.probes,
+    probeDist: config.probeDist,
+    probeDots: spec.probeDots,
+    stopGrad: spec.stopGrad,
+    fdmVariant: spec.fdmVariant,
+  };
+}
+
+function mean(values: Float64Array): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+function standardError(values: Float64Array, m: number): number {
+  const variance = values.reduce((acc, v) => acc + (v - m) ** 2, 0) / (values.length - 1);
+  return Math.sqrt(variance / values.length);
+}
+
+class Density2DExperiment implements Experiment {
+  private readonly model: Mlp;
+  private readonly path: AffinePath;
+  private readonly opts: FlowLossOptions;
+  private readonly streams: Record<'data' | 'noise' | 'time' | 'probes', Rng>;
+
+  constructor(
+    private readonly def: Density2DDefinition,
+    private readonly config: RunConfig,
+    spec: RunSpec,
+    private readonly rng: Rng,
+  ) {
+    // Initialisation and data streams depend on the seed only, so CFM and FDM runs of one seed
+    // start from the same weights and see the same batches: a paired comparison.
+    this.model = new Mlp({ dim: DIM, hidden: config.hidden, depth: config.depth }, rng.fork('init'));
+    this.path = new AffinePath(affineSchedule(spec.path, config.sigmaMin));
+    this.opts = lossOptions(spec, config);
+    this.streams = {
+      data: rng.fork('data'),
+      noise: rng.fork('noise'),
+      time: rng.fork('time'),
+      probes: rng.fork('probes'),
+    };
+  }
+
+  get variables(): tf.Variable[] {
+    return this.model.variables;
+  }
+
+  loss(): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar } {
+    const n = this.config.batchSize;
+    const x1 = tf.tensor2d(this.def.sample(n, this.streams.data), [n, DIM]);
+    const x0 = tf.tensor2d(this.streams.noise.normalArray(n * DIM), [n, DIM]);
+    const sample = this.path.sample(x0, x1, this.streams.time.uniformArray(n, 0, T_MAX));
+    const terms = flowLoss(this.model, sample, this.opts, this.streams.probes);
+    tf.dispose([x0, x1]);
+    disposeQuantities(sample);
+    return terms;
+  }
+
+  async evaluate(): Promise<EvaluationResult> {
+    const ev = this.config.eval;
+    const evalRng = this.rng.fork('eval');
+    const solver = { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: ev.batchSize };
+    const heldOut = this.def.sample(ev.nllSamples, evalRng.fork('held-out'));
+    const { logp } = logLikelihood(this.model, heldOut, { ...solver, divergence: 'exact' });
+    const meanLogp = mean(logp);
+    const nll = -meanLogp;
+    const samples = sampleFlow(this.model, evalRng.fork('noise').normalArray(ev.sampleCount * DIM), solver);
+    const fresh = this.def.sample(ev.sampleCount, evalRng.fork('fresh'));
+    const metrics: Record<string, number> = {
+      nll,
+      nllStdErr: standardError(logp, meanLogp),
+      // exp(E log p): the geometric-mean density, the paper's checkerboard "likelihood".
+      likelihood: Math.exp(meanLogp),
+      energyDistance: energyDistance(samples, fresh, DIM),
+      mmd2: mmdRbf(samples, fresh, DIM).mmd2,
+    };
+    if (this.def.entropy !== undefined) metrics.gap = nll - this.def.entropy;
+    return { metrics, samples };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+const DENSITY_COLUMNS: ColumnSpec[] = [
+  { key: 'nll', header: 'NLL (nats)', digits: 3, showStd: true },
+  { key: 'gap', header: 'gap to entropy', digits: 3, showStd: false },
+  { key: 'nllStdErr', header: 'NLL s.e.', digits: 3, showStd: false },
+  { key: 'likelihood', header: 'likelihood', digits: 4, showStd: true },
+  { key: 'energyDistance', header: 'energy dist.', digits: 4, showStd: true },
+  { key: 'mmd2', header: 'MMD^2', digits: 4, showStd: true },
+];
+
+/** A 2D density-estimation task: the MLP of the reference code on an affine Gaussian path. */
+export function density2DTask(def: Density2DDefinition): Task {
+  return {
+    name: def.name,
+    description: def.description,
+    columns: DENSITY_COLUMNS,
+    facts: def.entropy === undefined ? {} : { entropy: def.entropy },
+    createExperiment: (config, spec, rng) => new Density2DExperiment(def, config, spec, rng),
+    async writeFigure(file: string, panels: FigurePanel[], rng: Rng): Promise<void> {
+      const count = panels[0]?.points.length ? panels[0].points.length / DIM : 2000;
+      const truth = { label: 'data', points: def.sample(count, rng.fork('figure')) };
+      writeDensityPng(file, [truth, ...panels], { range: def.range, pixels: 200, title: def.name });
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import * as tf from '../backend/tf';
+import { RunConfig } from '../config/schema';
+import { FdmVariant, Method, ProbeDots } from '../losses/flow-loss';
+import { DivEstimator } from '../losses/divergence';
+import { AffinePathName } from '../paths/affine';
+import { Rng } from '../random/rng';
+import { ColumnSpec } from '../report/render';
+
+/** One point of the sweep: a method with scalar settings, for one seed. */
+export interface RunSpec {
+  method: Method;
+  seed: number;
+  path: AffinePathName;
+  lambda: number;
+  divEstimator: DivEstimator;
+  probes: number;
+  probeDots: ProbeDots;
+  stopGrad: boolean;
+  fdmVariant: FdmVariant;
+}
+
+/** Loss values of one training step, as numbers (the step's tensors are already disposed). */
+export interface StepLosses {
+  total: number;
+  cfm: number;
+  cdm: number;
+}
+
+/** What an experiment hands back after training: metrics and, optionally, points to plot. */
+export interface EvaluationResult {
+  metrics: Record<string, number>;
+  /** Model samples for the task's figure. */
+  samples?: Float32Array;
+}
+
+/** A model being trained by one method on one task: the runner drives it, the task defines it. */
+export interface Experiment {
+  readonly variables: tf.Variable[];
+  /** The training loss of one step, built from the experiment's own seeded streams. */
+  loss(iteration: number): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar };
+  evaluate(): Promise<EvaluationResult>;
+  dispose(): void;
+}
+
+/** A figure panel: a label and the points it shows. */
+export interface FigurePanel {
+  label: string;
+  points: Float32Array;
+}
+
+/**
+ * A benchmark task. Adding one means writing this interface and registering it in
+ * tasks/registry.ts; the runner, results and report code stay as they are.
+ */
+export interface Task {
+  readonly name: string;
+  readonly description: string;
+  /** Report columns for this task's metrics. */
+  readonly columns: ColumnSpec[];
+  /** Extra facts recorded with every record of the task (e.g. the true entropy). */
+  readonly facts: Record<string, number>;
+  createExperiment(config: RunConfig, spec: RunSpec, rng: Rng): Experiment;
+  /** Writes the task's figure (e.g. sample densities beside the ground truth) into a run directory. */
+  writeFigure?(file: string, panels: FigurePanel[], rng: Rng): Promise<void>;
+}
