@@ -7,7 +7,8 @@ import { SOLVERS } from '../solvers/ode';
 
 /** A setting that may be given as one value or as a list of values to sweep over. */
 function grid<T extends z.ZodType>(item: T) {
-  return z.union([item, z.array(item).nonempty()]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
+  // Wrapping a single value first keeps zod's messages about the item itself ("lambda.0: ...").
+  return z.preprocess((v) => (v === undefined || Array.isArray(v) ? v : [v]), z.array(item).nonempty());
 }
 
 const positiveInt = z.number().int().positive();
@@ -18,6 +19,8 @@ export const evalSchema = z
     nllSamples: positiveInt.default(2000),
     /** Model samples (and as many fresh data points) for the sample-quality metrics. */
     sampleCount: positiveInt.default(2000),
+    /** Model samples drawn for the density figure (the metrics use the first sampleCount of them). */
+    figureSamples: positiveInt.default(10000),
     solver: z.enum(SOLVERS).default('rk4'),
     steps: positiveInt.default(40),
     rtol: z.number().positive().default(1e-5),

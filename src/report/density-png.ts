@@ -1,7 +1,6 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { fonts, renderPixels } from 'js-pixel-fonts';
+import { writeFileAtomic } from '../results/store';
 
 /** One square panel: a 2D histogram of `points`, flat (x, y) pairs, under `label`. */
 export interface DensityPanel {
@@ -48,7 +47,7 @@ const COLORMAP = buildColormap(VIRIDIS_STOPS, 256);
 export function writeDensityPng(file: string, panels: DensityPanel[], options: DensityPngOptions): void {
   validate(panels, options);
   const png = renderPanels(panels, options);
-  writeAtomically(file, PNG.sync.write(png));
+  writeFileAtomic(file, PNG.sync.write(png));
 }
 
 function validate(panels: DensityPanel[], { range, pixels }: DensityPngOptions): void {
@@ -147,16 +146,3 @@ function buildColormap(stops: readonly Rgb[], size: number): Rgb[] {
   });
 }
 
-function writeAtomically(file: string, bytes: Buffer): void {
-  const directory = path.dirname(file);
-  fs.mkdirSync(directory, { recursive: true });
-  // pid plus time keeps concurrent writers of the same file from sharing a temporary name.
-  const temporary = path.join(directory, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    fs.writeFileSync(temporary, bytes);
-    fs.renameSync(temporary, file);
-  } catch (error) {
-    fs.rmSync(temporary, { force: true });
-    throw error;
-  }
-}

@@ -109,7 +109,7 @@ export function appendRecord(file: string, record: RunRecord): void {
 }
 
 /** Writes via a temp file in the same directory and a rename, so readers see the old or the new file, never a mix. */
-export function writeFileAtomic(file: string, content: string): void {
+export function writeFileAtomic(file: string, content: string | Buffer): void {
   const dir = path.dirname(file);
   fs.mkdirSync(dir, { recursive: true });
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);

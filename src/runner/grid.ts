@@ -1,4 +1,5 @@
 import { RunConfig } from '../config/schema';
+import { FlowLossOptions } from '../losses/flow-loss';
 import { RunSpec } from '../tasks/task';
 
 /** Cartesian product of lists, in order (the first list varies slowest). */
@@ -43,7 +44,21 @@ export function expandRuns(config: RunConfig): RunSpec[] {
   });
 }
 
-/** The settings recorded with a run: the spec (less method and seed) plus the shared ones. */
+/** The loss options of a run: its method and the FDM settings (which CFM ignores). */
+export function lossOptionsFor(spec: RunSpec, config: RunConfig): FlowLossOptions {
+  return {
+    method: spec.method,
+    lambda: spec.lambda,
+    divEstimator: spec.divEstimator,
+    probes: spec.probes,
+    probeDist: config.probeDist,
+    probeDots: spec.probeDots,
+    stopGrad: spec.stopGrad,
+    fdmVariant: spec.fdmVariant,
+  };
+}
+
+/** The settings recorded with a run: the shared ones, plus the FDM settings for FDM runs. */
 export function runSettings(spec: RunSpec, config: RunConfig): Record<string, string | number | boolean> {
   const shared = {
     path: spec.path,
@@ -59,14 +74,6 @@ export function runSettings(spec: RunSpec, config: RunConfig): Record<string, st
     nllSamples: config.eval.nllSamples,
   };
   if (spec.method === 'cfm') return shared;
-  return {
-    ...shared,
-    lambda: spec.lambda,
-    divEstimator: spec.divEstimator,
-    probes: spec.probes,
-    probeDist: config.probeDist,
-    probeDots: spec.probeDots,
-    stopGrad: spec.stopGrad,
-    fdmVariant: spec.fdmVariant,
-  };
+  const { method, ...fdmSettings } = lossOptionsFor(spec, config);
+  return { ...shared, ...fdmSettings };
 }

@@ -1,6 +1,7 @@
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
 import { flowLoss, FlowLossOptions } from '../losses/flow-loss';
+import { lossOptionsFor } from '../runner/grid';
 import { energyDistance, mmdRbf } from '../metrics/sample-quality';
 import { Mlp } from '../models/mlp';
 import { AffinePath, affineSchedule } from '../paths/affine';
@@ -27,19 +28,6 @@ export interface Density2DDefinition {
 
 const DIM = 2;
 
-function lossOptions(spec: RunSpec, config: RunConfig): FlowLossOptions {
-  return {
-    method: spec.method,
-    lambda: spec.lambda,
-    divEstimator: spec.divEstimator,
-    probes: spec.probes,
-    probeDist: config.probeDist,
-    probeDots: spec.probeDots,
-    stopGrad: spec.stopGrad,
-    fdmVariant: spec.fdmVariant,
-  };
-}
-
 function mean(values: Float64Array): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
@@ -65,7 +53,7 @@ class Density2DExperiment implements Experiment {
     // start from the same weights and see the same batches: a paired comparison.
     this.model = new Mlp({ dim: DIM, hidden: config.hidden, depth: config.depth }, rng.fork('init'));
     this.path = new AffinePath(affineSchedule(spec.path, config.sigmaMin));
-    this.opts = lossOptions(spec, config);
+    this.opts = lossOptionsFor(spec, config);
     this.streams = {
       data: rng.fork('data'),
       noise: rng.fork('noise'),
@@ -97,18 +85,27 @@ class Density2DExperiment implements Experiment {
     const { logp } = logLikelihood(this.model, heldOut, { ...solver, divergence: 'exact' });
     const meanLogp = mean(logp);
     const nll = -meanLogp;
-    const samples = sampleFlow(this.model, evalRng.fork('noise').normalArray(ev.sampleCount * DIM), solver);
+    const drawn = Math.max(ev.sampleCount, ev.figureSamples);
+    const samples = sampleFlow(this.model, evalRng.fork('noise').normalArray(drawn * DIM), solver);
+    const scored = samples.subarray(0, ev.sampleCount * DIM);
     const fresh = this.def.sample(ev.sampleCount, evalRng.fork('fresh'));
     const metrics: Record<string, number> = {
       nll,
       nllStdErr: standardError(logp, meanLogp),
       // exp(E log p): the geometric-mean density, the paper's checkerboard "likelihood".
       likelihood: Math.exp(meanLogp),
-      energyDistance: energyDistance(samples, fresh, DIM),
-      mmd2: mmdRbf(samples, fresh, DIM).mmd2,
+      energyDistance: energyDistance(scored, fresh, DIM),
+      mmd2: mmdRbf(scored, fresh, DIM).mmd2,
     };
     if (this.def.entropy !== undefined) metrics.gap = nll - this.def.entropy;
     return { metrics, samples };
+  }
+
+  flopsPerStep(): number {
+    const { method, divEstimator, probes, fdmVariant } = this.opts;
+    const fullJacobian = divEstimator === 'exact' || fdmVariant === 'reference';
+    const tangents = method === 'cfm' ? 0 : fullJacobian ? DIM : probes;
+    return 3 * (1 + tangents) * this.model.flopsPerSample() * this.config.batchSize;
   }
 
   dispose(): void {
@@ -136,7 +133,7 @@ export function density2DTask(def: Density2DDefinition): Task {
     async writeFigure(file: string, panels: FigurePanel[], rng: Rng): Promise<void> {
       const count = panels[0]?.points.length ? panels[0].points.length / DIM : 2000;
       const truth = { label: 'data', points: def.sample(count, rng.fork('figure')) };
-      writeDensityPng(file, [truth, ...panels], { range: def.range, pixels: 200, title: def.name });
+      writeDensityPng(file, [truth, ...panels], { range: def.range, pixels: 160, title: def.name });
     },
   };
 }

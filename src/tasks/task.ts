@@ -39,6 +39,11 @@ export interface Experiment {
   /** The training loss of one step, built from the experiment's own seeded streams. */
   loss(iteration: number): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar };
   evaluate(): Promise<EvaluationResult>;
+  /**
+   * Floating-point operations of one training step, counted from the model's matrix sizes:
+   * forward, plus one tangent pass per Jacobian-vector product, times 3 for the backward pass.
+   */
+  flopsPerStep(): number;
   dispose(): void;
 }
 

@@ -34,33 +34,45 @@ export function learningRateAt(iteration: number, base: number, schedule: TrainO
   return base * warmup * 0.999 ** Math.floor(iteration / 10);
 }
 
-/** One optimisation step; returns the losses as numbers and leaves no tensor behind. */
-function step(optimizer: ScheduledAdam, experiment: Experiment, iteration: number): StepLosses {
-  let terms: tf.Tensor[] = [];
-  const total = optimizer.minimize(
-    () => {
-      const loss = experiment.loss(iteration);
-      terms = [tf.keep(loss.cfm), tf.keep(loss.cdm)];
-      return loss.total;
+export interface Stepper {
+  /** One optimisation step; returns the losses as numbers and leaves no tensor behind. */
+  step(iteration: number): StepLosses;
+  dispose(): void;
+}
+
+/** Adam on an experiment's variables, with the learning rate following the schedule. */
+export function createStepper(experiment: Experiment, lr: number, schedule: TrainOptions['lrSchedule']): Stepper {
+  const optimizer = new ScheduledAdam(lr, 0.9, 0.999, 1e-8);
+  return {
+    step(iteration: number): StepLosses {
+      optimizer.setLearningRate(learningRateAt(iteration, lr, schedule));
+      let terms: tf.Tensor[] = [];
+      const total = optimizer.minimize(
+        () => {
+          const loss = experiment.loss(iteration);
+          terms = [tf.keep(loss.cfm), tf.keep(loss.cdm)];
+          return loss.total;
+        },
+        true,
+        experiment.variables,
+      ) as tf.Scalar;
+      const stacked = tf.stack([total, ...terms]);
+      const [t, cfm, cdm] = stacked.dataSync();
+      tf.dispose([stacked, total, ...terms]);
+      return { total: t, cfm, cdm };
     },
-    true,
-    experiment.variables,
-  ) as tf.Scalar;
-  const stacked = tf.stack([total, ...terms]);
-  const [t, cfm, cdm] = stacked.dataSync();
-  tf.dispose([stacked, total, ...terms]);
-  return { total: t, cfm, cdm };
+    dispose: () => optimizer.dispose(),
+  };
 }
 
 /** Trains an experiment, stopping at the first non-finite loss. */
 export function train(experiment: Experiment, opts: TrainOptions): TrainResult {
-  const optimizer = new ScheduledAdam(opts.lr, 0.9, 0.999, 1e-8);
+  const stepper = createStepper(experiment, opts.lr, opts.lrSchedule);
   const result: TrainResult = { status: 'ok', stepMs: [], history: [] };
   try {
     for (let iteration = 1; iteration <= opts.iterations; iteration++) {
-      optimizer.setLearningRate(learningRateAt(iteration, opts.lr, opts.lrSchedule));
       const started = performance.now();
-      const losses = step(optimizer, experiment, iteration);
+      const losses = stepper.step(iteration);
       result.stepMs.push(performance.now() - started);
       if (!Number.isFinite(losses.total)) {
         result.status = 'diverged';
@@ -75,7 +87,7 @@ export function train(experiment: Experiment, opts: TrainOptions): TrainResult {
       }
     }
   } finally {
-    optimizer.dispose();
+    stepper.dispose();
   }
   return result;
 }

@@ -1,0 +1,78 @@
+import { Bench } from 'tinybench';
+import * as tf from '../backend/tf';
+import { RunConfig } from '../config/schema';
+import { Rng } from '../random/rng';
+import { specLabel } from '../runner/runner';
+import { expandRuns } from '../runner/grid';
+import { RunSpec, Task } from '../tasks/task';
+import { createStepper } from '../training/trainer';
+
+export interface BenchOptions {
+  warmup: number;
+  iterations: number;
+}
+
+export interface BenchRow {
+  label: string;
+  method: RunSpec['method'];
+  msMedian: number;
+  msP95: number;
+  msMean: number;
+  msStd: number;
+  stepsPerSecond: number;
+  gflops: number;
+  /** This row's median over the CFM row's (1 for CFM). */
+  ratioToCfm: number | null;
+  /** Live tensors after the timed steps minus before them: 0 when nothing leaks. */
+  tensorGrowth: number;
+  rssMiB: number;
+}
+
+/** Times training steps of one run specification with tinybench (warm-up excluded). */
+async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: BenchOptions): Promise<Omit<BenchRow, 'ratioToCfm' | 'label'>> {
+  const experiment = task.createExperiment(config, spec, new Rng(`${task.name}/bench`));
+  const stepper = createStepper(experiment, config.lr, 'constant');
+  let iteration = 0;
+  const bench = new Bench({ iterations: opts.iterations, warmupIterations: opts.warmup, time: 0, warmupTime: 0, retainSamples: true });
+  bench.add(spec.method, () => {
+    stepper.step(++iteration);
+  });
+  const tensorsBefore = tf.memory().numTensors;
+  await bench.run();
+  const result = bench.tasks[0].result;
+  if (!result || !('latency' in result)) throw new Error(`benchmark of ${spec.method} failed: ${JSON.stringify(result)}`);
+  const latency = result.latency;
+  const row = {
+    method: spec.method,
+    msMedian: latency.p50,
+    msP95: percentile(latency.samples ? [...latency.samples] : [], 0.95) ?? latency.max,
+    msMean: latency.mean,
+    msStd: latency.sd,
+    stepsPerSecond: 1000 / latency.p50,
+    gflops: experiment.flopsPerStep() / (latency.p50 * 1e6),
+    tensorGrowth: tf.memory().numTensors - tensorsBefore,
+    rssMiB: process.memoryUsage().rss / 2 ** 20,
+  };
+  stepper.dispose();
+  experiment.dispose();
+  return row;
+}
+
+function percentile(samples: number[], q: number): number | null {
+  if (!samples.length) return null;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** Benchmarks the training step of every run in the configuration (first seed only). */
+export async function benchTask(task: Task, config: RunConfig, opts: BenchOptions, log: (line: string) => void): Promise<BenchRow[]> {
+  const specs = expandRuns({ ...config, seeds: [config.seeds[0]] });
+  const rows: BenchRow[] = [];
+  for (const spec of specs) {
+    const label = specLabel(spec, []);
+    log(`benchmarking ${task.name} ${label}: ${opts.warmup} warm-up + ${opts.iterations} timed steps`);
+    rows.push({ label, ratioToCfm: null, ...(await benchSpec(task, config, spec, opts)) });
+  }
+  const cfm = rows.find((r) => r.method === 'cfm');
+  return rows.map((r) => ({ ...r, ratioToCfm: cfm ? r.msMedian / cfm.msMedian : null }));
+}

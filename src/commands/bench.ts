@@ -1,0 +1,53 @@
+import { Args, Command, Flags } from '@oclif/core';
+import Table from 'cli-table3';
+import { benchTask, BenchRow } from '../bench/bench';
+import { configFlags, startTask } from '../cli/config-flags';
+
+function renderBench(rows: BenchRow[], backend: string): string {
+  const table = new Table({
+    head: ['run', 'median ms', 'p95 ms', 'mean ± sd ms', 'steps/s', 'GFLOP/s', 'vs CFM', 'tensor growth', 'RSS MiB', 'backend'],
+    style: { head: [], border: [] },
+  });
+  for (const r of rows) {
+    table.push([
+      r.label,
+      r.msMedian.toFixed(2),
+      r.msP95.toFixed(2),
+      `${r.msMean.toFixed(2)} ± ${r.msStd.toFixed(2)}`,
+      r.stepsPerSecond.toFixed(1),
+      r.gflops.toFixed(2),
+      r.ratioToCfm === null ? '—' : `${r.ratioToCfm.toFixed(2)}×`,
+      String(r.tensorGrowth),
+      r.rssMiB.toFixed(0),
+      backend,
+    ]);
+  }
+  return table.toString();
+}
+
+export default class BenchCommand extends Command {
+  static summary = 'Time training steps of CFM and FDM (tinybench): ms/iter, FDM/CFM ratio, GFLOP/s.';
+  static description =
+    'Uses the model, batch and loss settings of the preset (and flags). Warm-up steps are excluded; ' +
+    'GFLOP/s counts the matrix products of the forward, tangent and backward passes.';
+  static examples = ['<%= config.bin %> bench checkerboard --preset paper', '<%= config.bin %> bench checkerboard --div-estimator hutchinson --json'];
+  static enableJsonFlag = true;
+  static args = { task: Args.string({ required: true, description: 'task name' }) };
+  static flags = {
+    preset: Flags.string({ default: 'paper', description: 'preset whose model and batch sizes are timed' }),
+    warmup: Flags.integer({ default: 5, min: 0, description: 'untimed warm-up steps' }),
+    steps: Flags.integer({ default: 30, min: 1, description: 'timed steps per run' }),
+    ...configFlags,
+  };
+
+  async run(): Promise<unknown> {
+    const { args, flags } = await this.parse(BenchCommand);
+    const { task, config, backend } = await startTask(this, args.task, flags.preset, flags);
+    const log = (line: string) => process.stderr.write(line + '\n');
+    log(`backend: ${backend.label}; ${task.name} preset ${flags.preset}: hidden ${config.hidden} x ${config.depth}, batch ${config.batchSize}`);
+    const rows = await benchTask(task, config, { warmup: flags.warmup, iterations: flags.steps }, log);
+    if (this.jsonEnabled()) return { task: task.name, preset: flags.preset, backend: backend.label, rows };
+    this.log(renderBench(rows, backend.label));
+    return undefined;
+  }
+}

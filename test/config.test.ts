@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, resolveConfig } from '../src/config/load';
+import { expandRuns } from '../src/runner/grid';
+
+function tempYaml(text: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdm-config-'));
+  const file = path.join(dir, 'config.yaml');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+describe('configuration', () => {
+  it('layers preset, then --config file, then flags', () => {
+    const file = tempYaml('iterations: 77\nhidden: 9\neval:\n  steps: 5\n');
+    const config = resolveConfig({ task: 'checkerboard', preset: 'quick', configFile: file, overrides: { hidden: 11 } });
+    assert.equal(config.iterations, 77);
+    assert.equal(config.hidden, 11);
+    assert.equal(config.eval.steps, 5);
+    assert.equal(config.eval.solver, 'rk4', 'nested settings not named in the file keep the preset value');
+    assert.equal(config.batchSize, 512);
+  });
+
+  const invalid: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['a negative batch size', { batchSize: -4 }, /batchSize: Too small/],
+    ['lambda < 0', { lambda: [-0.5] }, /lambda\.0: Too small/],
+    ['zero probes', { probes: 0 }, /probes\.0: Too small: expected number to be >0/],
+    ['a wrong type', { iterations: 'many' }, /iterations: Invalid input: expected number/],
+    ['an unknown key', { learningRate: 0.1 }, /Unrecognized key: "learningRate"/],
+    ['an unknown method', { methods: ['cfm', 'ot'] }, /methods\.1: Invalid option: expected one of "cfm"\|"fdm"/],
+  ];
+  for (const [what, overrides, message] of invalid) {
+    it(`rejects ${what}, naming the field`, () => {
+      assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'quick', overrides }), (err: Error) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, message);
+        return true;
+      });
+    });
+  }
+
+  it('rejects an unknown preset, listing the valid ones', () => {
+    assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'huge', overrides: {} }), /unknown preset 'huge'.*quick, paper, ci/);
+  });
+
+  it('rejects a config file that is not YAML, naming the file', () => {
+    const file = tempYaml('iterations: [1, 2\n');
+    assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'quick', configFile: file, overrides: {} }), new RegExp(`${file} is not valid YAML`));
+  });
+
+  it('sweeps every combination, without repeating CFM over FDM-only settings', () => {
+    const config = resolveConfig({
+      task: 'checkerboard',
+      preset: 'quick',
+      overrides: { seeds: [0, 1], lambda: [0.01, 0.1, 1], divEstimator: ['exact', 'hutchinson'], probes: [1, 4] },
+    });
+    const runs = expandRuns(config);
+    const count = (method: string) => runs.filter((r) => r.method === method).length;
+    assert.equal(count('cfm'), 2);
+    // Per seed: 3 lambdas x (exact + hutchinson with 2 probe counts) = 9.
+    assert.equal(count('fdm'), 18);
+  });
+});

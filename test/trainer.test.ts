@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import * as tf from '../src/backend/tf';
+import { resolveConfig } from '../src/config/load';
+import { RunConfig } from '../src/config/schema';
+import { Rng } from '../src/random/rng';
+import { expandRuns } from '../src/runner/grid';
+import { getTask } from '../src/tasks/registry';
+import { Experiment } from '../src/tasks/task';
+import { learningRateAt, train } from '../src/training/trainer';
+import { useTestBackend } from './helpers/backend';
+
+function tinyConfig(overrides: Record<string, unknown> = {}): RunConfig {
+  return resolveConfig({
+    task: 'checkerboard',
+    preset: 'ci',
+    overrides: { iterations: 30, hidden: 16, depth: 2, batchSize: 64, logEvery: 0, eval: { nllSamples: 200, sampleCount: 200, steps: 8 }, ...overrides },
+  });
+}
+
+function experiment(config: RunConfig, method: 'cfm' | 'fdm', seed = 0): Experiment {
+  const spec = expandRuns(config).find((s) => s.method === method)!;
+  return getTask('checkerboard').createExperiment(config, { ...spec, seed }, new Rng(`checkerboard/seed-${seed}`));
+}
+
+describe('trainer', () => {
+  before(useTestBackend);
+
+  for (const method of ['cfm', 'fdm'] as const) {
+    it(`keeps the tensor count flat over ${method.toUpperCase()} training iterations`, () => {
+      const config = tinyConfig();
+      const exp = experiment(config, method);
+      train(exp, { iterations: 3, lr: 1e-3, lrSchedule: 'constant', logEvery: 0 });
+      const afterWarmup = tf.memory().numTensors;
+      train(exp, { iterations: 40, lr: 1e-3, lrSchedule: 'constant', logEvery: 0 });
+      assert.equal(tf.memory().numTensors, afterWarmup, 'tensors after 40 more iterations');
+      exp.dispose();
+    });
+  }
+
+  it('gives identical losses and metrics for the same seed, and different ones for another seed', async () => {
+    const config = tinyConfig();
+    const runOnce = async (seed: number) => {
+      const exp = experiment(config, 'fdm', seed);
+      const trained = train(exp, { iterations: 20, lr: 1e-3, lrSchedule: 'constant', logEvery: 5 });
+      const { metrics } = await exp.evaluate();
+      exp.dispose();
+      return { history: trained.history, metrics };
+    };
+    const first = await runOnce(0);
+    assert.deepEqual(await runOnce(0), first);
+    assert.notDeepEqual((await runOnce(1)).metrics, first.metrics);
+  });
+
+  it('stops at the first non-finite loss and reports the iteration', () => {
+    let calls = 0;
+    const weight = tf.variable(tf.scalar(1));
+    const exploding: Experiment = {
+      variables: [weight],
+      loss: () => {
+        calls++;
+        const value = calls >= 4 ? tf.scalar(Number.NaN) : tf.square(weight);
+        return { total: tf.mul(value, weight) as tf.Scalar, cfm: tf.scalar(0), cdm: tf.scalar(0) };
+      },
+      evaluate: async () => ({ metrics: {} }),
+      flopsPerStep: () => 0,
+      dispose: () => weight.dispose(),
+    };
+    const result = train(exploding, { iterations: 10, lr: 1e-3, lrSchedule: 'constant', logEvery: 0 });
+    assert.equal(result.status, 'diverged');
+    assert.equal(result.divergedAt, 4);
+    assert.equal(result.stepMs.length, 4);
+    exploding.dispose();
+  });
+
+  it("follows the reference schedule: linear warm-up, then x0.999 every 10 iterations", () => {
+    assert.equal(learningRateAt(5, 1e-3, 'reference'), 5e-4);
+    assert.equal(learningRateAt(10, 1e-3, 'reference'), 1e-3 * 0.999);
+    assert.ok(Math.abs(learningRateAt(30001, 1e-3, 'reference') - 1e-3 * 0.999 ** 3000) < 1e-12);
+    assert.equal(learningRateAt(30001, 1e-3, 'constant'), 1e-3);
+  });
+});
