@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { PACKAGE_ROOT } from '../results/environment';
+import { getTask } from '../tasks/registry';
 import { describeIssues, RunConfig, RunConfigInput, runConfigSchema } from './schema';
 
 export const CONFIG_DIR = path.join(PACKAGE_ROOT, 'configs');
@@ -34,9 +35,12 @@ function readYaml(file: string): unknown {
   }
 }
 
-/** The presets defined for a task in configs/<task>.yaml. */
+/**
+ * The presets of a task: configs/<presetFile>.yaml, where tasks of one family (the 2D sets) may
+ * share a file, and a task without one has configs/<task>.yaml.
+ */
 export function taskPresets(task: string): Record<string, PlainObject> {
-  const file = path.join(CONFIG_DIR, `${task}.yaml`);
+  const file = path.join(CONFIG_DIR, `${getTask(task).presetFile ?? task}.yaml`);
   const parsed = presetFileSchema.safeParse(readYaml(file));
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, file));
   return parsed.data.presets;

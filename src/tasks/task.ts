@@ -60,6 +60,8 @@ export interface FigurePanel {
 export interface Task {
   readonly name: string;
   readonly description: string;
+  /** Name of the presets file in configs/ when it is not `<name>.yaml` (tasks of a family share one). */
+  readonly presetFile?: string;
   /** Report columns for this task's metrics. */
   readonly columns: ColumnSpec[];
   /** Extra facts recorded with every record of the task (e.g. the true entropy). */
