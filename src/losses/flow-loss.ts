@@ -54,13 +54,14 @@ function divergenceResidual(
   model: VelocityModel,
   sample: PathSample,
   vFrozen: (v: tf.Tensor) => tf.Tensor,
-  opts: FlowLossOptions,
-  rng: Rng,
+  opts: Pick<FlowLossOptions, 'divEstimator' | 'probes' | 'probeDist' | 'probeDots' | 'fdmVariant'>,
+  rng: Rng | null,
 ): { v: tf.Tensor2D; residual: tf.Tensor1D; jacobianColumnSums: () => tf.Tensor2D } {
   const [batch, dim] = sample.xt.shape;
   const exact = opts.divEstimator === 'exact';
   const needsJacobian = exact || opts.fdmVariant === 'reference';
-  const probes = exact ? null : drawProbes(rng, opts.probes, batch, dim, opts.probeDist);
+  if (!exact && !rng) throw new Error('Hutchinson probes need a random stream');
+  const probes = exact ? null : drawProbes(rng!, opts.probes, batch, dim, opts.probeDist);
   const tangents = needsJacobian ? basisTangents(batch, dim) : (probes as tf.Tensor3D);
   const { v, jvp } = model.forwardWithTangents(sample.xt, sample.t, tangents);
   // With the full Jacobian at hand, J z for a probe z is a combination of its columns.
@@ -103,6 +104,17 @@ function referenceExtraTerms(
   );
   const scaledMismatch = tf.mul(dim, tf.sub(v, sample.u));
   return tf.add(tf.mean(tf.square(elementwise)), tf.mean(tf.square(scaledMismatch))) as tf.Scalar;
+}
+
+/**
+ * The conditional divergence residual r per sample [B], with the exact divergence and no
+ * stop-gradient: the quantity whose mean |r| bounds the total variation (SPEC section 1).
+ */
+export function conditionalResidual(model: VelocityModel, sample: PathSample): tf.Tensor1D {
+  return tf.tidy(() => {
+    const exact = { divEstimator: 'exact', probes: 0, probeDist: 'rademacher', probeDots: 'exact', fdmVariant: 'paper' } as const;
+    return divergenceResidual(model, sample, (x) => x, exact, null).residual;
+  });
 }
 
 /** The CFM loss, or the FDM loss L_CFM + lambda L_CDM, for one batch drawn from a path. */

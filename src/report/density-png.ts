@@ -1,6 +1,6 @@
 import { PNG } from 'pngjs';
-import { fonts, renderPixels } from 'js-pixel-fonts';
 import { writeFileAtomic } from '../results/store';
+import { BACKGROUND, drawText, fillRect, FONT_ROWS, Rgb, setPixel } from './raster';
 
 /** One square panel: a 2D histogram of `points`, flat (x, y) pairs, under `label`. */
 export interface DensityPanel {
@@ -17,18 +17,10 @@ export interface DensityPngOptions {
   title?: string;
 }
 
-type Rgb = readonly [number, number, number];
-
-const BACKGROUND: Rgb = [255, 255, 255];
-const TEXT: Rgb = [20, 20, 20];
 /** Space around and between panels, and between text and what is below it. */
 const GAP = 8;
 /** Counts are scaled so this quantile of the nonzero bins reaches the top of the colormap. */
 const SATURATION_QUANTILE = 0.99;
-/** Rows of the pixel font including descenders (7 rows of capitals plus 2 below the line). */
-const FONT_ROWS = 9;
-/** Characters the pixel font has; anything else is drawn as '?'. */
-const FONT_GLYPHS = fonts.sevenPlus.glyphs;
 
 /** Viridis sampled at 10 evenly spaced points (R's viridis(10)); interpolated linearly between. */
 const VIRIDIS_STOPS: readonly Rgb[] = [
@@ -107,32 +99,6 @@ function nonzeroQuantile(counts: Uint32Array, q: number): number {
   const nonzero = counts.filter((count) => count > 0).sort();
   if (nonzero.length === 0) return 1;
   return nonzero[Math.floor(q * (nonzero.length - 1))];
-}
-
-/** Draws `text` with its top-left corner at (left, top), cut off at `maxWidth` pixels. */
-function drawText(png: PNG, text: string, left: number, top: number, scale: number, maxWidth: number): void {
-  const known = Array.from(text, (char) => (Object.hasOwn(FONT_GLYPHS, char) ? char : '?')).join('');
-  const rows = renderPixels(known, fonts.sevenPlus);
-  const visibleColumns = Math.floor(maxWidth / scale);
-  rows.forEach((row, y) => {
-    row.slice(0, visibleColumns).forEach((on, x) => {
-      if (on) fillRect(png, left + x * scale, top + y * scale, scale, scale, TEXT);
-    });
-  });
-}
-
-function fillRect(png: PNG, left: number, top: number, width: number, height: number, color: Rgb): void {
-  for (let y = top; y < top + height; y++) {
-    for (let x = left; x < left + width; x++) setPixel(png, x, y, color);
-  }
-}
-
-function setPixel(png: PNG, x: number, y: number, [r, g, b]: Rgb): void {
-  const offset = 4 * (y * png.width + x);
-  png.data[offset] = r;
-  png.data[offset + 1] = g;
-  png.data[offset + 2] = b;
-  png.data[offset + 3] = 255;
 }
 
 function buildColormap(stops: readonly Rgb[], size: number): Rgb[] {

@@ -76,7 +76,7 @@ async function runOne(task: Task, config: RunConfig, spec: RunSpec, label: strin
       timing: timingStats(trained.stepMs, evalSeconds),
       backend: ctx.backend.label,
     };
-    return { record, samples: 'samples' in evaluation ? evaluation.samples : undefined };
+    return { record, samples: 'samples' in evaluation ? evaluation.samples : undefined, density: 'density' in evaluation ? evaluation.density : undefined };
   } finally {
     experiment.dispose();
   }
@@ -109,11 +109,11 @@ export async function runBenchmark(task: Task, config: RunConfig, ctx: RunContex
   for (const [index, spec] of specs.entries()) {
     const label = specLabel(spec, varied);
     ctx.log(`[${index + 1}/${specs.length}] ${task.name}: ${label} seed ${spec.seed}`);
-    const { record, samples } = await runOne(task, config, spec, label, ctx, runId);
+    const { record, samples, density } = await runOne(task, config, spec, label, ctx, runId);
     appendRecord(files.records, record);
     records.push(record);
     if (record.status === 'diverged') ctx.log(`  diverged at iteration ${record.divergedAt}: loss is not finite`);
-    if (samples && !panels.some((p) => p.label === label)) panels.push({ label, points: samples });
+    if (samples && !panels.some((p) => p.label === label)) panels.push({ label, points: samples, density });
   }
   const rows = aggregate(records);
   writeRecordsCsv(files.csv, records);

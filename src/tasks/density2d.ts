@@ -3,6 +3,7 @@ import { RunConfig } from '../config/schema';
 import { flowLoss, FlowLossOptions } from '../losses/flow-loss';
 import { lossOptionsFor } from '../runner/grid';
 import { energyDistance, mmdRbf } from '../metrics/sample-quality';
+import { VelocityModel } from '../models/model';
 import { Mlp } from '../models/mlp';
 import { AffinePath, affineSchedule } from '../paths/affine';
 import { disposeQuantities } from '../paths/path';
@@ -24,9 +25,21 @@ export interface Density2DDefinition {
   entropy?: number;
   /** Plot range for both axes. */
   range: [number, number];
+  /** Data dimension (2 unless stated; the 1D mixture uses 1). */
+  dim?: number;
+  /** Metrics beyond NLL and sample quality, computed from the trained model (e.g. exact TV bounds). */
+  extraEvaluation?: (model: VelocityModel, config: RunConfig, spec: RunSpec, rng: Rng) => ExtraEvaluation;
+  /** Report columns after the standard ones. */
+  extraColumns?: ColumnSpec[];
+  /** Replaces the default figure (2D histograms of samples beside the data). */
+  writeFigure?: (file: string, panels: FigurePanel[], rng: Rng) => void;
 }
 
-const DIM = 2;
+/** What a task-specific evaluation adds: metrics and, optionally, a density on the task's grid. */
+export interface ExtraEvaluation {
+  metrics: Record<string, number>;
+  density?: Float32Array;
+}
 
 function mean(values: Float64Array): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
@@ -42,16 +55,18 @@ class Density2DExperiment implements Experiment {
   private readonly path: AffinePath;
   private readonly opts: FlowLossOptions;
   private readonly streams: Record<'data' | 'noise' | 'time' | 'probes', Rng>;
+  private readonly dim: number;
 
   constructor(
     private readonly def: Density2DDefinition,
     private readonly config: RunConfig,
-    spec: RunSpec,
+    private readonly spec: RunSpec,
     private readonly rng: Rng,
   ) {
+    this.dim = def.dim ?? 2;
     // Initialisation and data streams depend on the seed only, so CFM and FDM runs of one seed
     // start from the same weights and see the same batches: a paired comparison.
-    this.model = new Mlp({ dim: DIM, hidden: config.hidden, depth: config.depth }, rng.fork('init'));
+    this.model = new Mlp({ dim: this.dim, hidden: config.hidden, depth: config.depth }, rng.fork('init'));
     this.path = new AffinePath(affineSchedule(spec.path, config.sigmaMin));
     this.opts = lossOptionsFor(spec, config);
     this.streams = {
@@ -68,8 +83,8 @@ class Density2DExperiment implements Experiment {
 
   loss(): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar } {
     const n = this.config.batchSize;
-    const x1 = tf.tensor2d(this.def.sample(n, this.streams.data), [n, DIM]);
-    const x0 = tf.tensor2d(this.streams.noise.normalArray(n * DIM), [n, DIM]);
+    const x1 = tf.tensor2d(this.def.sample(n, this.streams.data), [n, this.dim]);
+    const x0 = tf.tensor2d(this.streams.noise.normalArray(n * this.dim), [n, this.dim]);
     const sample = this.path.sample(x0, x1, this.streams.time.uniformArray(n, 0, T_MAX));
     const terms = flowLoss(this.model, sample, this.opts, this.streams.probes);
     tf.dispose([x0, x1]);
@@ -86,25 +101,26 @@ class Density2DExperiment implements Experiment {
     const meanLogp = mean(logp);
     const nll = -meanLogp;
     const drawn = Math.max(ev.sampleCount, ev.figureSamples);
-    const samples = sampleFlow(this.model, evalRng.fork('noise').normalArray(drawn * DIM), solver);
-    const scored = samples.subarray(0, ev.sampleCount * DIM);
+    const samples = sampleFlow(this.model, evalRng.fork('noise').normalArray(drawn * this.dim), solver);
+    const scored = samples.subarray(0, ev.sampleCount * this.dim);
     const fresh = this.def.sample(ev.sampleCount, evalRng.fork('fresh'));
     const metrics: Record<string, number> = {
       nll,
       nllStdErr: standardError(logp, meanLogp),
       // exp(E log p): the geometric-mean density, the paper's checkerboard "likelihood".
       likelihood: Math.exp(meanLogp),
-      energyDistance: energyDistance(scored, fresh, DIM),
-      mmd2: mmdRbf(scored, fresh, DIM).mmd2,
+      energyDistance: energyDistance(scored, fresh, this.dim),
+      mmd2: mmdRbf(scored, fresh, this.dim).mmd2,
     };
     if (this.def.entropy !== undefined) metrics.gap = nll - this.def.entropy;
-    return { metrics, samples };
+    const extra = this.def.extraEvaluation?.(this.model, this.config, this.spec, evalRng.fork('extra'));
+    return { metrics: { ...metrics, ...extra?.metrics }, samples, density: extra?.density };
   }
 
   flopsPerStep(): number {
     const { method, divEstimator, probes, fdmVariant } = this.opts;
     const fullJacobian = divEstimator === 'exact' || fdmVariant === 'reference';
-    const tangents = method === 'cfm' ? 0 : fullJacobian ? DIM : probes;
+    const tangents = method === 'cfm' ? 0 : fullJacobian ? this.dim : probes;
     return 3 * (1 + tangents) * this.model.flopsPerSample() * this.config.batchSize;
   }
 
@@ -127,11 +143,12 @@ export function density2DTask(def: Density2DDefinition): Task {
   return {
     name: def.name,
     description: def.description,
-    columns: DENSITY_COLUMNS,
+    columns: [...DENSITY_COLUMNS, ...(def.extraColumns ?? [])],
     facts: def.entropy === undefined ? {} : { entropy: def.entropy },
     createExperiment: (config, spec, rng) => new Density2DExperiment(def, config, spec, rng),
     async writeFigure(file: string, panels: FigurePanel[], rng: Rng): Promise<void> {
-      const count = panels[0]?.points.length ? panels[0].points.length / DIM : 2000;
+      if (def.writeFigure) return def.writeFigure(file, panels, rng);
+      const count = panels[0]?.points.length ? panels[0].points.length / 2 : 2000;
       const truth = { label: 'data', points: def.sample(count, rng.fork('figure')) };
       writeDensityPng(file, [truth, ...panels], { range: def.range, pixels: 160, title: def.name });
     },

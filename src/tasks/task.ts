@@ -31,6 +31,8 @@ export interface EvaluationResult {
   metrics: Record<string, number>;
   /** Model samples for the task's figure. */
   samples?: Float32Array;
+  /** The model's density on the task's evaluation grid, for tasks that plot densities. */
+  density?: Float32Array;
 }
 
 /** A model being trained by one method on one task: the runner drives it, the task defines it. */
@@ -51,6 +53,7 @@ export interface Experiment {
 export interface FigurePanel {
   label: string;
   points: Float32Array;
+  density?: Float32Array;
 }
 
 /**

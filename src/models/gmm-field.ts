@@ -1,0 +1,153 @@
+import * as tf from '../backend/tf';
+import { AffineSchedule } from '../paths/affine';
+import { TangentOutput, VelocityModel } from './model';
+
+/** An isotropic Gaussian mixture sum_k weight_k N(mean_k, std_k^2 I) in R^d. */
+export interface GaussianMixture {
+  weights: number[];
+  /** Component means, each of length d. */
+  means: number[][];
+  stds: number[];
+}
+
+export function mixtureDim(mixture: GaussianMixture): number {
+  return mixture.means[0].length;
+}
+
+/** Everything the marginal path gives at one point x and time t (float64). */
+export interface MarginalPoint {
+  logDensity: number;
+  /** u_t(x), the marginal velocity. */
+  velocity: number[];
+  /** grad log p_t(x). */
+  score: number[];
+  /** div u_t(x). */
+  divergence: number;
+}
+
+function logSumExp(values: number[]): number {
+  const max = Math.max(...values);
+  return max + Math.log(values.reduce((acc, v) => acc + Math.exp(v - max), 0));
+}
+
+/**
+ * The marginal path of an affine Gaussian path towards a Gaussian-mixture target, in closed form:
+ * x_t = alpha x1 + sigma x0 makes p_t the mixture of N(alpha mu_k, V_k I), V_k = alpha^2 s_k^2 + sigma^2.
+ * Component k moves with u_k = dalpha mu_k + c_k (x - alpha mu_k), c_k = (alpha dalpha s_k^2 + sigma dsigma) / V_k,
+ * and the marginal field is the posterior-weighted u = sum_k w_k(x) u_k(x).
+ */
+export class GaussianMixturePath {
+  readonly dim: number;
+
+  constructor(readonly mixture: GaussianMixture, readonly schedule: AffineSchedule) {
+    this.dim = mixtureDim(mixture);
+  }
+
+  /** Per-component quantities at time t. */
+  private components(t: number) {
+    const { alpha, sigma, dAlpha, dSigma } = this.schedule;
+    const a = alpha(t), s = sigma(t), da = dAlpha(t), ds = dSigma(t);
+    return this.mixture.means.map((mean, k) => {
+      const std = this.mixture.stds[k];
+      const variance = a * a * std * std + s * s;
+      return {
+        centre: mean.map((m) => a * m),
+        drift: mean.map((m) => da * m),
+        variance,
+        rate: (a * da * std * std + s * ds) / variance,
+        logWeight: Math.log(this.mixture.weights[k]),
+      };
+    });
+  }
+
+  /** log p_t(x), u_t(x), grad log p_t(x) and div u_t(x). */
+  at(x: ArrayLike<number>, t: number): MarginalPoint {
+    const d = this.dim;
+    const comps = this.components(t);
+    const logTerms = comps.map((c) => {
+      let sq = 0;
+      for (let i = 0; i < d; i++) sq += (x[i] - c.centre[i]) ** 2;
+      return c.logWeight - sq / (2 * c.variance) - (d / 2) * Math.log(2 * Math.PI * c.variance);
+    });
+    const logDensity = logSumExp(logTerms);
+    const posterior = logTerms.map((l) => Math.exp(l - logDensity));
+    // Component scores g_k = -(x - centre_k) / V_k and velocities u_k.
+    const scores = comps.map((c) => c.centre.map((m, i) => -(x[i] - m) / c.variance));
+    const velocities = comps.map((c) => c.centre.map((m, i) => c.drift[i] + c.rate * (x[i] - m)));
+    const score = new Array<number>(d).fill(0);
+    const velocity = new Array<number>(d).fill(0);
+    comps.forEach((_, k) => {
+      for (let i = 0; i < d; i++) {
+        score[i] += posterior[k] * scores[k][i];
+        velocity[i] += posterior[k] * velocities[k][i];
+      }
+    });
+    // div u = sum_k w_k (d c_k + (g_k - g) . u_k), since grad w_k = w_k (g_k - g).
+    let divergence = 0;
+    comps.forEach((c, k) => {
+      let dot = 0;
+      for (let i = 0; i < d; i++) dot += (scores[k][i] - score[i]) * velocities[k][i];
+      divergence += posterior[k] * (d * c.rate + dot);
+    });
+    return { logDensity, velocity, score, divergence };
+  }
+
+  /** J z of the marginal field: sum_k w_k (c_k z + u_k ((g_k - g) . z)). */
+  jacobianTimes(x: ArrayLike<number>, t: number, z: ArrayLike<number>): number[] {
+    const d = this.dim;
+    const comps = this.components(t);
+    const point = this.at(x, t);
+    const out = new Array<number>(d).fill(0);
+    comps.forEach((c) => {
+      let logTerm = c.logWeight - (d / 2) * Math.log(2 * Math.PI * c.variance);
+      let proj = 0;
+      for (let i = 0; i < d; i++) {
+        logTerm -= (x[i] - c.centre[i]) ** 2 / (2 * c.variance);
+        proj += (-(x[i] - c.centre[i]) / c.variance - point.score[i]) * z[i];
+      }
+      const w = Math.exp(logTerm - point.logDensity);
+      for (let i = 0; i < d; i++) out[i] += w * (c.rate * z[i] + (c.drift[i] + c.rate * (x[i] - c.centre[i])) * proj);
+    });
+    return out;
+  }
+}
+
+/**
+ * The exact marginal field as a VelocityModel (no parameters), so that the likelihood, sampling
+ * and bound code can be checked on a flow whose answers are known. Computed in float64 on the CPU.
+ */
+export class MixtureMarginalField implements VelocityModel {
+  readonly dim: number;
+  readonly variables: tf.Variable[] = [];
+
+  constructor(readonly path: GaussianMixturePath) {
+    this.dim = path.dim;
+  }
+
+  forward(x: tf.Tensor2D, t: tf.Tensor2D): tf.Tensor2D {
+    return this.forwardWithTangents(x, t, tf.zeros([0, x.shape[0], this.dim]) as tf.Tensor3D).v;
+  }
+
+  forwardWithTangents(x: tf.Tensor2D, t: tf.Tensor2D, tangents: tf.Tensor3D): TangentOutput {
+    const [batch, d] = x.shape;
+    const k = tangents.shape[0];
+    const xs = x.dataSync(), ts = t.dataSync(), zs = tangents.dataSync();
+    const v = new Float32Array(batch * d);
+    const jvp = new Float32Array(k * batch * d);
+    for (let b = 0; b < batch; b++) {
+      const point = xs.subarray(b * d, (b + 1) * d);
+      v.set(this.path.at(point, ts[b]).velocity, b * d);
+      for (let j = 0; j < k; j++) {
+        const offset = (j * batch + b) * d;
+        jvp.set(this.path.jacobianTimes(point, ts[b], zs.subarray(offset, offset + d)), offset);
+      }
+    }
+    return { v: tf.tensor2d(v, [batch, d]), jvp: tf.tensor3d(jvp, [k, batch, d]) };
+  }
+
+  flopsPerSample(): number {
+    return 0;
+  }
+
+  dispose(): void {}
+}
