@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { RunRecord } from '../src/results/record';
-
-const ROOT = path.resolve(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'bin', 'run.js');
-
-function cli(args: string[]) {
-  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+import { cli, cliAsync } from './helpers/cli';
 
 /** A short checkerboard run, as CI runs it, into a fresh directory. */
 const FAST = ['--preset', 'ci', '--iterations', '60', '--log-every', '20'];
@@ -86,6 +78,24 @@ describe('fdm-bench command line', () => {
     assert.notEqual(unknownFlag.status, 0);
     assert.match(unknownFlag.stderr, /Nonexistent flag: --lamda/);
     assert.deepEqual(fs.readdirSync(path.join(out, 'checkerboard')).sort(), before);
+  });
+
+  it('rejects what only the command line can get wrong, naming the value and the valid ones, with exit code 2', async () => {
+    const notYaml = path.join(out, 'broken.yaml');
+    fs.writeFileSync(notYaml, 'iterations: [1, 2\nhidden: 8\n');
+    const cases: Array<[string[], RegExp]> = [
+      [['run', 'checkerboard', '--backend', 'cuda', '--out', out], /Expected --backend=cuda to be one of: auto, wasm, cpu, tensorflow, tensorflow-gpu/],
+      [['run', 'checkerboard', '--config', notYaml, '--out', out], /config file .*broken\.yaml is not valid YAML \(line 2\)/],
+      [['run', '--out', out], /give a task \(see `fdm-bench list`\), or --resume <run-dir>/],
+      [['run', '--resume', out, '--iterations', '5'], /--iterations=5 cannot also be provided when using --resume/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => cliAsync(args)));
+    results.forEach((result, i) => {
+      const [args, message] = cases[i];
+      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+      // oclif wraps long messages, starting each line with ' › '.
+      assert.match(result.stderr.replace(/\s*\n ›\s*/g, ' '), message, args.join(' '));
+    });
   });
 
   it('re-renders stored results with `report` in every format', () => {

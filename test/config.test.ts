@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, resolveConfig } from '../src/config/load';
+import { ConfigError, loadRunConfig, resolveConfig } from '../src/config/load';
 import { expandRuns } from '../src/runner/grid';
 
 function tempYaml(text: string): string {
@@ -49,6 +49,23 @@ describe('configuration', () => {
   it('rejects a config file that is not YAML, naming the file', () => {
     const file = tempYaml('iterations: [1, 2\n');
     assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'quick', configFile: file, overrides: {} }), new RegExp(`${file} is not valid YAML`));
+  });
+
+  it('rejects a missing config file, naming it', () => {
+    assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'quick', configFile: '/no/such.yaml', overrides: {} }), /cannot read config file \/no\/such\.yaml/);
+  });
+
+  it("reads a run directory's config.yaml back, and names a missing directory or an invalid file", () => {
+    const dir = path.dirname(tempYaml('task: checkerboard\npreset: ci\niterations: 9\n'));
+    const saved = loadRunConfig(dir);
+    assert.deepEqual([saved.task, saved.preset, saved.config.iterations, saved.config.checkpointEvery], ['checkerboard', 'ci', 9, 500]);
+    assert.throws(() => loadRunConfig(path.join(dir, 'nothing')), /run directory .*nothing does not exist/);
+    const invalid = path.dirname(tempYaml('task: checkerboard\nbatchSize: -1\n'));
+    assert.throws(() => loadRunConfig(invalid), /invalid configuration \(.*config\.yaml\):\n  batchSize: Too small/);
+    const noTask = path.dirname(tempYaml('iterations: 9\n'));
+    assert.throws(() => loadRunConfig(noTask), /config file .*config\.yaml names no task/);
+    const truncated = path.dirname(tempYaml('task: checkerboard\nmethods: [cfm,'));
+    assert.throws(() => loadRunConfig(truncated), /config file .*config\.yaml is not valid YAML/);
   });
 
   it('sweeps every combination, without repeating CFM over FDM-only settings', () => {

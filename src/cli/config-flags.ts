@@ -1,10 +1,10 @@
 import { Command, Flags } from '@oclif/core';
-import { BACKEND_CHOICES, BackendInfo, initBackend } from '../backend/backend';
-import { resolveConfig } from '../config/load';
+import { BACKEND_CHOICES, BackendChoice, BackendInfo, initBackend } from '../backend/backend';
+import { loadRunConfig, resolveConfig } from '../config/load';
 import { RunConfig, RunConfigInput } from '../config/schema';
 import { getTask } from '../tasks/registry';
 import { Task } from '../tasks/task';
-import { numberList, numberValue, parseSeeds, stringList } from './parse';
+import { booleanList, numberList, numberValue, parseSeeds, stringList } from './parse';
 
 /** The flags that set configuration values, shared by `run` and `bench`. */
 export const configFlags = {
@@ -22,13 +22,15 @@ export const configFlags = {
   probes: Flags.string({ description: 'Hutchinson probes per sample (list allowed)' }),
   'probe-dist': Flags.string({ description: 'Hutchinson probe distribution: rademacher, gaussian' }),
   'probe-dots': Flags.string({ description: "Hutchinson dot products: exact, or probe (the reference's single-probe form)" }),
-  'stop-grad': Flags.boolean({ allowNo: true, description: 'detach v inside (v - u) . s (default on; --no-stop-grad turns it off)' }),
+  'stop-grad': Flags.string({ description: 'detach v inside (v - u) . s: true (default), false, or both: true,false' }),
+  'no-stop-grad': Flags.boolean({ description: 'the same as --stop-grad false', exclusive: ['stop-grad'] }),
   'fdm-variant': Flags.string({ description: 'paper, or reference (the 2D reference code with its extra terms)' }),
   solver: Flags.string({ description: 'ODE solver for NLL and sampling: euler, midpoint, rk4, dopri5' }),
   'eval-steps': Flags.string({ description: 'fixed solver steps for NLL and sampling' }),
   'nll-samples': Flags.string({ description: 'held-out points whose NLL is computed' }),
   backend: Flags.string({ options: [...BACKEND_CHOICES], description: 'tfjs backend (auto picks GPU > native > wasm > cpu)' }),
   'log-every': Flags.string({ description: 'progress line every N iterations (0: none)' }),
+  'checkpoint-every': Flags.string({ description: 'checkpoint every N iterations for --resume after a crash (0: only on Ctrl-C/SIGTERM)' }),
 };
 
 type ConfigFlagValues = { [K in keyof typeof configFlags]?: string | boolean };
@@ -59,29 +61,53 @@ export function configOverrides(flags: ConfigFlagValues): RunConfigInput {
     probes: numberList(str('probes')),
     probeDist: str('probe-dist'),
     probeDots: stringList(str('probe-dots')),
-    stopGrad: flags['stop-grad'] as boolean | undefined,
+    stopGrad: flags['no-stop-grad'] ? [false] : booleanList(str('stop-grad')),
     fdmVariant: stringList(str('fdm-variant')),
     backend: str('backend'),
     logEvery: numberValue(str('log-every')),
+    checkpointEvery: numberValue(str('checkpoint-every')),
     eval: Object.keys(evalOverrides).length ? evalOverrides : undefined,
   }) as RunConfigInput;
+}
+
+export interface StartedTask {
+  task: Task;
+  preset: string;
+  config: RunConfig;
+  backend: BackendInfo;
+}
+
+/** Runs the setup steps of a command; any mistake ends it with a clear message and exit code 2. */
+async function exitOnMistake<T>(command: Command, setup: () => Promise<T>): Promise<T> {
+  try {
+    return await setup();
+  } catch (err) {
+    command.error((err as Error).message, { exit: 2 });
+  }
 }
 
 /**
  * The task named on the command line, its configuration (preset, --config, flags) and the started
  * backend. Any mistake ends the command with a clear message and exit code 2, before anything runs.
  */
-export async function startTask(
-  command: Command,
-  taskName: string,
-  preset: string,
-  flags: ConfigFlagValues,
-): Promise<{ task: Task; config: RunConfig; backend: BackendInfo }> {
-  try {
+export function startTask(command: Command, taskName: string, preset: string, flags: ConfigFlagValues): Promise<StartedTask> {
+  return exitOnMistake(command, async () => {
     const task = getTask(taskName);
     const config = resolveConfig({ task: task.name, preset, configFile: flags.config as string | undefined, overrides: configOverrides(flags) });
-    return { task, config, backend: await initBackend(config.backend) };
-  } catch (err) {
-    command.error((err as Error).message, { exit: 2 });
-  }
+    return { task, preset, config, backend: await initBackend(config.backend) };
+  });
+}
+
+/**
+ * The task and configuration a run directory was started with (its config.yaml) and the started
+ * backend (its own, unless overridden), for --resume and `sample`; a given task name must match.
+ * Mistakes exit with code 2.
+ */
+export function reopenTask(command: Command, runDir: string, expect: { task?: string; backend?: BackendChoice } = {}): Promise<StartedTask> {
+  return exitOnMistake(command, async () => {
+    const saved = loadRunConfig(runDir);
+    if (expect.task !== undefined && expect.task !== saved.task) throw new Error(`${runDir} is a run of task '${saved.task}', not '${expect.task}'`);
+    const backend = await initBackend(expect.backend ?? saved.config.backend);
+    return { task: getTask(saved.task), preset: saved.preset, config: saved.config, backend };
+  });
 }

@@ -34,3 +34,9 @@ export function parseSeeds(value: string | undefined): number[] | undefined {
   }
   return splitList(value).map(toNumber);
 }
+
+/** "true,false" -> [true, false]; any other word is passed on for the schema to reject by name. */
+export function booleanList(value: string | undefined): unknown[] | undefined {
+  if (value === undefined) return undefined;
+  return splitList(value).map((s) => (s === 'true' ? true : s === 'false' ? false : s));
+}

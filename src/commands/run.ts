@@ -1,23 +1,36 @@
 import { Args, Command, Flags } from '@oclif/core';
-import { configFlags, startTask } from '../cli/config-flags';
+import { configFlags, reopenTask, startTask } from '../cli/config-flags';
+import { abortOnSignals, signalExitCode } from '../cli/interrupt';
+import { createProgress } from '../cli/progress';
+import { pairedComparisons, renderPairedTerminal } from '../report/paired';
 import { renderTerminal } from '../report/render';
-import { runBenchmark } from '../runner/runner';
+import { SavedFileError } from '../results/checkpoint';
+import { BenchmarkResult, Interruption, resumeBenchmark, runBenchmark } from '../runner/runner';
+
+function interruptionMessage(interrupted: Interruption, runDir: string): string {
+  const where = interrupted.checkpoint
+    ? `${interrupted.run} stopped after iteration ${interrupted.iteration} (checkpoint ${interrupted.checkpoint})`
+    : `${interrupted.run} had not started`;
+  return `interrupted by ${interrupted.signal}: ${where}; finished runs are in records.jsonl.\ncontinue with: fdm-bench run --resume ${runDir}`;
+}
 
 export default class Run extends Command {
   static summary = 'Train CFM and FDM on a task, evaluate them, print a table and write results.';
   static description =
     'Settings come from the preset, then --config, then flags. List flags take comma-separated values ' +
     '(--lambda 0,0.1,1): every combination runs. Progress goes to stderr; the table (or, with --json, ' +
-    'one JSON document) to stdout. Results are written to <out>/<task>/<run-id>/.';
+    'one JSON document) to stdout. Results are written to <out>/<task>/<run-id>/. Ctrl-C or SIGTERM stops ' +
+    'after the current iteration with a checkpoint (exit 130 or 143); --resume <run-dir> continues from it.';
   static examples = [
     '<%= config.bin %> run checkerboard',
     '<%= config.bin %> run checkerboard --preset paper --backend tensorflow-gpu',
     '<%= config.bin %> run checkerboard --seeds 3 --lambda 0.01,0.1,1 --json',
+    '<%= config.bin %> run --resume results/checkerboard/20261129-141134',
   ];
   static enableJsonFlag = true;
 
   static args = {
-    task: Args.string({ required: true, description: 'task name (see `fdm-bench list`)' }),
+    task: Args.string({ description: 'task name (see `fdm-bench list`); not needed with --resume' }),
   };
 
   static flags = {
@@ -25,19 +38,42 @@ export default class Run extends Command {
     ...configFlags,
     out: Flags.string({ default: 'results', description: 'root directory for results' }),
     quiet: Flags.boolean({ char: 'q', description: 'no progress output' }),
+    resume: Flags.string({
+      description: 'continue an interrupted run directory with the settings of its config.yaml: finished runs are kept, the interrupted one continues from its checkpoint',
+      exclusive: ['preset', 'out', ...Object.keys(configFlags)],
+    }),
   };
 
   async run(): Promise<unknown> {
     const { args, flags } = await this.parse(Run);
-    const json = this.jsonEnabled();
-    const log = flags.quiet ? () => {} : (line: string) => process.stderr.write(line + '\n');
-    const { task, config, backend } = await startTask(this, args.task, flags.preset, flags);
-    log(`backend: ${backend.label} (tfjs ${backend.tfjsVersion})${backend.notes.length ? `; ${backend.notes.join('; ')}` : ''}`);
-    const result = await runBenchmark(task, config, { backend, outRoot: flags.out, preset: flags.preset, log });
+    if (!flags.resume && !args.task) this.error('give a task (see `fdm-bench list`), or --resume <run-dir>', { exit: 2 });
+    const { task, preset, config, backend } = flags.resume
+      ? await reopenTask(this, flags.resume, { task: args.task })
+      : await startTask(this, args.task!, flags.preset, flags);
+    const interrupt = abortOnSignals();
+    const progress = createProgress({ quiet: flags.quiet, stream: process.stderr });
+    progress.log(`backend: ${backend.label} (tfjs ${backend.tfjsVersion})${backend.notes.length ? `; ${backend.notes.join('; ')}` : ''}`);
+    const ctx = { backend, outRoot: flags.out, preset, progress, signal: interrupt.signal };
+    let result: BenchmarkResult;
+    try {
+      result = flags.resume ? await resumeBenchmark(task, config, flags.resume, ctx) : await runBenchmark(task, config, ctx);
+    } catch (err) {
+      if (err instanceof SavedFileError) this.error(err.message, { exit: 2 });
+      throw err;
+    } finally {
+      progress.stop();
+      interrupt.dispose();
+    }
     const diverged = result.records.filter((r) => r.status === 'diverged');
-    if (diverged.length) process.exitCode = 1;
-    if (json) return { runId: result.runId, runDir: result.runDir, backend: backend.label, records: result.records };
-    this.log(renderTerminal(result.rows, task.columns));
+    if (result.interrupted) process.exitCode = signalExitCode(result.interrupted.signal);
+    else if (diverged.length) process.exitCode = 1;
+    if (result.interrupted) process.stderr.write(interruptionMessage(result.interrupted, result.runDir) + '\n');
+    if (this.jsonEnabled()) {
+      return { runId: result.runId, runDir: result.runDir, backend: backend.label, records: result.records, ...(result.interrupted ? { interrupted: result.interrupted } : {}) };
+    }
+    if (result.records.length) this.log(renderTerminal(result.rows, task.columns));
+    const paired = renderPairedTerminal(pairedComparisons(result.records, task.columns), task.columns);
+    if (paired) this.log(paired);
     this.log(`results: ${result.runDir}`);
     if (diverged.length) this.logToStderr(`${diverged.length} run(s) diverged; see the table and records.jsonl`);
     return undefined;

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { PACKAGE_ROOT } from '../results/environment';
+import { runFiles } from '../results/run-dir';
 import { getTask } from '../tasks/registry';
 import { describeIssues, RunConfig, RunConfigInput, runConfigSchema } from './schema';
 
@@ -94,4 +95,25 @@ export function resolveConfig(sources: ConfigSources): RunConfig {
     throw new ConfigError(describeIssues(parsed.error, source));
   }
   return parsed.data;
+}
+
+/** What a run directory's config.yaml holds: the task, the preset it started from and every setting. */
+export interface RunDirConfig {
+  task: string;
+  preset: string;
+  config: RunConfig;
+}
+
+/** Reads and validates a run directory's config.yaml (for --resume and `sample`); mistakes name the file. */
+export function loadRunConfig(dir: string): RunDirConfig {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ConfigError(`run directory ${dir} does not exist`);
+  const file = runFiles(dir).config;
+  const values = readYaml(file);
+  if (!isPlainObject(values)) throw new ConfigError(`config file ${file} must hold a mapping of settings`);
+  const { task, preset, ...settings } = values;
+  if (typeof task !== 'string') throw new ConfigError(`config file ${file} names no task (a 'task:' line)`);
+  getTask(task);
+  const parsed = runConfigSchema.safeParse(settings);
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, file));
+  return { task, preset: typeof preset === 'string' ? preset : 'unknown', config: parsed.data };
 }

@@ -21,6 +21,10 @@ export const evalSchema = z
     sampleCount: positiveInt.default(2000),
     /** Model samples drawn for the density figure (the metrics use the first sampleCount of them). */
     figureSamples: positiveInt.default(10000),
+    /** Quadrature grid points per axis for exact TV and bounds (Gaussian-mixture tasks). */
+    gridPerAxis: positiveInt.default(2000),
+    /** Samples per time node for the Monte Carlo conditional bound (Gaussian-mixture tasks). */
+    conditionalSamples: positiveInt.default(2000),
     solver: z.enum(SOLVERS).default('rk4'),
     steps: positiveInt.default(40),
     rtol: z.number().positive().default(1e-5),
@@ -56,6 +60,8 @@ export const runConfigSchema = z
     backend: z.enum(BACKEND_CHOICES).default('auto'),
     /** Progress lines every this many iterations (0: none). */
     logEvery: z.number().int().nonnegative().default(200),
+    /** A checkpoint every this many iterations (0: only when interrupted), to resume from after a crash. */
+    checkpointEvery: z.number().int().nonnegative().default(500),
     eval: evalSchema.default(() => evalSchema.parse({})),
   })
   .strict();

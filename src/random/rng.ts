@@ -1,16 +1,33 @@
 import seedrandom from 'seedrandom';
 
+/** Where a stream stands: the generator's state and the cached second normal of a Box-Muller pair. */
+export interface RngState {
+  alea: seedrandom.State.Alea;
+  spareNormal: number | null;
+}
+
 /**
  * A seeded random stream. Every random draw in the suite (data, noise, times, probes, weight
  * initialisation) goes through one of these, so a seed fixes a run completely; `fork` derives an
  * independent named stream, so adding draws in one place does not shift the numbers elsewhere.
  */
 export class Rng {
-  private readonly next: () => number;
+  private next: seedrandom.StatefulPRNG<seedrandom.State.Alea>;
   private spareNormal: number | null = null;
 
   constructor(readonly seed: string) {
-    this.next = seedrandom.alea(seed);
+    this.next = seedrandom.alea(seed, { state: true });
+  }
+
+  /** A copy of where the stream stands (plain JSON), for checkpoints. */
+  state(): RngState {
+    return { alea: this.next.state(), spareNormal: this.spareNormal };
+  }
+
+  /** Continues the stream from a saved state: the next draws are those that followed it. */
+  restore(state: RngState): void {
+    this.next = seedrandom.alea('', { state: { ...state.alea } });
+    this.spareNormal = state.spareNormal;
   }
 
   fork(label: string): Rng {

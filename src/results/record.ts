@@ -19,6 +19,15 @@ export interface RunRecord {
   timing: TimingStats;
   /** Backend label, e.g. 'wasm (simd)'. */
   backend: string;
+  /** Losses at the logged iterations; for CFM, `cdm` is the divergence term watched, not trained on. */
+  history?: LossPoint[];
+}
+
+export interface LossPoint {
+  iteration: number;
+  total: number;
+  cfm: number;
+  cdm: number;
 }
 
 /** Milliseconds per training iteration, evaluation excluded. */

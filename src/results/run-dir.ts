@@ -34,5 +34,17 @@ export function runFiles(dir: string) {
     csv: path.join(dir, 'records.csv'),
     markdown: path.join(dir, 'table.md'),
     figure: path.join(dir, 'samples.png'),
+    curves: path.join(dir, 'training-curves.png'),
+    /** Whether the grid is running, interrupted (and where) or complete. */
+    status: path.join(dir, 'status.json'),
+    /** Where an unfinished run's training stands; removed once its record is written. */
+    checkpoint: (key: string) => path.join(dir, 'checkpoints', `${key}.json`),
+    /** A finished run's final weights and evaluation samples, for `fdm-bench sample` and figures. */
+    model: (key: string) => path.join(dir, 'models', `${key}.json`),
   };
+}
+
+/** A run's name as a file name: 'fdm lambda=0.1 seed 0' -> 'fdm-lambda-0.1-seed-0'. */
+export function runKey(name: string): string {
+  return name.replace(/[^A-Za-z0-9.]+/g, '-');
 }

@@ -28,6 +28,7 @@ const runRecordSchema: z.ZodType<RunRecord> = z.object({
   metrics: z.record(z.string(), z.number().nullable()),
   timing: timingSchema,
   backend: z.string(),
+  history: z.array(z.object({ iteration: z.number(), total: z.number(), cfm: z.number(), cdm: z.number() })).optional(),
 });
 
 export interface ReadResult {

@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { stringify as stringifyYaml } from 'yaml';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { BackendInfo } from '../backend/backend';
@@ -5,29 +8,68 @@ import { RunConfig } from '../config/schema';
 import { Rng } from '../random/rng';
 import { describeEnvironment } from '../results/environment';
 import { RunRecord } from '../results/record';
-import { createRunDir, runFiles } from '../results/run-dir';
-import { appendRecord, writeFileAtomic } from '../results/store';
+import { loadCheckpoint, modelPanel, readModel, writeCheckpoint, writeModel } from '../results/checkpoint';
+import { createRunDir, runFiles, runKey } from '../results/run-dir';
+import { appendRecord, parseRecordsFile, writeFileAtomic } from '../results/store';
 import { aggregate, AggregateRow } from '../report/aggregate';
+import { pairedComparisons, renderPairedMarkdown } from '../report/paired';
+import { TrainingHistory, writeTrainingCurves } from '../report/training-curves';
 import { renderMarkdown } from '../report/render';
-import { FigurePanel, RunSpec, Task } from '../tasks/task';
+import { EvaluationResult, FigurePanel, RunSpec, Task } from '../tasks/task';
 import { train } from '../training/trainer';
 import { timingStats } from '../training/timing';
 import { expandRuns, runSettings } from './grid';
+import { Progress } from './progress';
 
 export interface RunContext {
   backend: BackendInfo;
   /** Root of the results tree (results/ by default). */
   outRoot: string;
   preset: string;
-  /** Progress lines (stderr on the command line). */
-  log: (line: string) => void;
+  progress: Progress;
+  /** Aborting it (SIGINT, SIGTERM) stops the grid after the current iteration, leaving a checkpoint. */
+  signal?: AbortSignal;
+}
+
+/** Where a signal stopped the grid: the run it stopped, or the next one when it came between runs. */
+export interface Interruption {
+  signal: string;
+  run: string;
+  /** Iterations the run's checkpoint holds (0: the run had not started). */
+  iteration: number;
+  /** The checkpoint, relative to the run directory. */
+  checkpoint: string | null;
 }
 
 export interface BenchmarkResult {
   runId: string;
   runDir: string;
+  /** Records of the finished runs, in grid order (all of them unless interrupted). */
   records: RunRecord[];
   rows: AggregateRow[];
+  interrupted?: Interruption;
+}
+
+/** The contents of status.json. */
+export interface RunStatus {
+  state: 'running' | 'interrupted' | 'complete';
+  updatedAt: string;
+  runs: number;
+  finished: number;
+  diverged: number;
+  interrupted?: Interruption;
+}
+
+/** One run of the grid, with its names in logs, figures and file names. */
+export interface GridJob {
+  index: number;
+  spec: RunSpec;
+  /** e.g. 'fdm lambda=0.1', shared by the seeds of a setting (figure panels). */
+  label: string;
+  /** e.g. 'fdm lambda=0.1 seed 0'. */
+  name: string;
+  /** name as a file name, e.g. 'fdm-lambda-0.1-seed-0'. */
+  key: string;
 }
 
 const LABEL_SETTINGS = ['path', 'divEstimator', 'probes', 'probeDots', 'stopGrad', 'fdmVariant'] as const;
@@ -48,35 +90,72 @@ function variedGridSettings(specs: RunSpec[]): string[] {
   return LABEL_SETTINGS.filter((key) => new Set((key === 'path' ? specs : fdm).map((s) => s[key])).size > 1);
 }
 
-async function runOne(task: Task, config: RunConfig, spec: RunSpec, label: string, ctx: RunContext, runId: string) {
-  const rng = new Rng(`${task.name}/seed-${spec.seed}`);
-  const experiment = task.createExperiment(config, spec, rng);
+/** Every run of a configuration, named. */
+export function gridJobs(config: RunConfig): GridJob[] {
+  const specs = expandRuns(config);
+  const varied = variedGridSettings(specs);
+  return specs.map((spec, index) => {
+    const label = specLabel(spec, varied);
+    const name = `${label} seed ${spec.seed}`;
+    return { index, spec, label, name, key: runKey(name) };
+  });
+}
+
+interface RunDir {
+  runId: string;
+  dir: string;
+}
+
+type RunOutcome = { record: RunRecord } | { interruptedAt: number };
+
+/**
+ * Trains (from the run's checkpoint, if it has one) and evaluates one run. A finished run's model
+ * is saved before its record is returned, so a run with a record always has its model.
+ */
+async function runOne(task: Task, config: RunConfig, job: GridJob, ctx: RunContext, run: RunDir): Promise<RunOutcome> {
+  const files = runFiles(run.dir);
+  const checkpointFile = files.checkpoint(job.key);
+  const experiment = task.createExperiment(config, job.spec, new Rng(`${task.name}/seed-${job.spec.seed}`));
   try {
-    const trained = train(experiment, {
+    const resumeFrom = fs.existsSync(checkpointFile) ? loadCheckpoint(checkpointFile, task.name, job.spec, experiment) : undefined;
+    ctx.progress.state(job.index, 'running', resumeFrom && `resumed from iteration ${resumeFrom.iteration}`);
+    const trained = await train(experiment, {
       iterations: config.iterations,
       lr: config.lr,
       lrSchedule: config.lrSchedule,
       logEvery: config.logEvery,
-      onLog: (it, l, ms) =>
-        ctx.log(`  ${label} seed ${spec.seed} it ${it}/${config.iterations}  loss ${l.total.toFixed(4)}  cfm ${l.cfm.toFixed(4)}  cdm ${l.cdm.toFixed(4)}  ${ms.toFixed(1)} ms/it`),
+      checkpointEvery: config.checkpointEvery,
+      signal: ctx.signal,
+      resumeFrom,
+      onStep: (step) => ctx.progress.step(job.index, step),
+      onCheckpoint: (trainer) =>
+        writeCheckpoint(checkpointFile, { task: task.name, run: job.name, spec: job.spec, trainer, experiment: experiment.snapshot() }),
     });
+    if (trained.status === 'interrupted') return { interruptedAt: trained.stepMs.length };
+    if (trained.status === 'ok') ctx.progress.state(job.index, 'evaluating');
     const evalStart = performance.now();
-    const evaluation = trained.status === 'ok' ? await experiment.evaluate() : { metrics: {} as Record<string, number> };
+    const evaluation: EvaluationResult = trained.status === 'ok' ? await experiment.evaluate() : { metrics: {} };
     const evalSeconds = (performance.now() - evalStart) / 1000;
     const record: RunRecord = {
       schema: 1,
-      runId,
+      runId: run.runId,
       task: task.name,
-      method: spec.method,
-      seed: spec.seed,
+      method: job.spec.method,
+      seed: job.spec.seed,
       status: trained.status,
       ...(trained.divergedAt !== undefined ? { divergedAt: trained.divergedAt } : {}),
-      settings: runSettings(spec, config),
+      settings: runSettings(job.spec, config),
       metrics: Object.fromEntries(Object.entries({ ...evaluation.metrics, ...task.facts }).map(([k, v]) => [k, Number.isFinite(v) ? v : null])),
       timing: timingStats(trained.stepMs, evalSeconds),
       backend: ctx.backend.label,
+      // Non-finite losses (a diverged run's last point) become null in JSON; keep the finite ones.
+      history: trained.history.filter((h) => Number.isFinite(h.total)),
     };
-    return { record, samples: 'samples' in evaluation ? evaluation.samples : undefined, density: 'density' in evaluation ? evaluation.density : undefined };
+    if (record.status === 'ok') {
+      const panel = evaluation.samples ? { points: evaluation.samples, density: evaluation.density } : null;
+      writeModel(files.model(job.key), { task: task.name, run: job.name, spec: job.spec, experiment: experiment.snapshot() }, panel);
+    }
+    return { record };
   } finally {
     experiment.dispose();
   }
@@ -93,31 +172,118 @@ function writeRecordsCsv(file: string, records: RunRecord[]): void {
   writeFileAtomic(file, stringifyCsv(rows, { header: true, columns }));
 }
 
+/** The figure's panels: the first seed of every setting that finished, from its saved model. */
+function figurePanels(task: Task, run: RunDir, jobs: GridJob[], records: Array<RunRecord | undefined>, progress: Progress): FigurePanel[] {
+  const panels: FigurePanel[] = [];
+  for (const job of jobs) {
+    if (records[job.index]?.status !== 'ok' || panels.some((p) => p.label === job.label)) continue;
+    try {
+      const panel = modelPanel(readModel(runFiles(run.dir).model(job.key), task.name, job.spec), job.label);
+      if (panel) panels.push(panel);
+    } catch (err) {
+      progress.log(`warning: ${(err as Error).message}; ${job.name} is left out of the figure`);
+    }
+  }
+  return panels;
+}
+
+/** The loss history of the first finished seed of every setting, labelled as in the figure. */
+function firstSeedHistories(jobs: GridJob[], records: Array<RunRecord | undefined>): TrainingHistory[] {
+  const histories: TrainingHistory[] = [];
+  for (const job of jobs) {
+    const history = records[job.index]?.history;
+    if (history?.length && !histories.some((h) => h.label === job.label)) histories.push({ label: job.label, history });
+  }
+  return histories;
+}
+
+/** records.csv, table.md, the training curves and the figure, for the runs finished so far. */
+async function writeSummaries(task: Task, config: RunConfig, run: RunDir, jobs: GridJob[], records: Array<RunRecord | undefined>, progress: Progress) {
+  const files = runFiles(run.dir);
+  const finished = records.filter((r): r is RunRecord => r !== undefined);
+  const rows = aggregate(finished);
+  if (finished.length === 0) return rows;
+  writeRecordsCsv(files.csv, finished);
+  // The paired CFM-vs-FDM tests, when there are several seeds, go under the table.
+  const paired = renderPairedMarkdown(pairedComparisons(finished, task.columns), task.columns);
+  writeFileAtomic(files.markdown, [renderMarkdown(rows, task.columns), paired].join('\n'));
+  writeTrainingCurves(files.curves, firstSeedHistories(jobs, records), task.name);
+  if (task.writeFigure) {
+    const panels = figurePanels(task, run, jobs, records, progress);
+    if (panels.length) await task.writeFigure(files.figure, panels, new Rng(`${task.name}/figure`), config);
+  }
+  return rows;
+}
+
+function writeStatus(file: string, status: Omit<RunStatus, 'updatedAt'>): void {
+  writeFileAtomic(file, JSON.stringify({ ...status, updatedAt: new Date().toISOString() }, null, 2) + '\n');
+}
+
+function recordMatches(record: RunRecord, spec: RunSpec, config: RunConfig): boolean {
+  return record.method === spec.method && record.seed === spec.seed && isDeepStrictEqual(record.settings, runSettings(spec, config));
+}
+
 /**
- * Trains and evaluates every run of a configuration, appending each record as soon as it exists
- * (a crash later never loses it), then writes the CSV, the Markdown table and the figure.
+ * Runs the grid in a run directory, skipping runs that already have a record. Each record is
+ * appended as soon as it exists (a crash later never loses it); a signal stops the grid after the
+ * current iteration with a checkpoint; the CSV, the table and the figure cover the finished runs.
  */
+async function runGrid(task: Task, config: RunConfig, ctx: RunContext, run: RunDir, existing: RunRecord[]): Promise<BenchmarkResult> {
+  const files = runFiles(run.dir);
+  const jobs = gridJobs(config);
+  const records = jobs.map((job) => existing.find((r) => recordMatches(r, job.spec, config)));
+  const status = () => ({ runs: jobs.length, finished: records.filter(Boolean).length, diverged: records.filter((r) => r?.status === 'diverged').length });
+  ctx.progress.start(task.name, jobs.map((job) => ({ name: job.name, iterations: config.iterations, state: records[job.index]?.status ?? 'pending' })));
+  writeStatus(files.status, { state: 'running', ...status() });
+  let interrupted: Interruption | undefined;
+  for (const job of jobs.filter((j) => !records[j.index])) {
+    const outcome = ctx.signal?.aborted ? { interruptedAt: 0 } : await runOne(task, config, job, ctx, run);
+    if ('interruptedAt' in outcome) {
+      const checkpoint = outcome.interruptedAt > 0 ? path.relative(run.dir, files.checkpoint(job.key)) : null;
+      interrupted = { signal: String(ctx.signal?.reason), run: job.name, iteration: outcome.interruptedAt, checkpoint };
+      ctx.progress.state(job.index, 'interrupted', checkpoint ? `at iteration ${outcome.interruptedAt}` : 'before it started');
+      break;
+    }
+    const { record } = outcome;
+    appendRecord(files.records, record);
+    fs.rmSync(files.checkpoint(job.key), { force: true });
+    records[job.index] = record;
+    ctx.progress.state(job.index, record.status, record.status === 'diverged' ? `at iteration ${record.divergedAt}: loss is not finite` : undefined);
+  }
+  const rows = await writeSummaries(task, config, run, jobs, records, ctx.progress);
+  writeStatus(files.status, { state: interrupted ? 'interrupted' : 'complete', ...status(), ...(interrupted ? { interrupted } : {}) });
+  return { runId: run.runId, runDir: run.dir, records: records.filter((r): r is RunRecord => r !== undefined), rows, ...(interrupted ? { interrupted } : {}) };
+}
+
+/** Trains and evaluates every run of a configuration in a new run directory. */
 export async function runBenchmark(task: Task, config: RunConfig, ctx: RunContext): Promise<BenchmarkResult> {
   const { runId, dir } = createRunDir(ctx.outRoot, task.name);
   const files = runFiles(dir);
   writeFileAtomic(files.config, stringifyYaml({ task: task.name, preset: ctx.preset, ...config }));
   writeFileAtomic(files.environment, JSON.stringify(describeEnvironment(ctx.backend), null, 2) + '\n');
-  const specs = expandRuns(config);
-  const varied = variedGridSettings(specs);
-  const records: RunRecord[] = [];
-  const panels: FigurePanel[] = [];
-  for (const [index, spec] of specs.entries()) {
-    const label = specLabel(spec, varied);
-    ctx.log(`[${index + 1}/${specs.length}] ${task.name}: ${label} seed ${spec.seed}`);
-    const { record, samples, density } = await runOne(task, config, spec, label, ctx, runId);
-    appendRecord(files.records, record);
-    records.push(record);
-    if (record.status === 'diverged') ctx.log(`  diverged at iteration ${record.divergedAt}: loss is not finite`);
-    if (samples && !panels.some((p) => p.label === label)) panels.push({ label, points: samples, density });
+  return runGrid(task, config, ctx, { runId, dir }, []);
+}
+
+/**
+ * The records a run directory holds. A final line cut short by a crash is dropped from the file,
+ * so that later appends stay whole lines; its run runs again.
+ */
+function readExistingRecords(file: string, progress: Progress): RunRecord[] {
+  if (!fs.existsSync(file)) return [];
+  const text = fs.readFileSync(file, 'utf8');
+  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+  if (complete !== text) {
+    writeFileAtomic(file, complete);
+    progress.log(`${file}: dropped an incomplete final line (written when the run was killed); that run runs again`);
   }
-  const rows = aggregate(records);
-  writeRecordsCsv(files.csv, records);
-  writeFileAtomic(files.markdown, renderMarkdown(rows, task.columns) + '\n');
-  if (task.writeFigure && panels.length) await task.writeFigure(files.figure, panels, new Rng(`${task.name}/figure`));
-  return { runId, runDir: dir, records, rows };
+  return parseRecordsFile(file, complete).records;
+}
+
+/**
+ * Continues an interrupted or crashed run directory (its config.yaml gave task and config): runs with
+ * a record are kept, a run with a checkpoint continues from it, the others run from the start.
+ */
+export async function resumeBenchmark(task: Task, config: RunConfig, dir: string, ctx: RunContext): Promise<BenchmarkResult> {
+  const existing = readExistingRecords(runFiles(dir).records, ctx.progress);
+  return runGrid(task, config, ctx, { runId: path.basename(dir), dir }, existing);
 }

@@ -5,6 +5,7 @@ import { DivEstimator } from '../losses/divergence';
 import { AffinePathName } from '../paths/affine';
 import { Rng } from '../random/rng';
 import { ColumnSpec } from '../report/render';
+import { ExperimentState } from '../training/state';
 
 /** One point of the sweep: a method with scalar settings, for one seed. */
 export interface RunSpec {
@@ -41,6 +42,15 @@ export interface Experiment {
   /** The training loss of one step, built from the experiment's own seeded streams. */
   loss(iteration: number): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar };
   evaluate(): Promise<EvaluationResult>;
+  /** `count` model samples (flat rows of the data's dimension), with the evaluation's solver settings. */
+  sample(count: number, rng: Rng): Float32Array;
+  /**
+   * Everything training changes besides the optimizer: the variables and the random streams loss()
+   * draws from (captureState in training/state.ts builds it). Checkpoints and saved models hold it.
+   */
+  snapshot(): ExperimentState;
+  /** Loads a snapshot (restoreState in training/state.ts); throws, saying why, if it does not fit. */
+  restore(state: ExperimentState): void;
   /**
    * Floating-point operations of one training step, counted from the model's matrix sizes:
    * forward, plus one tangent pass per Jacobian-vector product, times 3 for the backward pass.
@@ -71,5 +81,5 @@ export interface Task {
   readonly facts: Record<string, number>;
   createExperiment(config: RunConfig, spec: RunSpec, rng: Rng): Experiment;
   /** Writes the task's figure (e.g. sample densities beside the ground truth) into a run directory. */
-  writeFigure?(file: string, panels: FigurePanel[], rng: Rng): Promise<void>;
+  writeFigure?(file: string, panels: FigurePanel[], rng: Rng, config: RunConfig): Promise<void>;
 }

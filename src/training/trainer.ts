@@ -1,17 +1,34 @@
 import * as tf from '../backend/tf';
 import { Experiment, StepLosses } from '../tasks/task';
+import { decodeTensor, EncodedTensor, encodeTensor } from './state';
 
 export interface TrainOptions {
   iterations: number;
   lr: number;
   lrSchedule: 'constant' | 'reference';
-  /** Called every `logEvery` iterations (and at the last) with the step's losses. */
+  /** Losses of every `logEvery`-th iteration (and of the last) go into the history (0: none). */
   logEvery: number;
-  onLog?: (iteration: number, losses: StepLosses, msPerIter: number) => void;
+  /** Called after every iteration; `logged` marks the iterations that went into the history. */
+  onStep?: (step: StepReport) => void;
+  /** A checkpoint goes to onCheckpoint every this many iterations (0: only when interrupted). */
+  checkpointEvery?: number;
+  onCheckpoint?: (state: TrainerState) => void;
+  /** Once aborted, training stops after the current iteration and hands a checkpoint to onCheckpoint. */
+  signal?: AbortSignal;
+  /** Continues from a checkpoint; the experiment's own state is the caller's to restore. */
+  resumeFrom?: TrainerState;
+}
+
+export interface StepReport {
+  iteration: number;
+  losses: StepLosses;
+  msPerIter: number;
+  logged: boolean;
 }
 
 export interface TrainResult {
-  status: 'ok' | 'diverged';
+  /** 'interrupted': the signal stopped training after stepMs.length iterations (a checkpoint was handed over). */
+  status: 'ok' | 'diverged' | 'interrupted';
   /** The iteration (1-based) whose loss was NaN or infinite. */
   divergedAt?: number;
   /** Wall time of every training step, evaluation excluded. */
@@ -20,10 +37,62 @@ export interface TrainResult {
   history: Array<{ iteration: number } & StepLosses>;
 }
 
-/** Adam whose learning rate can follow a schedule (tfjs keeps it in a protected field). */
+/** Adam between two steps: its step count, its running powers of beta1 and beta2, and its moments. */
+export interface OptimizerState {
+  iterations: number;
+  betaPowers: [number, number];
+  /** First moments of every variable (in the experiment's order), then second moments; none before the first step. */
+  moments: EncodedTensor[];
+}
+
+/** The trainer's side of a checkpoint: with the experiment's snapshot, enough to continue exactly. */
+export interface TrainerState {
+  /** Iterations completed. */
+  iteration: number;
+  stepMs: number[];
+  history: TrainResult['history'];
+  optimizer: OptimizerState;
+}
+
+/** Fields tfjs's Adam keeps private: the running products beta1^(t+1) and beta2^(t+1). */
+interface AdamBetaPowers {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+}
+
+/** Whether an iteration's losses are logged (and monitored): every `logEvery`, and the last one. */
+export function isLogIteration(iteration: number, logEvery: number, iterations: number): boolean {
+  return logEvery > 0 && (iteration % logEvery === 0 || iteration === iterations);
+}
+
+/** Adam whose learning rate can follow a schedule (tfjs keeps it in a protected field) and whose state can be saved. */
 class ScheduledAdam extends tf.AdamOptimizer {
   setLearningRate(lr: number): void {
     this.learningRate = lr;
+  }
+
+  async saveState(): Promise<OptimizerState> {
+    const [counter, ...moments] = await this.getWeights();
+    counter.tensor.dispose();
+    const { accBeta1, accBeta2 } = this as unknown as AdamBetaPowers;
+    return {
+      iterations: this.iterations,
+      betaPowers: [accBeta1.dataSync()[0], accBeta2.dataSync()[0]],
+      moments: moments.map((m) => encodeTensor(m.tensor)),
+    };
+  }
+
+  async loadState(state: OptimizerState): Promise<void> {
+    const tensors = [tf.scalar(state.iterations, 'int32'), ...state.moments.map(decodeTensor)];
+    await this.setWeights(tensors.map((tensor, i) => ({ name: `saved-${i}`, tensor })));
+    tf.dispose(tensors);
+    // setWeights recomputes beta^(t+1) with pow(), which differs in the last bits from the running
+    // product that every step updates; a bit-identical resume needs the product itself.
+    const { accBeta1, accBeta2 } = this as unknown as AdamBetaPowers;
+    tf.tidy(() => {
+      accBeta1.assign(tf.scalar(state.betaPowers[0]));
+      accBeta2.assign(tf.scalar(state.betaPowers[1]));
+    });
   }
 }
 
@@ -37,6 +106,8 @@ export function learningRateAt(iteration: number, base: number, schedule: TrainO
 export interface Stepper {
   /** One optimisation step; returns the losses as numbers and leaves no tensor behind. */
   step(iteration: number): StepLosses;
+  saveState(): Promise<OptimizerState>;
+  loadState(state: OptimizerState): Promise<void>;
   dispose(): void;
 }
 
@@ -61,16 +132,30 @@ export function createStepper(experiment: Experiment, lr: number, schedule: Trai
       tf.dispose([stacked, total, ...terms]);
       return { total: t, cfm, cdm };
     },
+    saveState: () => optimizer.saveState(),
+    loadState: (state) => optimizer.loadState(state),
     dispose: () => optimizer.dispose(),
   };
 }
 
-/** Trains an experiment, stopping at the first non-finite loss. */
-export function train(experiment: Experiment, opts: TrainOptions): TrainResult {
+/** Lets pending signal handlers run: they fire only when the event loop turns. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Trains an experiment, stopping at the first non-finite loss, or after the current iteration once
+ * `signal` is aborted. Checkpoints go to onCheckpoint every checkpointEvery iterations and on interruption.
+ */
+export async function train(experiment: Experiment, opts: TrainOptions): Promise<TrainResult> {
   const stepper = createStepper(experiment, opts.lr, opts.lrSchedule);
-  const result: TrainResult = { status: 'ok', stepMs: [], history: [] };
+  const resumed = opts.resumeFrom;
+  const result: TrainResult = { status: 'ok', stepMs: [...(resumed?.stepMs ?? [])], history: [...(resumed?.history ?? [])] };
+  const checkpoint = async (iteration: number) =>
+    opts.onCheckpoint?.({ iteration, stepMs: [...result.stepMs], history: [...result.history], optimizer: await stepper.saveState() });
   try {
-    for (let iteration = 1; iteration <= opts.iterations; iteration++) {
+    if (resumed) await stepper.loadState(resumed.optimizer);
+    for (let iteration = (resumed?.iteration ?? 0) + 1; iteration <= opts.iterations; iteration++) {
       const started = performance.now();
       const losses = stepper.step(iteration);
       result.stepMs.push(performance.now() - started);
@@ -80,11 +165,16 @@ export function train(experiment: Experiment, opts: TrainOptions): TrainResult {
         result.history.push({ iteration, ...losses });
         break;
       }
-      const logNow = opts.logEvery > 0 && (iteration % opts.logEvery === 0 || iteration === opts.iterations);
-      if (logNow) {
-        result.history.push({ iteration, ...losses });
-        opts.onLog?.(iteration, losses, result.stepMs[result.stepMs.length - 1]);
+      const logged = isLogIteration(iteration, opts.logEvery, opts.iterations);
+      if (logged) result.history.push({ iteration, ...losses });
+      opts.onStep?.({ iteration, losses, msPerIter: result.stepMs[result.stepMs.length - 1], logged });
+      await yieldToEventLoop();
+      if (opts.signal?.aborted) {
+        result.status = 'interrupted';
+        await checkpoint(iteration);
+        break;
       }
+      if (opts.checkpointEvery && iteration % opts.checkpointEvery === 0) await checkpoint(iteration);
     }
   } finally {
     stepper.dispose();
