@@ -85,12 +85,14 @@ function isTimingKey(key: string): key is TimingKey {
   return (TIMING_KEYS as readonly string[]).includes(key);
 }
 
-function groupKey(task: string, method: string, settings: Settings): string {
+/** A row's canonical key from its task, method and varied settings. */
+export function groupKey(task: string, method: string, settings: Settings): string {
   const parts = Object.entries(settings).map(([name, value]) => `${name}=${value}`);
   return [task, method, ...parts].join(' ');
 }
 
-function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
+/** Items by key, in first-seen order. */
+export function groupBy<T>(items: T[], keyOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
     const key = keyOf(item);
@@ -118,7 +120,8 @@ function appliesTo(setting: string, method: RunRecord['method']): boolean {
   return method === 'fdm' || !FDM_ONLY_SETTINGS.includes(setting);
 }
 
-function pickSettings(record: RunRecord, varied: string[]): Settings {
+/** The record's values of the varied settings that apply to its method: its row's settings. */
+export function pickSettings(record: RunRecord, varied: string[]): Settings {
   const settings: Settings = {};
   for (const name of varied) {
     const value = record.settings[name];

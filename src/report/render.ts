@@ -11,6 +11,8 @@ export interface ColumnSpec {
   digits: number;
   /** Show 'mean ± std' (when the row has more than one value). */
   showStd: boolean;
+  /** Which way is better; only columns with a direction get a paired CFM-vs-FDM test (report/paired.ts). */
+  better?: 'lower' | 'higher';
 }
 
 const MISSING = '—';
@@ -27,13 +29,23 @@ interface Column {
 
 export function renderTerminal(rows: AggregateRow[], spec: readonly ColumnSpec[]): string {
   const { headers, body } = textTable(rows, spec);
+  return terminalTable(headers, body);
+}
+
+export function renderMarkdown(rows: AggregateRow[], spec: readonly ColumnSpec[]): string {
+  const { headers, body } = textTable(rows, spec);
+  return markdownTable(headers, body);
+}
+
+/** A boxed terminal table of text cells, in the suite's one style. */
+export function terminalTable(headers: string[], body: string[][]): string {
   const table = new Table({ head: headers, style: { head: [], border: [], compact: true } });
   table.push(...body);
   return table.toString();
 }
 
-export function renderMarkdown(rows: AggregateRow[], spec: readonly ColumnSpec[]): string {
-  const { headers, body } = textTable(rows, spec);
+/** A Markdown table of text cells, pipes in cells escaped. */
+export function markdownTable(headers: string[], body: string[][]): string {
   const line = (cells: string[]) => `| ${cells.map((cell) => cell.replace(/\|/g, '\\|')).join(' | ')} |`;
   return [line(headers), line(headers.map(() => '---')), ...body.map(line)].join('\n') + '\n';
 }
@@ -118,7 +130,7 @@ function formatCell(cell: Cell): string {
 }
 
 /** Fixed decimals, but exponent notation for a nonzero value that would otherwise print as zero. */
-function formatNumber(value: number, digits: number): string {
+export function formatNumber(value: number, digits: number): string {
   const tooSmall = value !== 0 && Math.abs(value) < 0.5 * 10 ** -digits;
   return tooSmall ? value.toExponential(2) : value.toFixed(digits);
 }

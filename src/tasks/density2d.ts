@@ -3,6 +3,7 @@ import { RunConfig } from '../config/schema';
 import { flowLoss, FlowLossOptions } from '../losses/flow-loss';
 import { lossOptionsFor } from '../runner/grid';
 import { energyDistance, mmdRbf } from '../metrics/sample-quality';
+import { wasserstein2 } from '../metrics/wasserstein';
 import { VelocityModel } from '../models/model';
 import { Mlp } from '../models/mlp';
 import { AffinePath, affineSchedule } from '../paths/affine';
@@ -11,6 +12,8 @@ import { Rng } from '../random/rng';
 import { ColumnSpec } from '../report/render';
 import { writeDensityPng } from '../report/density-png';
 import { logLikelihood, sampleFlow } from '../solvers/flow';
+import { captureState, ExperimentState, restoreState } from '../training/state';
+import { isLogIteration } from '../training/trainer';
 import { Sampler2D } from './toy2d/samplers';
 import { EvaluationResult, Experiment, FigurePanel, RunSpec, Task } from './task';
 
@@ -21,10 +24,15 @@ export interface Density2DDefinition {
   name: string;
   description: string;
   sample: Sampler2D;
-  /** Differential entropy of the data in nats, when known: the NLL floor. */
-  entropy?: number;
+  /**
+   * Differential entropy of the data in nats, when known: the NLL floor. A function is called once,
+   * on first use, so that a costly quadrature does not slow down every command at start-up.
+   */
+  entropy?: number | (() => number);
   /** Plot range for both axes. */
   range: [number, number];
+  /** Presets file in configs/ shared by a family of tasks. */
+  presetFile?: string;
   /** Data dimension (2 unless stated; the 1D mixture uses 1). */
   dim?: number;
   /** Metrics beyond NLL and sample quality, computed from the trained model (e.g. exact TV bounds). */
@@ -32,7 +40,7 @@ export interface Density2DDefinition {
   /** Report columns after the standard ones. */
   extraColumns?: ColumnSpec[];
   /** Replaces the default figure (2D histograms of samples beside the data). */
-  writeFigure?: (file: string, panels: FigurePanel[], rng: Rng) => void;
+  writeFigure?: (file: string, panels: FigurePanel[], config: RunConfig) => void;
 }
 
 /** What a task-specific evaluation adds: metrics and, optionally, a density on the task's grid. */
@@ -59,6 +67,7 @@ class Density2DExperiment implements Experiment {
 
   constructor(
     private readonly def: Density2DDefinition,
+    private readonly facts: Record<string, number>,
     private readonly config: RunConfig,
     private readonly spec: RunSpec,
     private readonly rng: Rng,
@@ -81,12 +90,36 @@ class Density2DExperiment implements Experiment {
     return this.model.variables;
   }
 
-  loss(): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar } {
+  snapshot(): ExperimentState {
+    return captureState(this.variables, this.streams);
+  }
+
+  restore(state: ExperimentState): void {
+    restoreState(this.variables, this.streams, state);
+  }
+
+  sample(count: number, rng: Rng): Float32Array {
+    return sampleFlow(this.model, rng.normalArray(count * this.dim), this.solverOptions());
+  }
+
+  private solverOptions() {
+    const ev = this.config.eval;
+    return { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: ev.batchSize };
+  }
+
+  loss(iteration: number): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar } {
     const n = this.config.batchSize;
     const x1 = tf.tensor2d(this.def.sample(n, this.streams.data), [n, this.dim]);
     const x0 = tf.tensor2d(this.streams.noise.normalArray(n * this.dim), [n, this.dim]);
     const sample = this.path.sample(x0, x1, this.streams.time.uniformArray(n, 0, T_MAX));
-    const terms = flowLoss(this.model, sample, this.opts, this.streams.probes);
+    let terms = flowLoss(this.model, sample, this.opts, this.streams.probes);
+    if (this.opts.method === 'cfm' && isLogIteration(iteration, this.config.logEvery, this.config.iterations)) {
+      // Watch the divergence term CFM does not train on (the paper's Figure 1). It is not an
+      // ancestor of the returned total, so it adds no gradient, and the exact estimator draws no probes.
+      const watched = flowLoss(this.model, sample, { ...this.opts, method: 'fdm', divEstimator: 'exact', lambda: 0 }, this.streams.probes);
+      tf.dispose([terms.cdm, watched.total, watched.cfm]);
+      terms = { ...terms, cdm: watched.cdm };
+    }
     tf.dispose([x0, x1]);
     disposeQuantities(sample);
     return terms;
@@ -95,13 +128,13 @@ class Density2DExperiment implements Experiment {
   async evaluate(): Promise<EvaluationResult> {
     const ev = this.config.eval;
     const evalRng = this.rng.fork('eval');
-    const solver = { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: ev.batchSize };
+    const solver = this.solverOptions();
     const heldOut = this.def.sample(ev.nllSamples, evalRng.fork('held-out'));
     const { logp } = logLikelihood(this.model, heldOut, { ...solver, divergence: 'exact' });
     const meanLogp = mean(logp);
     const nll = -meanLogp;
     const drawn = Math.max(ev.sampleCount, ev.figureSamples);
-    const samples = sampleFlow(this.model, evalRng.fork('noise').normalArray(drawn * this.dim), solver);
+    const samples = this.sample(drawn, evalRng.fork('noise'));
     const scored = samples.subarray(0, ev.sampleCount * this.dim);
     const fresh = this.def.sample(ev.sampleCount, evalRng.fork('fresh'));
     const metrics: Record<string, number> = {
@@ -111,8 +144,10 @@ class Density2DExperiment implements Experiment {
       likelihood: Math.exp(meanLogp),
       energyDistance: energyDistance(scored, fresh, this.dim),
       mmd2: mmdRbf(scored, fresh, this.dim).mmd2,
+      w2: wasserstein2(scored, fresh, this.dim),
     };
-    if (this.def.entropy !== undefined) metrics.gap = nll - this.def.entropy;
+    const entropy = this.facts.entropy;
+    if (entropy !== undefined) metrics.gap = nll - entropy;
     const extra = this.def.extraEvaluation?.(this.model, this.config, this.spec, evalRng.fork('extra'));
     return { metrics: { ...metrics, ...extra?.metrics }, samples, density: extra?.density };
   }
@@ -130,24 +165,36 @@ class Density2DExperiment implements Experiment {
 }
 
 const DENSITY_COLUMNS: ColumnSpec[] = [
-  { key: 'nll', header: 'NLL (nats)', digits: 3, showStd: true },
+  { key: 'nll', header: 'NLL (nats)', digits: 3, showStd: true, better: 'lower' },
   { key: 'gap', header: 'gap to entropy', digits: 3, showStd: false },
   { key: 'nllStdErr', header: 'NLL s.e.', digits: 3, showStd: false },
-  { key: 'likelihood', header: 'likelihood', digits: 4, showStd: true },
-  { key: 'energyDistance', header: 'energy dist.', digits: 4, showStd: true },
-  { key: 'mmd2', header: 'MMD^2', digits: 4, showStd: true },
+  { key: 'likelihood', header: 'likelihood', digits: 4, showStd: true, better: 'higher' },
+  { key: 'energyDistance', header: 'energy dist.', digits: 4, showStd: true, better: 'lower' },
+  { key: 'mmd2', header: 'MMD^2', digits: 4, showStd: true, better: 'lower' },
+  { key: 'w2', header: 'W2', digits: 4, showStd: true, better: 'lower' },
 ];
 
 /** A 2D density-estimation task: the MLP of the reference code on an affine Gaussian path. */
 export function density2DTask(def: Density2DDefinition): Task {
+  let known: Record<string, number> | null = null;
+  const facts = (): Record<string, number> => {
+    if (known === null) {
+      const entropy = typeof def.entropy === 'function' ? def.entropy() : def.entropy;
+      known = entropy === undefined ? {} : { entropy };
+    }
+    return known;
+  };
   return {
     name: def.name,
     description: def.description,
+    presetFile: def.presetFile,
     columns: [...DENSITY_COLUMNS, ...(def.extraColumns ?? [])],
-    facts: def.entropy === undefined ? {} : { entropy: def.entropy },
-    createExperiment: (config, spec, rng) => new Density2DExperiment(def, config, spec, rng),
-    async writeFigure(file: string, panels: FigurePanel[], rng: Rng): Promise<void> {
-      if (def.writeFigure) return def.writeFigure(file, panels, rng);
+    get facts() {
+      return facts();
+    },
+    createExperiment: (config, spec, rng) => new Density2DExperiment(def, facts(), config, spec, rng),
+    async writeFigure(file: string, panels: FigurePanel[], rng: Rng, config: RunConfig): Promise<void> {
+      if (def.writeFigure) return def.writeFigure(file, panels, config);
       const count = panels[0]?.points.length ? panels[0].points.length / 2 : 2000;
       const truth = { label: 'data', points: def.sample(count, rng.fork('figure')) };
       writeDensityPng(file, [truth, ...panels], { range: def.range, pixels: 160, title: def.name });
