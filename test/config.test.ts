@@ -42,6 +42,11 @@ describe('configuration', () => {
     });
   }
 
+  it("accepts 'ot' as another name for the CondOT path", () => {
+    const config = resolveConfig({ task: 'checkerboard', preset: 'ci', overrides: { path: ['ot', 'vp'] } });
+    assert.deepEqual(config.path, ['condot', 'vp']);
+  });
+
   it('rejects an unknown preset, listing the valid ones', () => {
     assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'huge', overrides: {} }), /unknown preset 'huge'.*quick, paper, ci/);
   });

@@ -1,7 +1,17 @@
 import { Command } from '@oclif/core';
-import { stringify as stringifyYaml } from 'yaml';
 import { taskPresets } from '../config/load';
 import { listTasks } from '../tasks/registry';
+
+/** `key=value` pairs of a preset on one line, nested settings as `eval.steps=40`. */
+function settingsLine(settings: Record<string, unknown>, prefix = ''): string {
+  return Object.entries(settings)
+    .map(([key, value]) =>
+      typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? settingsLine(value as Record<string, unknown>, `${prefix}${key}.`)
+        : `${prefix}${key}=${Array.isArray(value) ? value.join(',') : String(value)}`,
+    )
+    .join(' ');
+}
 
 export default class List extends Command {
   static summary = 'List the tasks, with their presets and settings.';
@@ -11,10 +21,7 @@ export default class List extends Command {
     const tasks = listTasks().map((task) => ({ name: task.name, description: task.description, presets: taskPresets(task.name) }));
     for (const task of tasks) {
       this.log(`${task.name}: ${task.description}`);
-      for (const [preset, settings] of Object.entries(task.presets)) {
-        this.log(`  preset ${preset}:`);
-        this.log(stringifyYaml(settings).trimEnd().replace(/^/gm, '    '));
-      }
+      for (const [preset, settings] of Object.entries(task.presets)) this.log(`  ${preset}: ${settingsLine(settings)}`);
     }
     return { tasks };
   }

@@ -48,7 +48,8 @@ export const runConfigSchema = z
     lr: z.number().positive().max(1).default(1e-3),
     /** 'reference': 10-iteration linear warm-up, then x0.999 every 10 iterations (the reference code). */
     lrSchedule: z.enum(['constant', 'reference']).default('constant'),
-    path: grid(z.enum(AFFINE_PATHS)).default(['condot']),
+    // 'ot' is accepted as another name for the CondOT path.
+    path: grid(z.preprocess((v) => (v === 'ot' ? 'condot' : v), z.enum(AFFINE_PATHS))).default(['condot']),
     sigmaMin: z.number().min(0).lt(1).default(0),
     lambda: grid(z.number().nonnegative()).default([0.1]),
     divEstimator: grid(z.enum(DIV_ESTIMATORS)).default(['exact']),
