@@ -83,6 +83,12 @@ describe('pairedComparisons', () => {
     assert.equal(nll.significant, true);
   });
 
+  it('caps the Wilcoxon p-value at 1 when the statistic sits at the centre of its distribution', () => {
+    // Differences 1, 2, -3: W+ = 1 + 2 = 3 of a maximum 6, the centre; doubling a tail gives 1.25.
+    const records = pairedRecords([0, 1, 2], { nll: [4, 4, 4] }, { nll: [5, 6, 1] });
+    assert.equal(only(pairedComparisons(records, COLUMNS), 'nll').wilcoxonP, 1);
+  });
+
   it('handles two pairs (df = 1) and reports a tie without p-values when nothing differs', () => {
     // Differences 0.1 and 0.3: mean 0.2, sd 0.1 sqrt 2, t = 0.2 / 0.1 = 2.
     const two = only(pairedComparisons(pairedRecords([3, 7], { nll: [4, 4] }, { nll: [4.1, 4.3] }), COLUMNS), 'nll');

@@ -105,11 +105,20 @@ function compare(
       meanDifference,
       t: finiteOrNull(tTest.statistic),
       tTestP,
-      wilcoxonP: allZero ? null : finiteOrNull(wilcoxon(fdm, cfm).pValue),
+      wilcoxonP: allZero ? null : wilcoxonTwoSided(fdm, cfm),
       better: meanDifference === 0 ? null : fdmBetter ? 'fdm' : 'cfm',
       significant: tTestP !== null && tTestP < ALPHA,
     },
   ];
+}
+
+/**
+ * @stdlib doubles the smaller tail of the exact distribution, which exceeds 1 when the statistic
+ * sits at the distribution's centre (e.g. differences 1, 2, -3); a probability is capped at 1.
+ */
+function wilcoxonTwoSided(fdm: number[], cfm: number[]): number | null {
+  const p = finiteOrNull(wilcoxon(fdm, cfm).pValue);
+  return p === null ? null : Math.min(1, p);
 }
 
 function isFiniteNumber(value: number | null | undefined): value is number {
