@@ -85,9 +85,9 @@ function barProgress(stream: NodeJS.WriteStream): Progress {
   };
 }
 
-/** Bars on a terminal, plain lines elsewhere (CI, pipes, files), nothing with --quiet. */
-export function createProgress(opts: { quiet: boolean; stream: NodeJS.WriteStream }): Progress {
+/** Bars on a terminal (unless `plain`), plain lines elsewhere (CI, pipes, files), nothing with --quiet. */
+export function createProgress(opts: { quiet: boolean; stream: NodeJS.WriteStream; plain?: boolean }): Progress {
   if (opts.quiet) return silentProgress;
-  if (opts.stream.isTTY) return barProgress(opts.stream);
+  if (opts.stream.isTTY && !opts.plain) return barProgress(opts.stream);
   return plainProgress((line) => opts.stream.write(`${line}\n`));
 }

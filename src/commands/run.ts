@@ -1,7 +1,10 @@
-import { Args, Command, Flags } from '@oclif/core';
+import * as path from 'node:path';
+import { Args, Flags } from '@oclif/core';
+import { FdmCommand } from '../cli/base-command';
 import { configFlags, reopenTask, startTask } from '../cli/config-flags';
 import { abortOnSignals, signalExitCode } from '../cli/interrupt';
 import { createProgress } from '../cli/progress';
+import { parseWorkerRuns, WORKER_FLAG, workerProcesses } from '../cli/workers';
 import { pairedComparisons, renderPairedTerminal } from '../report/paired';
 import { renderTerminal } from '../report/render';
 import { SavedFileError } from '../results/checkpoint';
@@ -14,17 +17,19 @@ function interruptionMessage(interrupted: Interruption, runDir: string): string 
   return `interrupted by ${interrupted.signal}: ${where}; finished runs are in records.jsonl.\ncontinue with: fdm-bench run --resume ${runDir}`;
 }
 
-export default class Run extends Command {
+export default class Run extends FdmCommand {
   static summary = 'Train CFM and FDM on a task, evaluate them, print a table and write results.';
   static description =
     'Settings come from the preset, then --config, then flags. List flags take comma-separated values ' +
     '(--lambda 0,0.1,1): every combination runs. Progress goes to stderr; the table (or, with --json, ' +
     'one JSON document) to stdout. Results are written to <out>/<task>/<run-id>/. Ctrl-C or SIGTERM stops ' +
-    'after the current iteration with a checkpoint (exit 130 or 143); --resume <run-dir> continues from it.';
+    'after the current iteration with a checkpoint (exit 130 or 143); --resume <run-dir> continues from it. ' +
+    '--jobs N runs the grid in N worker processes at once, with the same results.';
   static examples = [
     '<%= config.bin %> run checkerboard',
     '<%= config.bin %> run checkerboard --preset paper --backend tensorflow-gpu',
     '<%= config.bin %> run checkerboard --seeds 3 --lambda 0.01,0.1,1 --json',
+    '<%= config.bin %> run gmm1d --seeds 4 --jobs 2',
     '<%= config.bin %> run --resume results/checkerboard/20261129-141134',
   ];
   static enableJsonFlag = true;
@@ -42,6 +47,12 @@ export default class Run extends Command {
       description: 'continue an interrupted run directory with the settings of its config.yaml: finished runs are kept, the interrupted one continues from its checkpoint',
       exclusive: ['preset', 'out', ...Object.keys(configFlags)],
     }),
+    jobs: Flags.integer({ min: 1, default: 1, description: 'run the runs of the grid in this many worker processes at once (same results as 1)' }),
+    [WORKER_FLAG]: Flags.custom<number[]>({ parse: async (value) => parseWorkerRuns(value) })({
+      hidden: true,
+      dependsOn: ['resume'],
+      description: 'internal (--jobs): run only these grid indices of the --resume directory',
+    }),
   };
 
   async run(): Promise<unknown> {
@@ -50,10 +61,14 @@ export default class Run extends Command {
     const { task, preset, config, backend } = flags.resume
       ? await reopenTask(this, flags.resume, { task: args.task })
       : await startTask(this, args.task!, flags.preset, flags);
+    const only = flags[WORKER_FLAG];
+    const jobs = only ? 1 : flags.jobs;
     const interrupt = abortOnSignals();
-    const progress = createProgress({ quiet: flags.quiet, stream: process.stderr });
+    // With workers, their plain lines go to stderr: no progress bars in between.
+    const progress = createProgress({ quiet: flags.quiet, stream: process.stderr, plain: jobs > 1 });
     progress.log(`backend: ${backend.label} (tfjs ${backend.tfjsVersion})${backend.notes.length ? `; ${backend.notes.join('; ')}` : ''}`);
-    const ctx = { backend, outRoot: flags.out, preset, progress, signal: interrupt.signal };
+    const workers = jobs > 1 ? { count: jobs, run: workerProcesses({ bin: path.join(this.config.root, 'bin', 'run.js'), quiet: flags.quiet, stderr: process.stderr }) } : undefined;
+    const ctx = { backend, outRoot: flags.out, preset, progress, signal: interrupt.signal, workers, only };
     let result: BenchmarkResult;
     try {
       result = flags.resume ? await resumeBenchmark(task, config, flags.resume, ctx) : await runBenchmark(task, config, ctx);
@@ -66,10 +81,13 @@ export default class Run extends Command {
     }
     const diverged = result.records.filter((r) => r.status === 'diverged');
     if (result.interrupted) process.exitCode = signalExitCode(result.interrupted.signal);
-    else if (diverged.length) process.exitCode = 1;
-    if (result.interrupted) process.stderr.write(interruptionMessage(result.interrupted, result.runDir) + '\n');
+    else if (diverged.length || result.failures) process.exitCode = 1;
+    // A worker's interruption is reported by its parent.
+    if (result.interrupted && !only) process.stderr.write(interruptionMessage(result.interrupted, result.runDir) + '\n');
+    if (result.failures) process.stderr.write(`${result.failures.join('\n')}\nthe finished runs are summarised; continue with: fdm-bench run --resume ${result.runDir}\n`);
     if (this.jsonEnabled()) {
-      return { runId: result.runId, runDir: result.runDir, backend: backend.label, records: result.records, ...(result.interrupted ? { interrupted: result.interrupted } : {}) };
+      const extra = { ...(result.interrupted ? { interrupted: result.interrupted } : {}), ...(result.failures ? { failures: result.failures } : {}) };
+      return { runId: result.runId, runDir: result.runDir, backend: backend.label, records: result.records, ...extra };
     }
     if (result.records.length) this.log(renderTerminal(result.rows, task.columns));
     const paired = renderPairedTerminal(pairedComparisons(result.records, task.columns), task.columns);

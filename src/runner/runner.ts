@@ -29,7 +29,32 @@ export interface RunContext {
   progress: Progress;
   /** Aborting it (SIGINT, SIGTERM) stops the grid after the current iteration, leaving a checkpoint. */
   signal?: AbortSignal;
+  /**
+   * --jobs N: the pending runs go to `count` worker processes started by `run` (at most one per
+   * run), which append their records to records.jsonl; this process then writes the summaries and
+   * status.json once.
+   */
+  workers?: { count: number; run: RunWorkers };
+  /**
+   * In a worker process: the grid indices it runs (those without a record). It leaves records.jsonl
+   * as it finds it apart from its own appends, and the summaries and status.json to the parent.
+   */
+  only?: readonly number[];
 }
+
+/** How the worker processes of one grid ended. */
+export interface WorkersOutcome {
+  /** Where signals stopped workers (those that reported it). */
+  interrupted: Interruption[];
+  /** One line per worker that failed (crashed, or exited with an error other than a divergence). */
+  failures: string[];
+}
+
+/**
+ * Runs `shares` (grid indices, one list per worker process) in the run directory `dir`, all at
+ * once; aborting `signal` is forwarded to the workers, which checkpoint and stop.
+ */
+export type RunWorkers = (dir: string, shares: number[][], signal?: AbortSignal) => Promise<WorkersOutcome>;
 
 /** Where a signal stopped the grid: the run it stopped, or the next one when it came between runs. */
 export interface Interruption {
@@ -48,16 +73,20 @@ export interface BenchmarkResult {
   records: RunRecord[];
   rows: AggregateRow[];
   interrupted?: Interruption;
+  /** --jobs: the worker processes that failed (their unfinished runs can be resumed). */
+  failures?: string[];
 }
 
 /** The contents of status.json. */
 export interface RunStatus {
-  state: 'running' | 'interrupted' | 'complete';
+  /** 'failed': a --jobs worker process failed; the others finished their runs. */
+  state: 'running' | 'interrupted' | 'failed' | 'complete';
   updatedAt: string;
   runs: number;
   finished: number;
   diverged: number;
   interrupted?: Interruption;
+  failures?: string[];
 }
 
 /** One run of the grid, with its names in logs, figures and file names. */
@@ -223,26 +252,25 @@ function recordMatches(record: RunRecord, spec: RunSpec, config: RunConfig): boo
   return record.method === spec.method && record.seed === spec.seed && isDeepStrictEqual(record.settings, runSettings(spec, config));
 }
 
+/** The pending runs split round-robin (in grid order) over at most `count` workers. */
+export function splitJobs(pending: readonly GridJob[], count: number): number[][] {
+  const shares: number[][] = Array.from({ length: Math.min(count, pending.length) }, () => []);
+  pending.forEach((job, i) => shares[i % shares.length].push(job.index));
+  return shares;
+}
+
 /**
- * Runs the grid in a run directory, skipping runs that already have a record. Each record is
- * appended as soon as it exists (a crash later never loses it); a signal stops the grid after the
- * current iteration with a checkpoint; the CSV, the table and the figure cover the finished runs.
+ * Runs the pending runs in this process, in grid order, appending each record as soon as it exists
+ * (a crash later never loses it); a signal stops them after the current iteration with a checkpoint.
  */
-async function runGrid(task: Task, config: RunConfig, ctx: RunContext, run: RunDir, existing: RunRecord[]): Promise<BenchmarkResult> {
+async function runHere(task: Task, config: RunConfig, ctx: RunContext, run: RunDir, pending: GridJob[], records: Array<RunRecord | undefined>) {
   const files = runFiles(run.dir);
-  const jobs = gridJobs(config);
-  const records = jobs.map((job) => existing.find((r) => recordMatches(r, job.spec, config)));
-  const status = () => ({ runs: jobs.length, finished: records.filter(Boolean).length, diverged: records.filter((r) => r?.status === 'diverged').length });
-  ctx.progress.start(task.name, jobs.map((job) => ({ name: job.name, iterations: config.iterations, state: records[job.index]?.status ?? 'pending' })));
-  writeStatus(files.status, { state: 'running', ...status() });
-  let interrupted: Interruption | undefined;
-  for (const job of jobs.filter((j) => !records[j.index])) {
+  for (const job of pending) {
     const outcome = ctx.signal?.aborted ? { interruptedAt: 0 } : await runOne(task, config, job, ctx, run);
     if ('interruptedAt' in outcome) {
       const checkpoint = outcome.interruptedAt > 0 ? path.relative(run.dir, files.checkpoint(job.key)) : null;
-      interrupted = { signal: String(ctx.signal?.reason), run: job.name, iteration: outcome.interruptedAt, checkpoint };
       ctx.progress.state(job.index, 'interrupted', checkpoint ? `at iteration ${outcome.interruptedAt}` : 'before it started');
-      break;
+      return { signal: String(ctx.signal?.reason), run: job.name, iteration: outcome.interruptedAt, checkpoint };
     }
     const { record } = outcome;
     appendRecord(files.records, record);
@@ -250,9 +278,66 @@ async function runGrid(task: Task, config: RunConfig, ctx: RunContext, run: RunD
     records[job.index] = record;
     ctx.progress.state(job.index, record.status, record.status === 'diverged' ? `at iteration ${record.divergedAt}: loss is not finite` : undefined);
   }
+  return undefined;
+}
+
+/**
+ * --jobs: runs the pending runs in worker processes, then takes their records from records.jsonl.
+ * The first interruption in grid order stands for the grid's.
+ */
+async function runInWorkers(config: RunConfig, ctx: RunContext, run: RunDir, jobs: GridJob[], pending: GridJob[], records: Array<RunRecord | undefined>) {
+  const workers = ctx.workers!;
+  const shares = splitJobs(pending, workers.count);
+  let outcome: WorkersOutcome = { interrupted: [], failures: [] };
+  if (!ctx.signal?.aborted) {
+    ctx.progress.log(`${pending.length} run(s) in ${shares.length} worker process(es)`);
+    outcome = await workers.run(run.dir, shares, ctx.signal);
+  }
+  for (const record of readExistingRecords(runFiles(run.dir).records, ctx.progress)) {
+    const job = pending.find((j) => recordMatches(record, j.spec, config));
+    if (job) records[job.index] ??= record;
+  }
+  const order = (i: Interruption) => jobs.findIndex((job) => job.name === i.run);
+  let interrupted: Interruption | undefined = [...outcome.interrupted].sort((a, b) => order(a) - order(b))[0];
+  const unfinished = pending.find((job) => !records[job.index]);
+  // A worker that the signal stopped before it could say where (while it started) left no checkpoint.
+  if (!interrupted && ctx.signal?.aborted && unfinished) interrupted = { signal: String(ctx.signal.reason), run: unfinished.name, iteration: 0, checkpoint: null };
+  return { interrupted, failures: outcome.failures };
+}
+
+/**
+ * Runs the grid in a run directory, skipping runs that already have a record, here or (--jobs) in
+ * worker processes; the CSV, the table and the figure cover the finished runs.
+ */
+async function runGrid(task: Task, config: RunConfig, ctx: RunContext, run: RunDir, existing: RunRecord[]): Promise<BenchmarkResult> {
+  const files = runFiles(run.dir);
+  const jobs = gridJobs(config);
+  const records = jobs.map((job) => existing.find((r) => recordMatches(r, job.spec, config)));
+  const mine = (job: GridJob) => !ctx.only || ctx.only.includes(job.index);
+  const status = () => ({ runs: jobs.length, finished: records.filter(Boolean).length, diverged: records.filter((r) => r?.status === 'diverged').length });
+  ctx.progress.start(task.name, jobs.map((job) => ({ name: job.name, iterations: config.iterations, state: (mine(job) && records[job.index]?.status) || 'pending' })));
+  const pending = jobs.filter((job) => !records[job.index] && mine(job));
+  if (ctx.only) {
+    // A worker process: the parent writes the summaries and status.json.
+    const interrupted = await runHere(task, config, ctx, run, pending, records);
+    const own = records.filter((r, i): r is RunRecord => r !== undefined && ctx.only!.includes(i));
+    return { runId: run.runId, runDir: run.dir, records: own, rows: [], ...(interrupted ? { interrupted } : {}) };
+  }
+  writeStatus(files.status, { state: 'running', ...status() });
+  const { interrupted, failures = [] } = ctx.workers && pending.length
+    ? await runInWorkers(config, ctx, run, jobs, pending, records)
+    : { interrupted: await runHere(task, config, ctx, run, pending, records) };
   const rows = await writeSummaries(task, config, run, jobs, records, ctx.progress);
-  writeStatus(files.status, { state: interrupted ? 'interrupted' : 'complete', ...status(), ...(interrupted ? { interrupted } : {}) });
-  return { runId: run.runId, runDir: run.dir, records: records.filter((r): r is RunRecord => r !== undefined), rows, ...(interrupted ? { interrupted } : {}) };
+  const state = interrupted ? 'interrupted' : failures.length ? 'failed' : 'complete';
+  writeStatus(files.status, { state, ...status(), ...(interrupted ? { interrupted } : {}), ...(failures.length ? { failures } : {}) });
+  return {
+    runId: run.runId,
+    runDir: run.dir,
+    records: records.filter((r): r is RunRecord => r !== undefined),
+    rows,
+    ...(interrupted ? { interrupted } : {}),
+    ...(failures.length ? { failures } : {}),
+  };
 }
 
 /** Trains and evaluates every run of a configuration in a new run directory. */
@@ -268,11 +353,12 @@ export async function runBenchmark(task: Task, config: RunConfig, ctx: RunContex
  * The records a run directory holds. A final line cut short by a crash is dropped from the file,
  * so that later appends stay whole lines; its run runs again.
  */
-function readExistingRecords(file: string, progress: Progress): RunRecord[] {
+function readExistingRecords(file: string, progress: Progress, repair = true): RunRecord[] {
   if (!fs.existsSync(file)) return [];
   const text = fs.readFileSync(file, 'utf8');
   const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-  if (complete !== text) {
+  // A worker process (--jobs) leaves that to its parent, which repairs the file before starting it.
+  if (complete !== text && repair) {
     writeFileAtomic(file, complete);
     progress.log(`${file}: dropped an incomplete final line (written when the run was killed); that run runs again`);
   }
@@ -284,6 +370,6 @@ function readExistingRecords(file: string, progress: Progress): RunRecord[] {
  * a record are kept, a run with a checkpoint continues from it, the others run from the start.
  */
 export async function resumeBenchmark(task: Task, config: RunConfig, dir: string, ctx: RunContext): Promise<BenchmarkResult> {
-  const existing = readExistingRecords(runFiles(dir).records, ctx.progress);
+  const existing = readExistingRecords(runFiles(dir).records, ctx.progress, !ctx.only);
   return runGrid(task, config, ctx, { runId: path.basename(dir), dir }, existing);
 }
