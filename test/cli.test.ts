@@ -67,6 +67,9 @@ describe('fdm-bench command line', () => {
 
   it('rejects bad input with a clear message and exit code 2, writing nothing', () => {
     const before = fs.readdirSync(path.join(out, 'checkerboard')).sort();
+    const unknownTaskJson = cli(['run', 'checkerbord', '--out', out, '--json']);
+    assert.equal(unknownTaskJson.status, 2, 'the same exit code with --json');
+    assert.match(JSON.parse(unknownTaskJson.stdout).error.message, /unknown task 'checkerbord'/);
     const unknownTask = cli(['run', 'checkerbord', '--out', out]);
     assert.equal(unknownTask.status, 2);
     assert.match(unknownTask.stderr, /unknown task 'checkerbord'; valid tasks: checkerboard/);

@@ -1,4 +1,5 @@
-import { Args, Command, Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
+import { FdmCommand } from '../cli/base-command';
 import Table from 'cli-table3';
 import { benchTask, BenchRow } from '../bench/bench';
 import { configFlags, startTask } from '../cli/config-flags';
@@ -25,7 +26,7 @@ function renderBench(rows: BenchRow[], backend: string): string {
   return table.toString();
 }
 
-export default class BenchCommand extends Command {
+export default class BenchCommand extends FdmCommand {
   static summary = 'Time training steps of CFM and FDM (tinybench): ms/iter, FDM/CFM ratio, GFLOP/s.';
   static description =
     'Uses the model, batch and loss settings of the preset (and flags). Warm-up steps are excluded; ' +

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
-import { Args, Command, Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
+import { FdmCommand } from '../cli/base-command';
 import { BACKEND_CHOICES, BackendChoice } from '../backend/backend';
 import { reopenTask } from '../cli/config-flags';
 import { Rng } from '../random/rng';
@@ -16,7 +17,7 @@ function pickRun(jobs: GridJob[], wanted: string | undefined): GridJob {
   throw new Error(`no run '${wanted}' in this run directory; its runs: ${jobs.map((j) => `${j.index + 1} '${j.name}'`).join(', ')}`);
 }
 
-export default class Sample extends Command {
+export default class Sample extends FdmCommand {
   static summary = "Draw samples from a finished run's saved model and plot them, without retraining.";
   static description =
     "Loads models/<run>.json of a run directory, integrates the flow with the run's solver settings from " +
