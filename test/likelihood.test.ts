@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../src/backend/tf';
-import { GaussianMarginalField } from '../src/models/gaussian-field';
+import { GaussianMixturePath, MixtureMarginalField } from '../src/models/gmm-field';
+import { condOtSchedule } from '../src/paths/affine';
 import { Mlp } from '../src/models/mlp';
 import { VelocityModel } from '../src/models/model';
 import { Rng } from '../src/random/rng';
@@ -102,16 +103,17 @@ function bruteForceLogLikelihood(model: VelocityModel, x: Float32Array, options:
 }
 
 describe('flow sampling and likelihood', () => {
-  let field: GaussianMarginalField;
+  let field: MixtureMarginalField;
 
   before(async () => {
     await useTestBackend();
-    field = new GaussianMarginalField(MU, STD);
+    // A one-component mixture: the CondOT marginal field towards N(mu, s^2 I) in closed form.
+    field = new MixtureMarginalField(new GaussianMixturePath({ weights: [1], means: [Array.from(MU)], stds: [STD] }, condOtSchedule(0)));
   });
 
   after(() => field.dispose());
 
-  it('GaussianMarginalField matches E[x1 - x0 | x_t] from the path and its Jacobian', () => {
+  it('the closed-form Gaussian field is mu - x at t = 0 and x at t = 1, with its Jacobian', () => {
     // At t = 0 the field is mu - x; at t = 1 it is x (c_0 = -1, c_1 = 1).
     const x = tf.tensor2d([0.3, 0.7, -1, 2], [2, DIM]);
     const t = tf.tensor2d([0, 1], [2, 1]);
