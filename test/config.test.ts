@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadRunConfig, resolveConfig } from '../src/config/load';
+import { ConfigError, loadRunConfig, resolveConfig, taskPresets } from '../src/config/load';
+import { listTasks } from '../src/tasks/registry';
 import { expandRuns } from '../src/runner/grid';
 
 function tempYaml(text: string): string {
@@ -41,6 +42,14 @@ describe('configuration', () => {
       });
     });
   }
+
+  it('validates every preset of every task', () => {
+    for (const task of listTasks()) {
+      for (const preset of Object.keys(taskPresets(task.name))) {
+        assert.doesNotThrow(() => resolveConfig({ task: task.name, preset, overrides: {} }), `${task.name} ${preset}`);
+      }
+    }
+  });
 
   it("accepts 'ot' as another name for the CondOT path", () => {
     const config = resolveConfig({ task: 'checkerboard', preset: 'ci', overrides: { path: ['ot', 'vp'] } });
