@@ -62,6 +62,19 @@ export class GaussianMixturePath {
 
   /** log p_t(x), u_t(x), grad log p_t(x) and div u_t(x). */
   at(x: ArrayLike<number>, t: number): MarginalPoint {
+    return this.local(x, t).point;
+  }
+
+  /** J z of the marginal field at (x, t). */
+  jacobianTimes(x: ArrayLike<number>, t: number, z: ArrayLike<number>): number[] {
+    return this.local(x, t).jacobianTimes(z);
+  }
+
+  /**
+   * The field at one point and its Jacobian as a function of z, from one pass over the components:
+   * posteriors w_k, component scores g_k = -(x - centre_k) / V_k and velocities u_k.
+   */
+  local(x: ArrayLike<number>, t: number): { point: MarginalPoint; jacobianTimes: (z: ArrayLike<number>) => number[] } {
     const d = this.dim;
     const comps = this.components(t);
     const logTerms = comps.map((c) => {
@@ -71,7 +84,6 @@ export class GaussianMixturePath {
     });
     const logDensity = logSumExp(logTerms);
     const posterior = logTerms.map((l) => Math.exp(l - logDensity));
-    // Component scores g_k = -(x - centre_k) / V_k and velocities u_k.
     const scores = comps.map((c) => c.centre.map((m, i) => -(x[i] - m) / c.variance));
     const velocities = comps.map((c) => c.centre.map((m, i) => c.drift[i] + c.rate * (x[i] - m)));
     const score = new Array<number>(d).fill(0);
@@ -82,33 +94,19 @@ export class GaussianMixturePath {
         velocity[i] += posterior[k] * velocities[k][i];
       }
     });
-    // div u = sum_k w_k (d c_k + (g_k - g) . u_k), since grad w_k = w_k (g_k - g).
-    let divergence = 0;
-    comps.forEach((c, k) => {
-      let dot = 0;
-      for (let i = 0; i < d; i++) dot += (scores[k][i] - score[i]) * velocities[k][i];
-      divergence += posterior[k] * (d * c.rate + dot);
-    });
-    return { logDensity, velocity, score, divergence };
-  }
-
-  /** J z of the marginal field: sum_k w_k (c_k z + u_k ((g_k - g) . z)). */
-  jacobianTimes(x: ArrayLike<number>, t: number, z: ArrayLike<number>): number[] {
-    const d = this.dim;
-    const comps = this.components(t);
-    const point = this.at(x, t);
-    const out = new Array<number>(d).fill(0);
-    comps.forEach((c) => {
-      let logTerm = c.logWeight - (d / 2) * Math.log(2 * Math.PI * c.variance);
-      let proj = 0;
-      for (let i = 0; i < d; i++) {
-        logTerm -= (x[i] - c.centre[i]) ** 2 / (2 * c.variance);
-        proj += (-(x[i] - c.centre[i]) / c.variance - point.score[i]) * z[i];
-      }
-      const w = Math.exp(logTerm - point.logDensity);
-      for (let i = 0; i < d; i++) out[i] += w * (c.rate * z[i] + (c.drift[i] + c.rate * (x[i] - c.centre[i])) * proj);
-    });
-    return out;
+    // grad w_k = w_k (g_k - g), so div u = sum_k w_k (d c_k + (g_k - g) . u_k)
+    // and J z = sum_k w_k (c_k z + u_k ((g_k - g) . z)).
+    const scoreGap = (k: number, z: ArrayLike<number>) => scores[k].reduce((acc, g, i) => acc + (g - score[i]) * z[i], 0);
+    const divergence = comps.reduce((acc, c, k) => acc + posterior[k] * (d * c.rate + scoreGap(k, velocities[k])), 0);
+    const jacobianTimes = (z: ArrayLike<number>): number[] => {
+      const out = new Array<number>(d).fill(0);
+      comps.forEach((c, k) => {
+        const proj = scoreGap(k, z);
+        for (let i = 0; i < d; i++) out[i] += posterior[k] * (c.rate * z[i] + velocities[k][i] * proj);
+      });
+      return out;
+    };
+    return { point: { logDensity, velocity, score, divergence }, jacobianTimes };
   }
 }
 
@@ -135,11 +133,11 @@ export class MixtureMarginalField implements VelocityModel {
     const v = new Float32Array(batch * d);
     const jvp = new Float32Array(k * batch * d);
     for (let b = 0; b < batch; b++) {
-      const point = xs.subarray(b * d, (b + 1) * d);
-      v.set(this.path.at(point, ts[b]).velocity, b * d);
+      const local = this.path.local(xs.subarray(b * d, (b + 1) * d), ts[b]);
+      v.set(local.point.velocity, b * d);
       for (let j = 0; j < k; j++) {
         const offset = (j * batch + b) * d;
-        jvp.set(this.path.jacobianTimes(point, ts[b], zs.subarray(offset, offset + d)), offset);
+        jvp.set(local.jacobianTimes(zs.subarray(offset, offset + d)), offset);
       }
     }
     return { v: tf.tensor2d(v, [batch, d]), jvp: tf.tensor3d(jvp, [k, batch, d]) };
