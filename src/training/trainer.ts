@@ -1,4 +1,5 @@
 import * as tf from '../backend/tf';
+import { LossPoint } from '../results/record';
 import { Experiment, StepLosses } from '../tasks/task';
 import { decodeTensor, EncodedTensor, encodeTensor } from './state';
 
@@ -34,7 +35,7 @@ export interface TrainResult {
   /** Wall time of every training step, evaluation excluded. */
   stepMs: number[];
   /** Losses at the logged iterations. */
-  history: Array<{ iteration: number } & StepLosses>;
+  history: LossPoint[];
 }
 
 /** Adam between two steps: its step count, its running powers of beta1 and beta2, and its moments. */
