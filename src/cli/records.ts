@@ -1,3 +1,4 @@
+import { Args } from '@oclif/core';
 import { RunRecord } from '../results/record';
 import { readRecords } from '../results/store';
 import { aggregate, AggregateRow } from '../report/aggregate';
@@ -9,3 +10,8 @@ export function loadRows(paths: string[]): { records: RunRecord[]; rows: Aggrega
   if (records.length === 0) throw new Error(`no records found in ${paths.join(', ')}`);
   return { records, rows: aggregate(records) };
 }
+
+/** The positional arguments of commands that read stored results (strict = false takes several). */
+export const resultsArgs = {
+  results: Args.string({ required: true, description: 'run directories, records.jsonl files, or folders of runs' }),
+};

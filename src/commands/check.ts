@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
-import { Args, Command, Flags } from '@oclif/core';
-import { loadRows } from '../cli/records';
+import { Command, Flags } from '@oclif/core';
+import { loadRows, resultsArgs } from '../cli/records';
 import { checkAgainstBaseline, makeBaseline, parseBaseline } from '../report/check';
 import { writeFileAtomic } from '../results/store';
 
@@ -14,9 +14,7 @@ export default class Check extends Command {
     '<%= config.bin %> check results/checkerboard/20261129-141125 --baseline baselines/checkerboard-ci.json --write-baseline',
   ];
   static strict = false;
-  static args = {
-    results: Args.string({ required: true, description: 'run directories, records.jsonl files, or folders of runs' }),
-  };
+  static args = resultsArgs;
   static flags = {
     baseline: Flags.string({ required: true, description: 'baseline JSON file' }),
     'write-baseline': Flags.boolean({ description: 'write the baseline from these results instead of checking' }),

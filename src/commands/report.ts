@@ -1,5 +1,5 @@
-import { Args, Command, Flags } from '@oclif/core';
-import { loadRows } from '../cli/records';
+import { Command, Flags } from '@oclif/core';
+import { loadRows, resultsArgs } from '../cli/records';
 import { pairedComparisons, renderPairedMarkdown, renderPairedTerminal } from '../report/paired';
 import { renderCsv, renderJson, renderMarkdown, renderTerminal } from '../report/render';
 import { getTask } from '../tasks/registry';
@@ -15,9 +15,7 @@ export default class Report extends Command {
     '<%= config.bin %> report results/checkerboard/20261129-141125 results/checkerboard/20261129-150000 --format markdown',
   ];
   static strict = false;
-  static args = {
-    results: Args.string({ required: true, description: 'run directories, records.jsonl files, or folders of runs' }),
-  };
+  static args = resultsArgs;
   static flags = {
     format: Flags.string({ options: ['table', 'markdown', 'csv', 'json'], default: 'table' }),
   };
