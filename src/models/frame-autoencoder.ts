@@ -1,0 +1,438 @@
+import * as fs from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
+import { z } from 'zod';
+import * as tf from '../backend/tf';
+import { psnrBatch } from '../metrics/image-quality';
+import { Rng } from '../random/rng';
+import { SavedFileError } from '../results/checkpoint';
+import { writeFileAtomic } from '../results/store';
+import { captureState, encodedTensorSchema, ExperimentState, restoreState } from '../training/state';
+
+/**
+ * Stage 1 of the RIVER-style video task: a convolutional autoencoder that maps each grayscale
+ * frame to a small latent grid, on which stage 2 runs flow matching.
+ *
+ * Why it is built the way it is (tfjs 4.22, wasm backend, measured at batch 32):
+ * - tf.conv2d's forward kernel is fast on wasm (XNNPACK, ~17 GFLOP/s), but its gradient is not
+ *   usable: the wasm backend has no Conv2DBackpropFilter kernel (training a conv2d weight throws),
+ *   its Conv2DBackpropInput is ~6x slower than a forward conv, conv2dTranspose needs the missing
+ *   filter kernel too, depthwiseConv2d lacks its filter kernel, DepthToSpace has no gradient, and
+ *   conv3d (which has both gradient kernels) is ~40x slower than conv2d. So the 3x3 convolutions
+ *   use a custom gradient made of forward conv2d calls only (see conv3x3).
+ * - Down- and up-sampling are 2x2 'patchify' ops (space-to-depth and depth-to-space written as
+ *   reshape/transpose, whose gradients exist everywhere) followed or preceded by a per-pixel
+ *   matMul, i.e. a stride-2 2x2 convolution, resp. its transpose, computed as a plain matMul.
+ * - The first down-sampling and the last up-sampling are patchify layers, so no 3x3 convolution
+ *   ever runs at the full frame resolution (where it would cost 4x as much).
+ */
+
+/** The architecture's size knobs (all that a saved file must match). */
+export interface AutoencoderShape {
+  /** Frame height = width in pixels (64 standard, 32 fast preset). */
+  size: number;
+  /** Number of 2x down-samplings: the latent grid is size / 2^downsamplings on a side (RIVER: 3 at 64x64). */
+  downsamplings: number;
+  /** Channels of the latent grid (RIVER: 4). */
+  latentChannels: number;
+  /** Base channels: the feature map after the first down-sampling has `width` channels (see levelChannels). */
+  width: number;
+}
+
+/** Small constant in the latent normalisation, so a constant encoder output cannot divide by zero. */
+const LATENT_EPS = 1e-6;
+/** Channel multipliers stop growing after this, so a deep encoder does not explode in size. */
+const MAX_CHANNEL_MULTIPLIER = 4;
+
+/**
+ * Channels of the feature map at level l = 1..downsamplings (resolution size / 2^l):
+ * width * min(2^(l-1), 4). Doubling the channels as the resolution halves keeps each level's
+ * 3x3 convolution at about the same cost, as in VQGAN/RIVER encoders.
+ */
+export function levelChannels(shape: AutoencoderShape, level: number): number {
+  return shape.width * Math.min(2 ** (level - 1), MAX_CHANNEL_MULTIPLIER);
+}
+
+function pickShape(shape: AutoencoderShape): AutoencoderShape {
+  const { size, downsamplings, latentChannels, width } = shape;
+  return { size, downsamplings, latentChannels, width };
+}
+
+function checkShape(shape: AutoencoderShape): void {
+  const { size, downsamplings, latentChannels, width } = shape;
+  for (const [name, value] of Object.entries({ size, downsamplings, latentChannels, width })) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`autoencoder ${name} must be a positive integer, got ${value}`);
+  }
+  if (size % 2 ** downsamplings !== 0) {
+    throw new Error(`autoencoder: a ${size}x${size} frame cannot be down-sampled by 2 ${downsamplings} times`);
+  }
+}
+
+/** x * sigmoid(x), the activation of VQGAN-style autoencoders. */
+function silu(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+/**
+ * 2x2 space-to-depth: [B, H, W, C] -> [B, H/2, W/2, 4C], channel order (dy, dx, c).
+ * Written with 4-D reshapes/transposes (not tf.spaceToBatchND or a 6-D transpose) so that it and
+ * its gradient are cheap memory moves on every backend.
+ */
+export function spaceToDepth2(x: tf.Tensor4D): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const rows = tf.reshape(x, [b * (h / 2), 2, w / 2, 2 * c]);
+  return tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [b, h / 2, w / 2, 4 * c]);
+}
+
+/** 2x2 depth-to-space, the inverse of spaceToDepth2: [B, H, W, 4C] -> [B, 2H, 2W, C] (tf.depthToSpace has no gradient). */
+export function depthToSpace2(x: tf.Tensor4D): tf.Tensor4D {
+  const [b, h, w, c4] = x.shape;
+  const c = c4 / 4;
+  const patches = tf.reshape(x, [b * h, w, 2, 2 * c]);
+  return tf.reshape(tf.transpose(patches, [0, 2, 1, 3]), [b, 2 * h, 2 * w, c]);
+}
+
+/** Rotates a [3, 3, Cin, Cout] filter by 180 degrees and swaps its channels: the filter of dL/dx. */
+function adjointFilter(w: tf.Tensor4D): tf.Tensor4D {
+  return tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]);
+}
+
+/**
+ * dL/dw of a stride-1 'same' 3x3 convolution, as one forward conv2d: with batch and channels
+ * swapped, x^T [Cin, H, W, B] convolved with dy^T [H, W, B, Cout] as an H x W filter (padding 1)
+ * gives [Cin, 3, 3, Cout]. Measured faster than im2col with a matMul on wasm.
+ */
+function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D {
+  const xt = tf.transpose(x, [3, 1, 2, 0]);
+  const dyt = tf.transpose(dy, [1, 2, 0, 3]);
+  const g = tf.conv2d(xt, dyt, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+  return tf.transpose(g, [1, 2, 0, 3]);
+}
+
+const conv3x3Op = tf.customGrad(((x: tf.Tensor4D, w: tf.Tensor4D, save: tf.GradSaveFunc) => {
+  save([x, w]);
+  return {
+    value: tf.conv2d(x, w, 1, 'same'),
+    gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+      const [xs, ws] = saved as tf.Tensor4D[];
+      return [tf.conv2d(dy, adjointFilter(ws), 1, 'same'), filterGradient(xs, dy)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]);
+
+/**
+ * A stride-1 'same' (zero-padded) 3x3 convolution without bias, x [B, H, W, Cin] and
+ * w [3, 3, Cin, Cout]. On backends without a Conv2DBackpropFilter kernel (wasm) its gradients are
+ * computed by forward convolutions only (wasm's Conv2DBackpropInput is also ~6x slower than its
+ * forward conv); elsewhere (cpu, native TensorFlow) it is plain tf.conv2d with the stock gradient.
+ * Same values and gradients either way.
+ */
+export function conv3x3(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
+  if (tf.getKernel(tf.Conv2DBackpropFilter, tf.getBackend()) !== undefined) return tf.conv2d(x, w, 1, 'same');
+  return conv3x3Op(x, w) as tf.Tensor4D;
+}
+
+/** Makes variables from the seeded Rng: PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+class ParamFactory {
+  readonly created: tf.Variable[] = [];
+  constructor(private readonly rng: Rng) {}
+
+  make(shape: number[], fanIn: number): tf.Variable {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const bound = 1 / Math.sqrt(fanIn);
+    const variable = tf.tidy(() => tf.variable(tf.tensor(this.rng.uniformArray(size, -bound, bound), shape), true));
+    this.created.push(variable);
+    return variable;
+  }
+}
+
+/** A per-pixel linear map (a 1x1 convolution) over [B, H, W, Cin]: a plain matMul, fast on wasm. */
+class PixelLinear {
+  private readonly weight: tf.Variable;
+  private readonly bias: tf.Variable;
+  constructor(private readonly inputs: number, readonly outputs: number, params: ParamFactory) {
+    this.weight = params.make([inputs, outputs], inputs);
+    this.bias = params.make([outputs], inputs);
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    const [b, h, w] = x.shape;
+    const flat = tf.reshape(x, [b * h * w, this.inputs]);
+    const out = tf.add(tf.matMul(flat, this.weight as tf.Tensor2D), this.bias);
+    return tf.reshape(out, [b, h, w, this.outputs]);
+  }
+}
+
+/** x + conv3x3(silu(x)) + bias: a pre-activation residual block, so the identity path trains from the start. */
+class ResidualConv {
+  private readonly weight: tf.Variable;
+  private readonly bias: tf.Variable;
+  constructor(channels: number, params: ParamFactory) {
+    this.weight = params.make([3, 3, channels, channels], 9 * channels);
+    this.bias = params.make([channels], 9 * channels);
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.add(x, tf.add(conv3x3(silu(x), this.weight as tf.Tensor4D), this.bias));
+  }
+}
+
+/**
+ * The frame autoencoder. Encoder (D = downsamplings, c_l = levelChannels(l)):
+ *   frame [B, S, S, 1] -> space-to-depth -> linear 4 -> c_1 -> residual 3x3 conv
+ *   -> for l = 2..D: silu, space-to-depth, linear 4 c_(l-1) -> c_l, residual 3x3 conv
+ *   -> silu, linear c_D -> latentChannels -> flatten -> per-frame normalisation.
+ * The decoder mirrors it (linear latentChannels -> c_D, residual conv, then per level silu,
+ * linear c_l -> 4 c_(l-1), depth-to-space, residual conv; finally silu, linear c_1 -> 4,
+ * depth-to-space to [B, S, S, 1]) and ends in a sigmoid, so frames land in [0, 1].
+ *
+ * Latent scale: the flattened latent of each frame is normalised to zero mean and unit variance
+ * over its latentDim entries (a layer normalisation without affine parameters). Flow matching
+ * starts from N(0, I), whose samples have mean ~0 and squared norm ~latentDim; a plain
+ * autoencoder's latent scale is arbitrary and drifts during training, so fixing it in the
+ * architecture keeps data and noise on the same scale without dataset statistics to carry
+ * around. It costs two degrees of freedom per frame (its latent mean and norm), which the encoder
+ * learns not to use. The layout of the flattened latent is channels-last: index
+ * ((i * g) + j) * latentChannels + c for grid cell (i, j) of a g x g grid.
+ */
+export class FrameAutoencoder {
+  readonly variables: tf.Variable[];
+  /** latent dims per frame: latentChannels * (size / 2^downsamplings)^2 */
+  readonly latentDim: number;
+  /** Side of the latent grid, size / 2^downsamplings. */
+  readonly latentSize: number;
+  private readonly encoderIn: PixelLinear[] = [];
+  private readonly encoderBlocks: ResidualConv[] = [];
+  private readonly encoderOut: PixelLinear;
+  private readonly decoderIn: PixelLinear;
+  private readonly decoderBlocks: ResidualConv[] = [];
+  private readonly decoderUp: PixelLinear[] = [];
+
+  /** A copy of the shape it was built with (only the four fields: what a saved file must match). */
+  readonly shape: AutoencoderShape;
+
+  constructor(shape: AutoencoderShape, rng: Rng) {
+    checkShape(shape);
+    this.shape = pickShape(shape);
+    const { size, downsamplings: depth, latentChannels } = shape;
+    this.latentSize = size / 2 ** depth;
+    this.latentDim = latentChannels * this.latentSize ** 2;
+    const params = new ParamFactory(rng);
+    const channels = (level: number) => (level === 0 ? 1 : levelChannels(shape, level));
+    for (let level = 1; level <= depth; level++) {
+      this.encoderIn.push(new PixelLinear(4 * channels(level - 1), channels(level), params));
+      this.encoderBlocks.push(new ResidualConv(channels(level), params));
+    }
+    this.encoderOut = new PixelLinear(channels(depth), latentChannels, params);
+    this.decoderIn = new PixelLinear(latentChannels, channels(depth), params);
+    for (let level = depth; level >= 1; level--) {
+      this.decoderBlocks.push(new ResidualConv(channels(level), params));
+      this.decoderUp.push(new PixelLinear(channels(level), 4 * channels(level - 1), params));
+    }
+    this.variables = params.created;
+  }
+
+  /** Frames [B, H, W] (or [B, H, W, 1]) in [0, 1] -> normalised latents [B, latentDim]. */
+  encode(frames: tf.Tensor3D | tf.Tensor4D): tf.Tensor2D {
+    const { size } = this.shape;
+    const [b, h, w] = frames.shape;
+    if (h !== size || w !== size || (frames.rank === 4 && frames.shape[3] !== 1)) {
+      throw new Error(`autoencoder: expected frames [B, ${size}, ${size}] or [B, ${size}, ${size}, 1], got [${frames.shape}]`);
+    }
+    return tf.tidy(() => {
+      let x = tf.reshape(frames, [b, size, size, 1]) as tf.Tensor4D;
+      for (let level = 0; level < this.encoderIn.length; level++) {
+        const input = level === 0 ? x : silu(x);
+        x = this.encoderBlocks[level].apply(this.encoderIn[level].apply(spaceToDepth2(input)));
+      }
+      const latent = tf.reshape(this.encoderOut.apply(silu(x)), [b, this.latentDim]);
+      const { mean, variance } = tf.moments(latent, 1, true);
+      return tf.div(tf.sub(latent, mean), tf.sqrt(tf.add(variance, LATENT_EPS))) as tf.Tensor2D;
+    });
+  }
+
+  /** Latents [B, latentDim] -> frames [B, H, W] in [0, 1]. */
+  decode(latents: tf.Tensor2D): tf.Tensor3D {
+    const [b, dim] = latents.shape;
+    if (dim !== this.latentDim) throw new Error(`autoencoder: expected latents [B, ${this.latentDim}], got [${latents.shape}]`);
+    return tf.tidy(() => {
+      const g = this.latentSize;
+      let x = this.decoderIn.apply(tf.reshape(latents, [b, g, g, this.shape.latentChannels]));
+      for (let i = 0; i < this.decoderBlocks.length; i++) {
+        x = depthToSpace2(this.decoderUp[i].apply(silu(this.decoderBlocks[i].apply(x))));
+      }
+      const size = this.shape.size;
+      return tf.reshape(tf.sigmoid(x), [b, size, size]) as tf.Tensor3D;
+    });
+  }
+
+  /** decode(encode(frames)): what training fits to the frames. */
+  reconstruct(frames: tf.Tensor3D | tf.Tensor4D): tf.Tensor3D {
+    return tf.tidy(() => this.decode(this.encode(frames)));
+  }
+
+  dispose(): void {
+    tf.dispose(this.variables);
+  }
+}
+
+function frameCount(ae: FrameAutoencoder, frames: Float32Array): number {
+  const pixels = ae.shape.size ** 2;
+  if (frames.length === 0 || frames.length % pixels !== 0) {
+    throw new Error(`autoencoder: ${frames.length} values are not a whole number of ${ae.shape.size}x${ae.shape.size} frames`);
+  }
+  return frames.length / pixels;
+}
+
+export interface TrainAutoencoderOptions {
+  iterations: number;
+  batchSize: number;
+  /** Adam's learning rate. */
+  lr: number;
+  /** Called after each step with the number of steps done (1-based) and that step's loss. */
+  onProgress?: (iteration: number, loss: number) => void;
+}
+
+/**
+ * Trains on frames [n, H, W] (Float32Array) with Adam on MSE, seeded minibatches; returns the loss curve.
+ * Minibatches walk through seeded permutations of the frames (every frame once per epoch), so a
+ * seed fixes the run. The optimizer's moments are disposed at the end; the step's tensors are
+ * disposed every iteration, so the tensor count stays flat. Throws if the loss stops being finite.
+ */
+export function trainAutoencoder(
+  ae: FrameAutoencoder,
+  frames: Float32Array,
+  opts: TrainAutoencoderOptions,
+  rng: Rng,
+): { losses: number[]; seconds: number } {
+  const n = frameCount(ae, frames);
+  const { iterations, batchSize, lr } = opts;
+  if (!Number.isInteger(iterations) || iterations < 0) throw new Error(`autoencoder: iterations must be a non-negative integer, got ${iterations}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`autoencoder: batch size must be a positive integer, got ${batchSize}`);
+  const size = ae.shape.size;
+  const pixels = size * size;
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  let cursor = n;
+  const nextIndex = (): number => {
+    if (cursor === n) {
+      for (let i = n - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+      cursor = 0;
+    }
+    return order[cursor++];
+  };
+  const batch = new Float32Array(batchSize * pixels);
+  const optimizer = tf.train.adam(lr);
+  const losses: number[] = [];
+  const start = process.hrtime.bigint();
+  try {
+    for (let iteration = 1; iteration <= iterations; iteration++) {
+      for (let k = 0; k < batchSize; k++) {
+        const i = nextIndex();
+        batch.set(frames.subarray(i * pixels, (i + 1) * pixels), k * pixels);
+      }
+      const x = tf.tensor3d(batch, [batchSize, size, size]);
+      const loss = optimizer.minimize(() => tf.mean(tf.squaredDifference(ae.reconstruct(x), x)) as tf.Scalar, true, ae.variables);
+      x.dispose();
+      const value = loss!.dataSync()[0];
+      loss!.dispose();
+      if (!Number.isFinite(value)) throw new Error(`autoencoder training diverged: loss ${value} at iteration ${iteration}`);
+      losses.push(value);
+      opts.onProgress?.(iteration, value);
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return { losses, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+}
+
+/** Runs `f` on consecutive batches of frames as tensors [b, H, W] and concatenates the Float32Array results. */
+function mapBatches(ae: FrameAutoencoder, frames: Float32Array, batchSize: number, perFrame: number, f: (x: tf.Tensor3D) => tf.Tensor): Float32Array {
+  const n = frameCount(ae, frames);
+  const size = ae.shape.size;
+  const pixels = size * size;
+  const out = new Float32Array(n * perFrame);
+  for (let first = 0; first < n; first += batchSize) {
+    const count = Math.min(batchSize, n - first);
+    const values = tf.tidy(() => f(tf.tensor3d(frames.subarray(first * pixels, (first + count) * pixels), [count, size, size])).dataSync());
+    out.set(values, first * perFrame);
+  }
+  return out;
+}
+
+/** Latents [n, latentDim] of frames [n, H, W], encoded in batches (stage 2's training data). */
+export function encodeFrames(ae: FrameAutoencoder, frames: Float32Array, batchSize: number): Float32Array {
+  return mapBatches(ae, frames, batchSize, ae.latentDim, (x) => ae.encode(x));
+}
+
+/** Reconstruction PSNR (dB) of frames through the autoencoder, mean over frames (batched). */
+export function reconstructionPsnr(ae: FrameAutoencoder, frames: Float32Array, batchSize: number): number {
+  const n = frameCount(ae, frames);
+  const reconstructed = mapBatches(ae, frames, batchSize, ae.shape.size ** 2, (x) => ae.reconstruct(x));
+  const perFrame = psnrBatch(reconstructed, frames, n);
+  let sum = 0;
+  for (const value of perFrame) sum += value;
+  return sum / n;
+}
+
+const FILE_KIND = 'fdm-bench frame autoencoder';
+
+interface SavedAutoencoder {
+  kind: typeof FILE_KIND;
+  schema: 1;
+  shape: AutoencoderShape;
+  state: ExperimentState;
+}
+
+const positiveInt = z.number().int().positive();
+const savedAutoencoderSchema = z.object({
+  kind: z.literal(FILE_KIND),
+  schema: z.literal(1),
+  shape: z.object({ size: positiveInt, downsamplings: positiveInt, latentChannels: positiveInt, width: positiveInt }),
+  state: z.object({ variables: z.array(encodedTensorSchema), streams: z.record(z.string(), z.unknown()) }),
+});
+
+function shapeText(shape: AutoencoderShape): string {
+  return `size ${shape.size}, downsamplings ${shape.downsamplings}, latentChannels ${shape.latentChannels}, width ${shape.width}`;
+}
+
+/** Save/load the weights as JSON in a file (for caching stage 1 in a run directory), written atomically. */
+export function saveAutoencoder(ae: FrameAutoencoder, file: string): void {
+  const saved: SavedAutoencoder = { kind: FILE_KIND, schema: 1, shape: ae.shape, state: captureState(ae.variables, {}) };
+  writeFileAtomic(file, JSON.stringify(saved));
+}
+
+/**
+ * Loads weights saved by saveAutoencoder into `ae`. A missing, truncated or corrupt file, or one
+ * saved for another shape, is a SavedFileError whose message names the file (as checkpoints are).
+ */
+export function loadAutoencoder(ae: FrameAutoencoder, file: string): void {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read: ${(err as Error).message}`;
+    throw new SavedFileError(`autoencoder file ${file} ${reason}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new SavedFileError(`autoencoder file ${file} is truncated or corrupt (not valid JSON, ${text.length} bytes)`);
+  }
+  const parsed = savedAutoencoderSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(file)'}: ${issue.message}`);
+    throw new SavedFileError(`autoencoder file ${file} is corrupt: ${problems.slice(0, 3).join('; ')}`);
+  }
+  const saved = parsed.data;
+  if (!isDeepStrictEqual(pickShape(saved.shape), ae.shape)) {
+    throw new SavedFileError(`autoencoder file ${file} holds a model of another shape (${shapeText(saved.shape)}), expected ${shapeText(ae.shape)}`);
+  }
+  try {
+    restoreState(ae.variables, {}, { variables: saved.state.variables, streams: {} });
+  } catch (err) {
+    throw new SavedFileError(`autoencoder file ${file}: ${(err as Error).message}`);
+  }
+}
