@@ -44,11 +44,22 @@ describe('configuration', () => {
   }
 
   it('validates every preset of every task', () => {
+    // kth reads the user's copy of KTH: its presets are complete once the data paths are given.
+    const dataPaths = { kth: { video: { trainPath: 'kth/train', testPath: 'kth/test' } } } as Record<string, object>;
     for (const task of listTasks()) {
       for (const preset of Object.keys(taskPresets(task.name))) {
-        assert.doesNotThrow(() => resolveConfig({ task: task.name, preset, overrides: {} }), `${task.name} ${preset}`);
+        const overrides = dataPaths[task.name] ?? {};
+        assert.doesNotThrow(() => resolveConfig({ task: task.name, preset, overrides }), `${task.name} ${preset}`);
       }
     }
+  });
+
+  it('rejects settings a task does not take: a path it does not train on, K off the simplex, a non-Euler simplex sampler', () => {
+    assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'ci', overrides: { path: ['dirichlet'] } }), /path: 'dirichlet' is not a path of task 'checkerboard'; valid paths: condot, vp, cosine/);
+    assert.throws(() => resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: { path: ['condot'] } }), /valid paths: linear, dirichlet/);
+    assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'ci', overrides: { simplexDim: [10] } }), /simplexDim: task 'checkerboard' is not on the simplex/);
+    assert.throws(() => resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: { eval: { solver: 'rk4' } } }), /dna-toy samples with Euler steps only/);
+    assert.throws(() => resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: { simplexDim: [1] } }), /simplexDim.0/);
   });
 
   it("accepts 'ot' as another name for the CondOT path", () => {

@@ -2,8 +2,7 @@ import { Bench } from 'tinybench';
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
 import { Rng } from '../random/rng';
-import { specLabel } from '../runner/runner';
-import { expandRuns } from '../runner/grid';
+import { gridJobs } from '../runner/runner';
 import { RunSpec, Task } from '../tasks/task';
 import { createStepper } from '../training/trainer';
 
@@ -25,17 +24,26 @@ export interface BenchRow {
   ratioToCfm: number | null;
   /** Live tensors after the timed steps minus before them: 0 when nothing leaks. */
   tensorGrowth: number;
+  /** Resident memory at the first timed step and after the last: flat when nothing accumulates. */
+  rssStartMiB: number;
   rssMiB: number;
 }
 
+function rssMiB(): number {
+  return process.memoryUsage().rss / 2 ** 20;
+}
+
 /** Times training steps of one run specification with tinybench (warm-up excluded). */
-async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: BenchOptions): Promise<Omit<BenchRow, 'ratioToCfm' | 'label'>> {
+async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: BenchOptions, log: (line: string) => void): Promise<Omit<BenchRow, 'ratioToCfm' | 'label'>> {
+  await task.prepare?.(config, spec, { dir: null, log });
   const experiment = task.createExperiment(config, spec, new Rng(`${task.name}/bench`));
   const stepper = createStepper(experiment, config.lr, 'constant');
   let iteration = 0;
+  let rssStart = 0;
   const bench = new Bench({ iterations: opts.iterations, warmupIterations: opts.warmup, time: 0, warmupTime: 0, retainSamples: true });
   bench.add(spec.method, () => {
-    stepper.step(++iteration);
+    if (++iteration === opts.warmup + 1) rssStart = rssMiB();
+    stepper.step(iteration);
   });
   const tensorsBefore = tf.memory().numTensors;
   await bench.run();
@@ -51,7 +59,8 @@ async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: Ben
     stepsPerSecond: 1000 / latency.p50,
     gflops: experiment.flopsPerStep() / (latency.p50 * 1e6),
     tensorGrowth: tf.memory().numTensors - tensorsBefore,
-    rssMiB: process.memoryUsage().rss / 2 ** 20,
+    rssStartMiB: rssStart,
+    rssMiB: rssMiB(),
   };
   stepper.dispose();
   experiment.dispose();
@@ -66,13 +75,16 @@ function percentile(samples: number[], q: number): number | null {
 
 /** Benchmarks the training step of every run in the configuration (first seed only). */
 export async function benchTask(task: Task, config: RunConfig, opts: BenchOptions, log: (line: string) => void): Promise<BenchRow[]> {
-  const specs = expandRuns({ ...config, seeds: [config.seeds[0]] });
-  const rows: BenchRow[] = [];
-  for (const spec of specs) {
-    const label = specLabel(spec, []);
+  const jobs = gridJobs({ ...config, seeds: [config.seeds[0]] });
+  const timed: { spec: RunSpec; row: BenchRow }[] = [];
+  for (const { spec, label } of jobs) {
     log(`benchmarking ${task.name} ${label}: ${opts.warmup} warm-up + ${opts.iterations} timed steps`);
-    rows.push({ label, ratioToCfm: null, ...(await benchSpec(task, config, spec, opts)) });
+    timed.push({ spec, row: { label, ratioToCfm: null, ...(await benchSpec(task, config, spec, opts, log)) } });
   }
-  const cfm = rows.find((r) => r.method === 'cfm');
-  return rows.map((r) => ({ ...r, ratioToCfm: cfm ? r.msMedian / cfm.msMedian : null }));
+  // Each run against the CFM run on the same path (and K): what FDM adds to that step.
+  const sameProblem = (a: RunSpec, b: RunSpec) => a.path === b.path && a.simplexDim === b.simplexDim;
+  return timed.map(({ spec, row }) => {
+    const cfm = timed.find((t) => t.spec.method === 'cfm' && sameProblem(t.spec, spec));
+    return { ...row, ratioToCfm: cfm ? row.msMedian / cfm.row.msMedian : null };
+  });
 }

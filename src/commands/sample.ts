@@ -49,6 +49,7 @@ export default class Sample extends FdmCommand {
     } catch (err) {
       this.error((err as Error).message, { exit: 2 });
     }
+    await task.prepare?.(config, job.spec, { dir: args.runDir, log: (line) => this.logToStderr(line) });
     const experiment = task.createExperiment(config, job.spec, new Rng(`${task.name}/seed-${job.spec.seed}`));
     try {
       try {

@@ -4,6 +4,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { PACKAGE_ROOT } from '../results/environment';
 import { runFiles } from '../results/run-dir';
+import { isSimplexPath } from '../paths/simplex';
 import { getTask } from '../tasks/registry';
 import { describeIssues, RunConfig, RunConfigInput, runConfigSchema } from './schema';
 
@@ -90,11 +91,23 @@ export function resolveConfig(sources: ConfigSources): RunConfig {
   }
   layers.push(sources.overrides as PlainObject);
   const parsed = runConfigSchema.safeParse(mergeLayers(...layers));
-  if (!parsed.success) {
-    const source = [`preset '${sources.preset}'`, sources.configFile, 'flags'].filter(Boolean).join(' + ');
-    throw new ConfigError(describeIssues(parsed.error, source));
-  }
+  const source = [`preset '${sources.preset}'`, sources.configFile, 'flags'].filter(Boolean).join(' + ');
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, source));
+  checkAgainstTask(sources.task, parsed.data, source);
   return parsed.data;
+}
+
+/** Settings valid in general but not for this task: a path it does not train on, K off the simplex, ... */
+function checkAgainstTask(taskName: string, config: RunConfig, source: string): void {
+  const task = getTask(taskName);
+  const problems = config.path
+    .filter((p) => !task.paths.includes(p))
+    .map((p) => `path: '${p}' is not a path of task '${task.name}'; valid paths: ${task.paths.join(', ')}`);
+  if (config.simplexDim !== undefined && !task.paths.some(isSimplexPath)) {
+    problems.push(`simplexDim: task '${task.name}' is not on the simplex (simplexDim applies to dna-toy)`);
+  }
+  problems.push(...(task.checkConfig?.(config) ?? []));
+  if (problems.length) throw new ConfigError(`invalid configuration (${source}) for task '${task.name}':\n${problems.map((p) => `  ${p}`).join('\n')}`);
 }
 
 /** What a run directory's config.yaml holds: the task, the preset it started from and every setting. */
@@ -115,5 +128,6 @@ export function loadRunConfig(dir: string): RunDirConfig {
   getTask(task);
   const parsed = runConfigSchema.safeParse(settings);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, file));
+  checkAgainstTask(task, parsed.data, file);
   return { task, preset: typeof preset === 'string' ? preset : 'unknown', config: parsed.data };
 }

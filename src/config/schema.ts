@@ -3,6 +3,7 @@ import { BACKEND_CHOICES } from '../backend/backend';
 import { DIV_ESTIMATORS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
 import { FDM_VARIANTS, METHODS, PROBE_DOTS } from '../losses/flow-loss';
 import { AFFINE_PATHS } from '../paths/affine';
+import { SIMPLEX_PATHS } from '../paths/simplex';
 import { SOLVERS } from '../solvers/ode';
 
 /** A setting that may be given as one value or as a list of values to sweep over. */
@@ -33,6 +34,57 @@ export const evalSchema = z
   })
   .strict();
 
+/** Settings of the simplex (categorical sequence) tasks. */
+export const simplexSchema = z
+  .object({
+    /** Sequence length L. */
+    length: positiveInt.default(4),
+    /** The Dirichlet path's last time (alpha); sampling integrates alpha from 1 to here. */
+    alphaMax: z.number().gt(1).default(8),
+    /** Training alphas are 1 + alphaScale * Exp(1), as in Dirichlet FM. */
+    alphaScale: z.number().positive().default(2),
+  })
+  .strict();
+
+/** Stage 1 of the video tasks: the frame autoencoder and its training. */
+export const autoencoderSchema = z
+  .object({
+    /** 2x down-samplings: the latent grid is size / 2^downsamplings on a side (RIVER: 3 at 64x64). */
+    downsamplings: positiveInt.default(2),
+    latentChannels: positiveInt.default(4),
+    /** Base channels of the convolutions. */
+    width: positiveInt.default(16),
+    iterations: positiveInt.default(1000),
+    batchSize: positiveInt.default(32),
+    lr: z.number().positive().max(1).default(0.003),
+  })
+  .strict();
+
+/** Settings of the video-prediction tasks (frames, data, stage 1). */
+export const videoSchema = z
+  .object({
+    /** Frame side in pixels. */
+    size: positiveInt.default(32),
+    /** Moving MNIST: digits per sequence and their side (28, or 14 by 2x2 averaging). */
+    digits: positiveInt.default(1),
+    digitSize: positiveInt.default(14),
+    /** Frames given, then frames predicted autoregressively. */
+    contextFrames: positiveInt.default(5),
+    predictFrames: positiveInt.default(5),
+    trainSequences: positiveInt.default(500),
+    testSequences: positiveInt.default(32),
+    /** KTH: an HDF5 shard (or folder of shards, or of frame folders) for training and one for testing. */
+    trainPath: z.string().optional(),
+    testPath: z.string().optional(),
+    /** Test sequences drawn in the figure. */
+    figureSequences: positiveInt.default(3),
+    autoencoder: autoencoderSchema.default(() => autoencoderSchema.parse({})),
+  })
+  .strict();
+
+export const PATHS = [...AFFINE_PATHS, ...SIMPLEX_PATHS] as const;
+export type PathName = (typeof PATHS)[number];
+
 /**
  * Every setting of `fdm-bench run`, validated in one place for presets, --config files and flags.
  * Grid settings accept a list; every combination runs.
@@ -49,7 +101,11 @@ export const runConfigSchema = z
     /** 'reference': 10-iteration linear warm-up, then x0.999 every 10 iterations (the reference code). */
     lrSchedule: z.enum(['constant', 'reference']).default('constant'),
     // 'ot' is accepted as another name for the CondOT path.
-    path: grid(z.preprocess((v) => (v === 'ot' ? 'condot' : v), z.enum(AFFINE_PATHS))).default(['condot']),
+    path: grid(z.preprocess((v) => (v === 'ot' ? 'condot' : v), z.enum(PATHS))).default(['condot']),
+    /** Classes per position K of the simplex tasks (absent for the others). */
+    simplexDim: grid(z.number().int().min(2).max(1000)).optional(),
+    simplex: simplexSchema.default(() => simplexSchema.parse({})),
+    video: videoSchema.default(() => videoSchema.parse({})),
     sigmaMin: z.number().min(0).lt(1).default(0),
     lambda: grid(z.number().nonnegative()).default([0.1]),
     divEstimator: grid(z.enum(DIV_ESTIMATORS)).default(['exact']),
@@ -73,7 +129,7 @@ export type RunConfig = z.output<typeof runConfigSchema>;
 /** Settings that shape only FDM runs: CFM runs are not repeated over them. */
 export const FDM_ONLY_SETTINGS = ['lambda', 'divEstimator', 'probes', 'probeDots', 'stopGrad', 'fdmVariant'] as const;
 /** Settings swept by the runner, in the order rows are grouped. */
-export const GRID_SETTINGS = ['path', ...FDM_ONLY_SETTINGS] as const;
+export const GRID_SETTINGS = ['path', 'simplexDim', ...FDM_ONLY_SETTINGS] as const;
 export type GridSetting = (typeof GRID_SETTINGS)[number];
 
 /** Formats zod issues as one line per field, naming the field and what was allowed. */

@@ -42,6 +42,12 @@ export const cosineSchedule: AffineSchedule = {
 export const AFFINE_PATHS = ['condot', 'vp', 'cosine'] as const;
 export type AffinePathName = (typeof AFFINE_PATHS)[number];
 
+/** The name as an affine Gaussian path, or an error naming the valid ones (tasks check paths up front). */
+export function affinePathName(name: string): AffinePathName {
+  if ((AFFINE_PATHS as readonly string[]).includes(name)) return name as AffinePathName;
+  throw new Error(`path '${name}' is not an affine Gaussian path (${AFFINE_PATHS.join(', ')})`);
+}
+
 export function affineSchedule(name: AffinePathName, sigmaMin = 0): AffineSchedule {
   if (name === 'condot') return condOtSchedule(sigmaMin);
   return name === 'vp' ? vpSchedule : cosineSchedule;

@@ -109,9 +109,10 @@ export function variedSettings(taskRecords: RunRecord[]): string[] {
   return [...names]
     .filter((name) => !NON_GROUPING_SETTINGS.includes(name))
     .filter((name) => {
-      const relevant = taskRecords.filter((record) => appliesTo(name, record.method));
-      // JSON keeps 1 and '1' apart and marks a missing setting as its own value.
-      return new Set(relevant.map((record) => JSON.stringify(record.settings[name] ?? null))).size > 1;
+      // A setting only some runs have (alphaMax: the Dirichlet path's, not the linear one's) does
+      // not split rows by its absence; JSON keeps 1 and '1' apart.
+      const relevant = taskRecords.filter((record) => appliesTo(name, record.method) && name in record.settings);
+      return new Set(relevant.map((record) => JSON.stringify(record.settings[name]))).size > 1;
     })
     .sort();
 }

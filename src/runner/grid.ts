@@ -12,6 +12,11 @@ function product<T extends object>(lists: { [K in keyof T]: T[K][] }): T[] {
 
 /** Normalises settings that cannot matter, so equivalent FDM runs are not repeated. */
 function canonical(spec: RunSpec): RunSpec {
+  if ('simplexDim' in spec && spec.simplexDim === undefined) {
+    // Off the simplex K means nothing: no key, so specs compare equal to those saved before it existed.
+    const { simplexDim, ...rest } = spec;
+    return canonical(rest);
+  }
   if (spec.method === 'cfm') {
     return { ...spec, lambda: 0, divEstimator: 'exact', probes: 0, probeDots: 'exact', stopGrad: false, fdmVariant: 'paper' };
   }
@@ -27,6 +32,7 @@ export function expandRuns(config: RunConfig): RunSpec[] {
   const all = product<RunSpec>({
     method: config.methods,
     path: config.path,
+    simplexDim: config.simplexDim ?? [undefined],
     lambda: config.lambda,
     divEstimator: config.divEstimator,
     probes: config.probes,
@@ -58,10 +64,18 @@ export function lossOptionsFor(spec: RunSpec, config: RunConfig): FlowLossOption
   };
 }
 
+/** K and the sequence settings on the simplex tasks, and the Dirichlet path's alpha range and scale. */
+function simplexSettings(spec: RunSpec, config: RunConfig): Record<string, number> {
+  if (spec.simplexDim === undefined) return {};
+  const { length, alphaMax, alphaScale } = config.simplex;
+  return spec.path === 'dirichlet' ? { simplexDim: spec.simplexDim, length, alphaMax, alphaScale } : { simplexDim: spec.simplexDim, length };
+}
+
 /** The settings recorded with a run: the shared ones, plus the FDM settings for FDM runs. */
 export function runSettings(spec: RunSpec, config: RunConfig): Record<string, string | number | boolean> {
   const shared = {
     path: spec.path,
+    ...simplexSettings(spec, config),
     iterations: config.iterations,
     batchSize: config.batchSize,
     hidden: config.hidden,

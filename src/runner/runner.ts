@@ -144,6 +144,7 @@ type RunOutcome = { record: RunRecord } | { interruptedAt: number };
 async function runOne(task: Task, config: RunConfig, job: GridJob, ctx: RunContext, run: RunDir): Promise<RunOutcome> {
   const files = runFiles(run.dir);
   const checkpointFile = files.checkpoint(job.key);
+  await task.prepare?.(config, job.spec, { dir: run.dir, log: (line) => ctx.progress.log(line) });
   const experiment = task.createExperiment(config, job.spec, new Rng(`${task.name}/seed-${job.spec.seed}`));
   try {
     const resumeFrom = fs.existsSync(checkpointFile) ? loadCheckpoint(checkpointFile, task.name, job.spec, experiment) : undefined;

@@ -6,7 +6,7 @@ import { energyDistance, mmdRbf } from '../metrics/sample-quality';
 import { wasserstein2 } from '../metrics/wasserstein';
 import { VelocityModel } from '../models/model';
 import { Mlp } from '../models/mlp';
-import { AffinePath, affineSchedule } from '../paths/affine';
+import { AFFINE_PATHS, AffinePath, affinePathName, affineSchedule } from '../paths/affine';
 import { disposeQuantities } from '../paths/path';
 import { Rng } from '../random/rng';
 import { ColumnSpec } from '../report/render';
@@ -76,7 +76,7 @@ class Density2DExperiment implements Experiment {
     // Initialisation and data streams depend on the seed only, so CFM and FDM runs of one seed
     // start from the same weights and see the same batches: a paired comparison.
     this.model = new Mlp({ dim: this.dim, hidden: config.hidden, depth: config.depth }, rng.fork('init'));
-    this.path = new AffinePath(affineSchedule(spec.path, config.sigmaMin));
+    this.path = new AffinePath(affineSchedule(affinePathName(spec.path), config.sigmaMin));
     this.opts = lossOptionsFor(spec, config);
     this.streams = {
       data: rng.fork('data'),
@@ -188,6 +188,7 @@ export function density2DTask(def: Density2DDefinition): Task {
     name: def.name,
     description: def.description,
     presetFile: def.presetFile,
+    paths: AFFINE_PATHS,
     columns: [...DENSITY_COLUMNS, ...(def.extraColumns ?? [])],
     get facts() {
       return facts();

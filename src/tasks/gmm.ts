@@ -2,7 +2,7 @@ import { RunConfig } from '../config/schema';
 import { conditionalLosses, divergenceBounds, quadratureGrid, sampleMixture } from '../metrics/divergence-bound';
 import { GaussianMixture, GaussianMixturePath, mixtureDim } from '../models/gmm-field';
 import { VelocityModel } from '../models/model';
-import { AffinePath, affineSchedule, condOtSchedule } from '../paths/affine';
+import { AffinePath, affinePathName, affineSchedule, condOtSchedule } from '../paths/affine';
 import { Rng } from '../random/rng';
 import { Curve, writeCurvesPng } from '../report/curves-png';
 import { ColumnSpec } from '../report/render';
@@ -41,7 +41,7 @@ function mixtureEntropy(mixture: GaussianMixture, range: [number, number]): numb
 
 function boundEvaluation(def: MixtureTaskDefinition) {
   return (model: VelocityModel, config: RunConfig, spec: RunSpec, rng: Rng): ExtraEvaluation => {
-    const schedule = affineSchedule(spec.path, config.sigmaMin);
+    const schedule = affineSchedule(affinePathName(spec.path), config.sigmaMin);
     const affine = new AffinePath(schedule);
     const ev = config.eval;
     const report = divergenceBounds(

@@ -1,6 +1,8 @@
 import { density2DTask } from './density2d';
+import { dnaToyTask } from './dna-toy';
 import { mixtureTask } from './gmm';
 import { Task } from './task';
+import { kthTask, movingMnistTask } from './video-sets';
 import {
   circles,
   EIGHT_GAUSSIANS_ENTROPY,
@@ -43,6 +45,9 @@ const TASKS: Task[] = [
   toy2dTask('pinwheel', 'FFJORD pinwheel (5 twisted arms)', pinwheel),
   toy2dTask('2spirals', 'FFJORD two interleaved spirals (540 degrees, noise 0.1)', twoSpirals),
   toy2dTask('circles', 'FFJORD two circles (make_circles factor 0.5, noise 0.08, scaled x3)', circles),
+  dnaToyTask,
+  movingMnistTask,
+  kthTask,
 ];
 
 export function listTasks(): Task[] {

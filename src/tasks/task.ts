@@ -1,8 +1,7 @@
 import * as tf from '../backend/tf';
-import { RunConfig } from '../config/schema';
+import { PathName, RunConfig } from '../config/schema';
 import { FdmVariant, Method, ProbeDots } from '../losses/flow-loss';
 import { DivEstimator } from '../losses/divergence';
-import { AffinePathName } from '../paths/affine';
 import { Rng } from '../random/rng';
 import { ColumnSpec } from '../report/render';
 import { ExperimentState } from '../training/state';
@@ -11,7 +10,9 @@ import { ExperimentState } from '../training/state';
 export interface RunSpec {
   method: Method;
   seed: number;
-  path: AffinePathName;
+  path: PathName;
+  /** Classes per position K, for the simplex tasks only. */
+  simplexDim?: number;
   lambda: number;
   divEstimator: DivEstimator;
   probes: number;
@@ -59,6 +60,11 @@ export interface Experiment {
   dispose(): void;
 }
 
+export interface PrepareContext {
+  dir: string | null;
+  log: (line: string) => void;
+}
+
 /** A figure panel: a label and the points it shows. */
 export interface FigurePanel {
   label: string;
@@ -77,8 +83,18 @@ export interface Task {
   readonly presetFile?: string;
   /** Report columns for this task's metrics. */
   readonly columns: ColumnSpec[];
+  /** The probability paths the task trains on; the first is its default. */
+  readonly paths: readonly PathName[];
+  /** Problems with a configuration that the schema cannot see (settings the task does not support). */
+  checkConfig?(config: RunConfig): string[];
   /** Extra facts recorded with every record of the task (e.g. the true entropy). */
   readonly facts: Record<string, number>;
+  /**
+   * Work a run needs before its experiment exists and that is not training time, e.g. a video
+   * task's autoencoder (stage 1). `dir` is the run directory where it may cache its results (null
+   * when nothing is kept, as in `bench`). Called before every createExperiment.
+   */
+  prepare?(config: RunConfig, spec: RunSpec, context: PrepareContext): Promise<void>;
   createExperiment(config: RunConfig, spec: RunSpec, rng: Rng): Experiment;
   /** Writes the task's figure (e.g. sample densities beside the ground truth) into a run directory. */
   writeFigure?(file: string, panels: FigurePanel[], rng: Rng, config: RunConfig): Promise<void>;

@@ -66,6 +66,7 @@ export function fakeTask(opts: FakeTaskOptions = {}): Task {
     name: 'fake',
     description: 'a linear map fitted in milliseconds',
     columns: [{ key: 'nll', header: 'NLL', digits: 3, showStd: true }],
+    paths: ['condot'],
     facts: {},
     createExperiment: (_config, spec, rng) => new FakeExperiment(spec, opts, rng),
   };

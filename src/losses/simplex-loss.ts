@@ -1,0 +1,134 @@
+import * as tf from '../backend/tf';
+import { SimplexDenoiser } from '../models/simplex-cnn';
+import { FieldInputs, SimplexConditional, TokenBatch } from '../paths/simplex-batch';
+import { Rng } from '../random/rng';
+import { DivEstimator, ProbeDistribution, drawProbes, stopGradient } from './divergence';
+import { LossTerms } from './flow-loss';
+
+export interface SimplexLossOptions {
+  lambda: number;
+  divEstimator: DivEstimator;
+  probes: number;
+  probeDist: ProbeDistribution;
+  stopGrad: boolean;
+}
+
+/** Sum over the class axis, kept for broadcasting. */
+function classSum(x: tf.Tensor): tf.Tensor {
+  return tf.sum(x, -1, true);
+}
+
+/**
+ * The denoiser's field v = sum_j p_j c_j (e_j - x) = p * c - (sum_j p_j c_j) x, per position, from
+ * class probabilities p and the conditional speeds c_j = c(x_j, t) (SPEC section 2).
+ */
+export function denoiserField(probs: tf.Tensor3D, inputs: Pick<FieldInputs, 'x' | 'speed'>): tf.Tensor3D {
+  return tf.tidy(() => {
+    const weighted = tf.mul(probs, inputs.speed);
+    return tf.sub(weighted, tf.mul(classSum(weighted), inputs.x)) as tf.Tensor3D;
+  });
+}
+
+/**
+ * J_v z for tangents z [T, B, L, K], given the logits' JVPs: with p' = p (l' - sum p l') and
+ * c_j' = (dc/db)_j z_j, v' = p' c + p c' - (sum p' c + p c') x - (sum p c) z.
+ */
+export function denoiserFieldTangent(
+  probs: tf.Tensor3D,
+  logitJvp: tf.Tensor4D,
+  inputs: Pick<FieldInputs, 'x' | 'speed' | 'speedSlope'>,
+  tangents: tf.Tensor4D,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const dProbs = tf.mul(probs, tf.sub(logitJvp, classSum(tf.mul(probs, logitJvp))));
+    const dWeighted = tf.add(tf.mul(dProbs, inputs.speed), tf.mul(tf.mul(probs, inputs.speedSlope), tangents));
+    const total = classSum(tf.mul(probs, inputs.speed));
+    return tf.sub(tf.sub(dWeighted, tf.mul(classSum(dWeighted), inputs.x)), tf.mul(total, tangents)) as tf.Tensor4D;
+  });
+}
+
+/** Projects vectors [.., K] onto the simplex's tangent space (subtracts the mean over classes). */
+export function projectToTangent<T extends tf.Tensor>(z: T): T {
+  return tf.sub(z, tf.mean(z, -1, true)) as T;
+}
+
+/**
+ * The projected basis P e_i of the whole sequence's tangent space, repeated over the batch:
+ * [L K, B, L, K]. Summing z^T J z over it gives trace(P J P), the exact tangent divergence.
+ */
+export function tangentBasis(batch: number, length: number, classes: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const n = length * classes;
+    const basis = projectToTangent(tf.reshape(tf.eye(n), [n, 1, length, classes]));
+    return tf.tile(basis, [1, batch, 1, 1]) as tf.Tensor4D;
+  });
+}
+
+/** Probes projected onto the tangent space: E[z z^T] = P, so z^T J z estimates trace(P J P). */
+function tangentProbes(rng: Rng, opts: SimplexLossOptions, batch: number, length: number, classes: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const raw = drawProbes(rng, opts.probes, batch, length * classes, opts.probeDist);
+    return projectToTangent(tf.reshape(raw, [opts.probes, batch, length, classes])) as tf.Tensor4D;
+  });
+}
+
+/** Sum over positions and classes of each sample, [.., B, L, K] -> [.., B]. */
+function sequenceSum(x: tf.Tensor): tf.Tensor {
+  return tf.sum(x, [-2, -1]);
+}
+
+/**
+ * The conditional divergence residual r = div v - div u + (v - u) . s per sequence [B] (SPEC
+ * section 1), divergences over the simplex's tangent space summed over positions, and v itself.
+ * `freeze` stops v's gradient inside (v - u) . s when the stop-gradient switch is on.
+ */
+export function simplexResidual(
+  model: SimplexDenoiser,
+  batch: SimplexConditional,
+  opts: SimplexLossOptions,
+  rng: Rng | null,
+  freeze: (v: tf.Tensor) => tf.Tensor = (v) => v,
+): { logits: tf.Tensor3D; v: tf.Tensor3D; residual: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const [size, length, classes] = batch.x.shape;
+    if (opts.divEstimator !== 'exact' && !rng) throw new Error('Hutchinson probes need a random stream');
+    const tangents =
+      opts.divEstimator === 'exact' ? tangentBasis(size, length, classes) : tangentProbes(rng!, opts, size, length, classes);
+    const { logits, jvp } = model.logitsWithTangents(batch.x, batch.tau, tangents);
+    const probs = tf.softmax(logits) as tf.Tensor3D;
+    const v = denoiserField(probs, batch);
+    const vJvp = denoiserFieldTangent(probs, jvp, batch, tangents);
+    const quadratic = sequenceSum(tf.mul(tangents, vJvp)); // [T, B]
+    const divV = opts.divEstimator === 'exact' ? tf.sum(quadratic, 0) : tf.mean(quadratic, 0);
+    const mismatch = sequenceSum(tf.mul(tf.sub(freeze(v), batch.u), batch.score));
+    const residual = tf.add(tf.sub(divV, batch.divU), mismatch) as tf.Tensor1D;
+    return { logits, v, residual };
+  });
+}
+
+/** Cross-entropy of the logits on the clean tokens, mean over sequences and positions. */
+function crossEntropy(logits: tf.Tensor3D, target: tf.Tensor3D): tf.Scalar {
+  return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.logSoftmax(logits)), -1))) as tf.Scalar;
+}
+
+/** Dirichlet FM's training loss: cross-entropy of the denoiser on the clean tokens (the CFM analogue). */
+export function denoiserLoss(model: SimplexDenoiser, batch: TokenBatch): LossTerms {
+  return tf.tidy(() => {
+    const ce = crossEntropy(model.logits(batch.x, batch.tau), batch.target);
+    return { total: ce, cfm: ce, cdm: tf.scalar(0) };
+  });
+}
+
+/**
+ * FDM on the simplex: the cross-entropy (reported in the `cfm` slot) plus lambda E[(w r)^2], r the
+ * tangent-space residual.
+ */
+export function simplexFdmLoss(model: SimplexDenoiser, batch: SimplexConditional, opts: SimplexLossOptions, rng: Rng): LossTerms {
+  return tf.tidy(() => {
+    const freeze = opts.stopGrad ? stopGradient : (v: tf.Tensor) => v;
+    const { logits, residual } = simplexResidual(model, batch, opts, rng, freeze);
+    const ce = crossEntropy(logits, batch.target);
+    const cdm = tf.mean(tf.square(tf.mul(batch.weight, residual))) as tf.Scalar;
+    return { total: tf.add(ce, tf.mul(opts.lambda, cdm)) as tf.Scalar, cfm: ce, cdm };
+  });
+}

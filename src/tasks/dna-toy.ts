@@ -1,0 +1,202 @@
+import * as tf from '../backend/tf';
+import { RunConfig } from '../config/schema';
+import { denoiserLoss, simplexFdmLoss, simplexResidual, SimplexLossOptions } from '../losses/simplex-loss';
+import {
+  categoricalDivergences,
+  empiricalDistribution,
+  PositionDistributions,
+  sampleSequences,
+  samplingFloor,
+} from '../metrics/categorical';
+import { SimplexCnn } from '../models/simplex-cnn';
+import { SIMPLEX_PATHS, SimplexPath, simplexPath } from '../paths/simplex';
+import { conditionalBatch, SimplexConditional, tokenBatch } from '../paths/simplex-batch';
+import { LossTerms } from '../losses/flow-loss';
+import { sampleSimplexFlow } from '../solvers/simplex';
+import { Rng } from '../random/rng';
+import { ColumnSpec } from '../report/render';
+import { captureState, ExperimentState, restoreState } from '../training/state';
+import { isLogIteration } from '../training/trainer';
+import { EvaluationResult, Experiment, RunSpec, Task } from './task';
+
+/** Dirichlet FM's CNN kernel width. */
+const KERNEL = 9;
+/** Linear-path training times stay below 1, where u = (e_k - x)/(1 - t) is 0/0. */
+const LINEAR_T_MAX = 1 - 1e-4;
+/** Draws of N true sequences averaged for the sampling-noise floor. */
+const FLOOR_REPLICATES = 20;
+
+/** Per-position target distributions softmax(U(0,1)^{L x K}) from a seed fixed by L and K (not the run's seed). */
+export function toyTarget(length: number, classes: number): PositionDistributions {
+  const rng = new Rng(`dna-toy/target/L${length}-K${classes}`);
+  const probs = new Float64Array(length * classes);
+  for (let pos = 0; pos < length; pos++) {
+    const row = probs.subarray(pos * classes, (pos + 1) * classes);
+    for (let j = 0; j < classes; j++) row[j] = Math.exp(rng.uniform());
+    const total = row.reduce((a, b) => a + b, 0);
+    for (let j = 0; j < classes; j++) row[j] /= total;
+  }
+  return { probs, length, classes };
+}
+
+class DnaToyExperiment implements Experiment {
+  private readonly model: SimplexCnn;
+  private readonly path: SimplexPath;
+  private readonly truth: PositionDistributions;
+  private readonly method: RunSpec['method'];
+  private readonly opts: SimplexLossOptions;
+  private readonly streams: Record<'data' | 'noise' | 'time' | 'probes', Rng>;
+  private readonly length: number;
+  private readonly classes: number;
+
+  constructor(
+    private readonly config: RunConfig,
+    spec: RunSpec,
+    private readonly rng: Rng,
+  ) {
+    this.length = config.simplex.length;
+    this.classes = spec.simplexDim ?? 40;
+    this.truth = toyTarget(this.length, this.classes);
+    this.path = simplexPath(spec.path as SimplexPath['name'], config.simplex.alphaMax);
+    const shape = { length: this.length, classes: this.classes, hidden: config.hidden, layers: config.depth, kernel: KERNEL };
+    this.model = new SimplexCnn(shape, rng.fork('init'));
+    this.method = spec.method;
+    this.opts = {
+      lambda: spec.lambda,
+      divEstimator: spec.divEstimator,
+      probes: spec.probes,
+      probeDist: config.probeDist,
+      stopGrad: spec.stopGrad,
+    };
+    this.streams = { data: rng.fork('data'), noise: rng.fork('noise'), time: rng.fork('time'), probes: rng.fork('probes') };
+  }
+
+  get variables(): tf.Variable[] {
+    return this.model.variables;
+  }
+
+  snapshot(): ExperimentState {
+    return captureState(this.variables, this.streams);
+  }
+
+  restore(state: ExperimentState): void {
+    restoreState(this.variables, this.streams, state);
+  }
+
+  /** Training times: uniform on the linear path, 1 + alphaScale Exp(1) on the Dirichlet path (Dirichlet FM). */
+  private trainingTimes(count: number): Float64Array {
+    const rng = this.streams.time;
+    if (this.path.name === 'linear') return Float64Array.from({ length: count }, () => LINEAR_T_MAX * rng.uniform());
+    return Float64Array.from({ length: count }, () => 1 - this.config.simplex.alphaScale * Math.log(1 - rng.uniform()));
+  }
+
+  loss(iteration: number): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar } {
+    const { length, classes } = this;
+    const count = this.config.batchSize;
+    const targets = sampleSequences(this.truth, count, this.streams.data);
+    const times = this.trainingTimes(count);
+    const x = new Float64Array(count * length * classes);
+    for (let i = 0; i < targets.length; i++) {
+      this.path.sample(targets[i], classes, times[Math.floor(i / length)], this.streams.noise, x, i * classes);
+    }
+    const points = { x, times, length, classes };
+    if (this.method === 'fdm') return this.withBatch(conditionalBatch(this.path, points, targets), (batch) => simplexFdmLoss(this.model, batch, this.opts, this.streams.probes));
+    if (!isLogIteration(iteration, this.config.logEvery, this.config.iterations)) {
+      return this.withBatch(tokenBatch(this.path, points, targets), (batch) => denoiserLoss(this.model, batch));
+    }
+    return this.withBatch(conditionalBatch(this.path, points, targets), (batch) => this.watchedDenoiserLoss(batch));
+  }
+
+  private withBatch<B extends object>(batch: B, loss: (batch: B) => LossTerms): LossTerms {
+    try {
+      return loss(batch);
+    } finally {
+      tf.dispose(Object.values(batch) as tf.Tensor[]);
+    }
+  }
+
+  /**
+   * CFM's loss, and in the cdm slot the divergence term it does not train on, with one Hutchinson
+   * probe; that term is not an ancestor of the total, so it adds no gradient.
+   */
+  private watchedDenoiserLoss(batch: SimplexConditional): LossTerms {
+    const terms = denoiserLoss(this.model, batch);
+    const watch = { ...this.opts, divEstimator: 'hutchinson', probes: 1 } as const;
+    const cdm = tf.tidy(() => {
+      const { residual } = simplexResidual(this.model, batch, watch, this.streams.probes);
+      return tf.mean(tf.square(tf.mul(batch.weight, residual))) as tf.Scalar;
+    });
+    tf.dispose(terms.cdm);
+    return { ...terms, cdm };
+  }
+
+  private generate(count: number, rng: Rng): Int32Array {
+    const { steps, batchSize } = this.config.eval;
+    return sampleSimplexFlow(this.model, this.path, count, { length: this.length, classes: this.classes, steps, batchSize }, rng);
+  }
+
+  sample(count: number, rng: Rng): Float32Array {
+    return Float32Array.from(this.generate(count, rng));
+  }
+
+  async evaluate(): Promise<EvaluationResult> {
+    const evalRng = this.rng.fork('eval');
+    const count = this.config.eval.sampleCount;
+    const tokens = this.generate(count, evalRng.fork('noise'));
+    const model = categoricalDivergences(empiricalDistribution(tokens, this.length, this.classes), this.truth);
+    const floor = samplingFloor(this.truth, count, FLOOR_REPLICATES, evalRng.fork('floor'));
+    return {
+      metrics: {
+        kl: model.kl,
+        klFloor: floor.kl,
+        reverseKl: model.reverseKl,
+        reverseKlFloor: floor.reverseKl,
+        tv: model.tv,
+        tvFloor: floor.tv,
+      },
+      samples: Float32Array.from(tokens),
+    };
+  }
+
+  flopsPerStep(): number {
+    const { divEstimator, probes } = this.opts;
+    const tangents = this.method === 'cfm' ? 0 : divEstimator === 'exact' ? this.length * this.classes : probes;
+    return 3 * (1 + tangents) * this.model.flopsPerSample() * this.config.batchSize;
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+const COLUMNS: ColumnSpec[] = [
+  { key: 'kl', header: 'KL(gen||true)', digits: 4, showStd: true, better: 'lower' },
+  { key: 'klFloor', header: 'KL floor', digits: 4, showStd: false },
+  { key: 'reverseKl', header: 'KL(true||gen)', digits: 4, showStd: true, better: 'lower' },
+  { key: 'tv', header: 'TV', digits: 4, showStd: true, better: 'lower' },
+  { key: 'tvFloor', header: 'TV floor', digits: 4, showStd: false },
+];
+
+/** Settings the simplex task does not implement, named so a user knows what to change. */
+function unsupportedSettings(config: RunConfig): string[] {
+  const problems: string[] = [];
+  if (config.eval.solver !== 'euler') problems.push(`eval.solver: dna-toy samples with Euler steps only (got '${config.eval.solver}')`);
+  if (config.fdmVariant.some((v) => v !== 'paper')) problems.push("fdmVariant: the 'reference' variant is the 2D reference code's; dna-toy has 'paper' only");
+  if (config.probeDots.some((d) => d !== 'exact')) problems.push("probeDots: dna-toy takes the residual's dot products exactly ('exact' only)");
+  return problems;
+}
+
+/**
+ * Dirichlet FM's toy (Stark et al. 2024): sequences of L positions, each drawn independently from a
+ * fixed categorical softmax(U(0,1)^K), generated by flows on the simplex (linear or Dirichlet path)
+ * and scored by the KL of the generated per-position frequencies to the truth.
+ */
+export const dnaToyTask: Task = {
+  name: 'dna-toy',
+  description: "Dirichlet FM's toy: L=4 positions of K=40 classes (softmax of uniforms); linear and Dirichlet simplex paths, KL to the truth",
+  paths: SIMPLEX_PATHS,
+  columns: COLUMNS,
+  facts: {},
+  checkConfig: unsupportedSettings,
+  createExperiment: (config, spec, rng) => new DnaToyExperiment(config, spec, rng),
+};

@@ -1,0 +1,331 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '../backend/tf';
+import { RunConfig } from '../config/schema';
+import { VideoSet } from '../datasets/moving-mnist';
+import { flowLoss, FlowLossOptions } from '../losses/flow-loss';
+import { psnrBatch, ssimBatch } from '../metrics/image-quality';
+import { encodeFrames, FrameAutoencoder, loadAutoencoder, reconstructionPsnr, saveAutoencoder, trainAutoencoder } from '../models/frame-autoencoder';
+import { Mlp } from '../models/mlp';
+import { VelocityModel } from '../models/model';
+import { AffinePath, affinePathName, affineSchedule, AFFINE_PATHS } from '../paths/affine';
+import { disposeQuantities } from '../paths/path';
+import { Rng } from '../random/rng';
+import { ColumnSpec } from '../report/render';
+import { writeVideoStrip } from '../report/video-png';
+import { lossOptionsFor } from '../runner/grid';
+import { integrate } from '../solvers/ode';
+import { captureState, ExperimentState, restoreState } from '../training/state';
+import { T_MAX } from './density2d';
+import { EvaluationResult, Experiment, FigurePanel, PrepareContext, RunSpec, Task } from './task';
+
+/** Train and test videos, each [count, frames, size, size] in [0, 1]. */
+export interface VideoData {
+  train: VideoSet;
+  test: VideoSet;
+}
+
+export interface VideoTaskDefinition {
+  name: string;
+  description: string;
+  presetFile?: string;
+  /** The task's videos with the configured frame count and size. */
+  load(config: RunConfig): Promise<VideoData>;
+  /** Settings the task cannot run with, as messages. */
+  checkConfig?(config: RunConfig): string[];
+}
+
+/** What stage 1 leaves for the flow: the autoencoder, the training latents and the test set. */
+interface Stage1 {
+  autoencoder: FrameAutoencoder;
+  /** Latents of every training frame, [videos, frames, latentDim]. */
+  trainLatents: Float32Array;
+  test: VideoSet;
+  /** Latents of the test videos' context frames, [videos, contextFrames, latentDim]. */
+  testContext: Float32Array;
+  /** Mean PSNR of the test frames through the autoencoder: a ceiling for the predictions. */
+  reconstructionPsnr: number;
+}
+
+/** Rows encoded or decoded at once. */
+const CODEC_BATCH = 256;
+
+function stage1Key(task: string, config: RunConfig, seed: number): string {
+  const { figureSequences, ...shaping } = config.video;
+  return `${task}/seed-${seed}/${JSON.stringify(shaping)}`;
+}
+
+function frameCount(config: RunConfig): number {
+  return config.video.contextFrames + config.video.predictFrames;
+}
+
+/** Frames [from, to) of every video of a set, [count, to - from, size, size]. */
+function frameRange(videos: VideoSet, from: number, to: number): Float32Array {
+  const pixels = videos.size * videos.size;
+  const out = new Float32Array(videos.count * (to - from) * pixels);
+  for (let v = 0; v < videos.count; v++) {
+    const start = (v * videos.frames + from) * pixels;
+    out.set(videos.data.subarray(start, start + (to - from) * pixels), v * (to - from) * pixels);
+  }
+  return out;
+}
+
+/**
+ * Trains the frame autoencoder (or loads it from the run directory, where it is cached so that a
+ * resumed run, every method of a seed and `sample` share it) and encodes the videos.
+ */
+async function runStage1(def: VideoTaskDefinition, config: RunConfig, seed: number, context: PrepareContext): Promise<Stage1> {
+  const video = config.video;
+  const { train, test } = await def.load(config);
+  const ae = video.autoencoder;
+  const autoencoder = new FrameAutoencoder({ size: video.size, downsamplings: ae.downsamplings, latentChannels: ae.latentChannels, width: ae.width }, new Rng(`${def.name}/seed-${seed}/autoencoder`));
+  const file = context.dir === null ? null : path.join(context.dir, 'stage1', `autoencoder-seed-${seed}.json`);
+  if (file !== null && fs.existsSync(file)) {
+    loadAutoencoder(autoencoder, file);
+    context.log(`stage 1: autoencoder loaded from ${file}`);
+  } else {
+    context.log(`stage 1: training the frame autoencoder (${ae.iterations} iterations, latent ${autoencoder.latentDim})`);
+    const every = Math.max(1, Math.floor(ae.iterations / 5));
+    const onProgress = (i: number, loss: number) => i % every === 0 && context.log(`  autoencoder it ${i}/${ae.iterations}  mse ${loss.toFixed(5)}`);
+    const trained = trainAutoencoder(autoencoder, train.data, { iterations: ae.iterations, batchSize: ae.batchSize, lr: ae.lr, onProgress }, new Rng(`${def.name}/seed-${seed}/autoencoder-batches`));
+    context.log(`stage 1: trained in ${trained.seconds.toFixed(1)} s`);
+    if (file !== null) saveAutoencoder(autoencoder, file);
+  }
+  return {
+    autoencoder,
+    trainLatents: encodeFrames(autoencoder, train.data, CODEC_BATCH),
+    test,
+    testContext: encodeFrames(autoencoder, frameRange(test, 0, video.contextFrames), CODEC_BATCH),
+    reconstructionPsnr: reconstructionPsnr(autoencoder, test.data, CODEC_BATCH),
+  };
+}
+
+/**
+ * The latent field conditioned as in RIVER: the network sees, besides x and t, the previous
+ * frame's latent, one earlier frame's latent and how far back that frame is. Tangents (the FDM
+ * divergence) run through x only.
+ */
+function conditioned(model: Mlp, condition: tf.Tensor2D): VelocityModel {
+  const context = (t: tf.Tensor2D) => tf.concat([t, condition], 1) as tf.Tensor2D;
+  return {
+    dim: model.dim,
+    variables: model.variables,
+    forward: (x, t) => model.forward(x, context(t)),
+    forwardWithTangents: (x, t, tangents) => model.forwardWithTangents(x, context(t), tangents),
+    flopsPerSample: () => model.flopsPerSample(),
+    dispose: () => undefined,
+  };
+}
+
+class VideoExperiment implements Experiment {
+  private readonly model: Mlp;
+  private readonly path: AffinePath;
+  private readonly opts: FlowLossOptions;
+  private readonly streams: Record<'data' | 'noise' | 'time' | 'probes', Rng>;
+  private readonly latentDim: number;
+
+  constructor(
+    private readonly stage1: Stage1,
+    private readonly config: RunConfig,
+    spec: RunSpec,
+    private readonly rng: Rng,
+  ) {
+    this.latentDim = stage1.autoencoder.latentDim;
+    const context = 2 + 2 * this.latentDim;
+    this.model = new Mlp({ dim: this.latentDim, hidden: config.hidden, depth: config.depth, context }, rng.fork('init'));
+    this.path = new AffinePath(affineSchedule(affinePathName(spec.path), config.sigmaMin));
+    this.opts = lossOptionsFor(spec, config);
+    this.streams = { data: rng.fork('data'), noise: rng.fork('noise'), time: rng.fork('time'), probes: rng.fork('probes') };
+  }
+
+  get variables(): tf.Variable[] {
+    return this.model.variables;
+  }
+
+  snapshot(): ExperimentState {
+    return captureState(this.variables, this.streams);
+  }
+
+  restore(state: ExperimentState): void {
+    restoreState(this.variables, this.streams, state);
+  }
+
+  /**
+   * A batch of (target, previous, context, distance) from the training latents: target frame
+   * tau >= 1, context frame uniform among the frames before tau, distance (tau - c) / frames.
+   */
+  private trainingBatch(count: number): { target: Float32Array; condition: Float32Array } {
+    const d = this.latentDim;
+    const frames = frameCount(this.config);
+    const videos = this.stage1.trainLatents.length / (frames * d);
+    const target = new Float32Array(count * d);
+    const condition = new Float32Array(count * (2 * d + 1));
+    const rng = this.streams.data;
+    const latent = (v: number, f: number) => this.stage1.trainLatents.subarray((v * frames + f) * d, (v * frames + f + 1) * d);
+    for (let i = 0; i < count; i++) {
+      const v = rng.int(videos);
+      const tau = 1 + rng.int(frames - 1);
+      const c = rng.int(tau);
+      target.set(latent(v, tau), i * d);
+      writeCondition(condition, i, latent(v, tau - 1), latent(v, c), (tau - c) / frames);
+    }
+    return { target, condition };
+  }
+
+  loss(): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar } {
+    const n = this.config.batchSize;
+    const d = this.latentDim;
+    const { target, condition } = this.trainingBatch(n);
+    const x1 = tf.tensor2d(target, [n, d]);
+    const x0 = tf.tensor2d(this.streams.noise.normalArray(n * d), [n, d]);
+    const cond = tf.tensor2d(condition, [n, 2 * d + 1]);
+    const sample = this.path.sample(x0, x1, this.streams.time.uniformArray(n, 0, T_MAX));
+    const terms = flowLoss(conditioned(this.model, cond), sample, this.opts, this.streams.probes);
+    tf.dispose([x0, x1, cond]);
+    disposeQuantities(sample);
+    return terms;
+  }
+
+  /**
+   * Predicted latents [count, predictFrames, d] of the first `count` test videos, frame by frame:
+   * each from noise through the ODE, conditioned on the previous frame (given or predicted) and on a
+   * random earlier frame, as in training.
+   */
+  private rollout(count: number, rng: Rng): Float32Array {
+    const { contextFrames, predictFrames } = this.config.video;
+    const frames = frameCount(this.config);
+    const d = this.latentDim;
+    const latents = new Float32Array(count * frames * d);
+    for (let v = 0; v < count; v++) {
+      latents.set(this.stage1.testContext.subarray(v * contextFrames * d, (v + 1) * contextFrames * d), v * frames * d);
+    }
+    const latent = (v: number, f: number) => latents.subarray((v * frames + f) * d, (v * frames + f + 1) * d);
+    const ev = this.config.eval;
+    for (let tau = contextFrames; tau < frames; tau++) {
+      const condition = new Float32Array(count * (2 * d + 1));
+      for (let v = 0; v < count; v++) {
+        const c = rng.int(tau);
+        writeCondition(condition, v, latent(v, tau - 1), latent(v, c), (tau - c) / frames);
+      }
+      const cond = tf.tensor2d(condition, [count, 2 * d + 1]);
+      const x0 = tf.tensor2d(rng.normalArray(count * d), [count, d]);
+      const model = conditioned(this.model, cond);
+      const { y } = integrate((t, x) => model.forward(x, tf.fill([count, 1], t) as tf.Tensor2D), x0, 0, 1, { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol });
+      const predicted = y.dataSync();
+      tf.dispose([cond, x0, y]);
+      for (let v = 0; v < count; v++) latent(v, tau).set(predicted.subarray(v * d, (v + 1) * d));
+    }
+    const out = new Float32Array(count * predictFrames * d);
+    for (let v = 0; v < count; v++) out.set(latents.subarray((v * frames + contextFrames) * d, (v + 1) * frames * d), v * predictFrames * d);
+    return out;
+  }
+
+  /** Predicted frames [count, predictFrames, size, size] of the first `count` test videos. */
+  sample(count: number, rng: Rng): Float32Array {
+    const available = this.stage1.test.count;
+    if (count > available) throw new Error(`video samples are predictions of the ${available} test videos; asked for ${count}`);
+    const latents = this.rollout(count, rng);
+    const rows = latents.length / this.latentDim;
+    const size = this.config.video.size;
+    const frames = new Float32Array(rows * size * size);
+    for (let first = 0; first < rows; first += CODEC_BATCH) {
+      const n = Math.min(CODEC_BATCH, rows - first);
+      const decoded = tf.tidy(() => this.stage1.autoencoder.decode(tf.tensor2d(latents.subarray(first * this.latentDim, (first + n) * this.latentDim), [n, this.latentDim])).dataSync());
+      frames.set(decoded, first * size * size);
+    }
+    return frames;
+  }
+
+  async evaluate(): Promise<EvaluationResult> {
+    const { contextFrames, predictFrames, size, figureSequences } = this.config.video;
+    const test = this.stage1.test;
+    const predicted = this.sample(test.count, this.rng.fork('eval'));
+    const truth = frameRange(test, contextFrames, contextFrames + predictFrames);
+    const psnr = psnrBatch(predicted, truth, test.count * predictFrames);
+    const ssim = ssimBatch(predicted, truth, test.count * predictFrames, size, size);
+    const metrics: Record<string, number> = {
+      psnr: mean(psnr, () => true),
+      ssim: mean(ssim, () => true),
+      reconstructionPsnr: this.stage1.reconstructionPsnr,
+    };
+    for (let f = 0; f < predictFrames; f++) {
+      metrics[`psnr${f + 1}`] = mean(psnr, (i) => i % predictFrames === f);
+      metrics[`ssim${f + 1}`] = mean(ssim, (i) => i % predictFrames === f);
+    }
+    const shown = Math.min(figureSequences, test.count);
+    return { metrics, samples: predicted.slice(0, shown * predictFrames * size * size) };
+  }
+
+  flopsPerStep(): number {
+    const { method, divEstimator, probes } = this.opts;
+    const tangents = method === 'cfm' ? 0 : divEstimator === 'exact' ? this.latentDim : probes;
+    return 3 * (1 + tangents) * this.model.flopsPerSample() * this.config.batchSize;
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** Row i of a condition matrix: [previous latent, context latent, distance]. */
+function writeCondition(out: Float32Array, row: number, previous: Float32Array, context: Float32Array, distance: number): void {
+  const d = previous.length;
+  const offset = row * (2 * d + 1);
+  out.set(previous, offset);
+  out.set(context, offset + d);
+  out[offset + 2 * d] = distance;
+}
+
+/** Mean of the finite values at the indices selected (identical frames have infinite PSNR). */
+function mean(values: Float64Array, selected: (i: number) => boolean): number {
+  let sum = 0;
+  let n = 0;
+  values.forEach((v, i) => {
+    if (selected(i) && Number.isFinite(v)) {
+      sum += v;
+      n++;
+    }
+  });
+  return n ? sum / n : NaN;
+}
+
+const VIDEO_COLUMNS: ColumnSpec[] = [
+  { key: 'psnr', header: 'PSNR (dB)', digits: 2, showStd: true, better: 'higher' },
+  { key: 'ssim', header: 'SSIM', digits: 4, showStd: true, better: 'higher' },
+  { key: 'psnr1', header: 'PSNR frame 1', digits: 2, showStd: false, better: 'higher' },
+  { key: 'ssim1', header: 'SSIM frame 1', digits: 4, showStd: false, better: 'higher' },
+  { key: 'reconstructionPsnr', header: 'AE recon. PSNR', digits: 2, showStd: false },
+];
+
+/**
+ * Video prediction by latent flow matching (RIVER-style): a frame autoencoder trained first, then
+ * a flow in its latent space that predicts the next frame's latent from noise, conditioned on the
+ * previous frame and a random earlier one. CFM and FDM differ only in the loss.
+ */
+export function videoTask(def: VideoTaskDefinition): Task {
+  const stages = new Map<string, Stage1>();
+  const stageOf = (config: RunConfig, seed: number): Stage1 => {
+    const stage = stages.get(stage1Key(def.name, config, seed));
+    if (!stage) throw new Error(`${def.name}: stage 1 (the autoencoder) of seed ${seed} is not ready: call prepare() first`);
+    return stage;
+  };
+  return {
+    name: def.name,
+    description: def.description,
+    presetFile: def.presetFile,
+    paths: AFFINE_PATHS,
+    columns: VIDEO_COLUMNS,
+    facts: {},
+    checkConfig: def.checkConfig,
+    async prepare(config, spec, context) {
+      const key = stage1Key(def.name, config, spec.seed);
+      if (!stages.has(key)) stages.set(key, await runStage1(def, config, spec.seed, context));
+    },
+    createExperiment: (config, spec, rng) => new VideoExperiment(stageOf(config, spec.seed), config, spec, rng),
+    async writeFigure(file: string, panels: FigurePanel[], _rng: Rng, config: RunConfig): Promise<void> {
+      const stage = [...stages.entries()].find(([key]) => key.startsWith(`${def.name}/`))?.[1];
+      if (!stage) throw new Error(`${def.name}: no test videos loaded for the figure`);
+      writeVideoStrip(file, stage.test, panels, config.video);
+    },
+  };
+}
