@@ -39,4 +39,6 @@ export interface TimingStats {
   iterations: number;
   trainSeconds: number;
   evalSeconds: number;
+  /** Evaluation throughput per second: samplesPerSecond, nllPerSecond, sequencesPerSecond, framesPerSecond. */
+  throughput?: Record<string, number>;
 }

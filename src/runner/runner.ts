@@ -176,7 +176,7 @@ async function runOne(task: Task, config: RunConfig, job: GridJob, ctx: RunConte
       ...(trained.divergedAt !== undefined ? { divergedAt: trained.divergedAt } : {}),
       settings: runSettings(job.spec, config),
       metrics: Object.fromEntries(Object.entries({ ...evaluation.metrics, ...task.facts }).map(([k, v]) => [k, Number.isFinite(v) ? v : null])),
-      timing: timingStats(trained.stepMs, evalSeconds),
+      timing: { ...timingStats(trained.stepMs, evalSeconds), ...(evaluation.throughput ? { throughput: evaluation.throughput } : {}) },
       backend: ctx.backend.label,
       // Non-finite losses (a diverged run's last point) become null in JSON; keep the finite ones.
       history: trained.history.filter((h) => Number.isFinite(h.total)),
@@ -192,8 +192,9 @@ async function runOne(task: Task, config: RunConfig, job: GridJob, ctx: RunConte
 }
 
 function flattenRecord(record: RunRecord): Record<string, unknown> {
-  const { settings, metrics, timing, ...head } = record;
-  return { ...head, ...settings, ...metrics, ...timing };
+  const { settings, metrics, timing, history, ...head } = record;
+  const { throughput, ...times } = timing;
+  return { ...head, ...settings, ...metrics, ...times, ...throughput };
 }
 
 function writeRecordsCsv(file: string, records: RunRecord[]): void {

@@ -12,9 +12,9 @@ import { Rng } from '../random/rng';
 import { ColumnSpec } from '../report/render';
 import { writeDensityPng } from '../report/density-png';
 import { logLikelihood, sampleFlow } from '../solvers/flow';
-import { captureState, ExperimentState, restoreState } from '../training/state';
 import { isLogIteration } from '../training/trainer';
 import { Sampler2D } from './toy2d/samplers';
+import { ModelExperiment } from './model-experiment';
 import { EvaluationResult, Experiment, FigurePanel, RunSpec, Task } from './task';
 
 /** Training times are drawn from U[0, T_MAX): sigma_t = 0 at t = 1 would make the score infinite. */
@@ -58,11 +58,9 @@ function standardError(values: Float64Array, m: number): number {
   return Math.sqrt(variance / values.length);
 }
 
-class Density2DExperiment implements Experiment {
-  private readonly model: Mlp;
+class Density2DExperiment extends ModelExperiment<Mlp> implements Experiment {
   private readonly path: AffinePath;
   private readonly opts: FlowLossOptions;
-  private readonly streams: Record<'data' | 'noise' | 'time' | 'probes', Rng>;
   private readonly dim: number;
 
   constructor(
@@ -72,30 +70,10 @@ class Density2DExperiment implements Experiment {
     private readonly spec: RunSpec,
     private readonly rng: Rng,
   ) {
+    super(new Mlp({ dim: def.dim ?? 2, hidden: config.hidden, depth: config.depth }, rng.fork('init')), rng);
     this.dim = def.dim ?? 2;
-    // Initialisation and data streams depend on the seed only, so CFM and FDM runs of one seed
-    // start from the same weights and see the same batches: a paired comparison.
-    this.model = new Mlp({ dim: this.dim, hidden: config.hidden, depth: config.depth }, rng.fork('init'));
     this.path = new AffinePath(affineSchedule(affinePathName(spec.path), config.sigmaMin));
     this.opts = lossOptionsFor(spec, config);
-    this.streams = {
-      data: rng.fork('data'),
-      noise: rng.fork('noise'),
-      time: rng.fork('time'),
-      probes: rng.fork('probes'),
-    };
-  }
-
-  get variables(): tf.Variable[] {
-    return this.model.variables;
-  }
-
-  snapshot(): ExperimentState {
-    return captureState(this.variables, this.streams);
-  }
-
-  restore(state: ExperimentState): void {
-    restoreState(this.variables, this.streams, state);
   }
 
   sample(count: number, rng: Rng): Float32Array {
@@ -130,11 +108,15 @@ class Density2DExperiment implements Experiment {
     const evalRng = this.rng.fork('eval');
     const solver = this.solverOptions();
     const heldOut = this.def.sample(ev.nllSamples, evalRng.fork('held-out'));
+    const nllStart = performance.now();
     const { logp } = logLikelihood(this.model, heldOut, { ...solver, divergence: 'exact' });
+    const nllSeconds = (performance.now() - nllStart) / 1000;
     const meanLogp = mean(logp);
     const nll = -meanLogp;
     const drawn = Math.max(ev.sampleCount, ev.figureSamples);
+    const sampleStart = performance.now();
     const samples = this.sample(drawn, evalRng.fork('noise'));
+    const sampleSeconds = (performance.now() - sampleStart) / 1000;
     const scored = samples.subarray(0, ev.sampleCount * this.dim);
     const fresh = this.def.sample(ev.sampleCount, evalRng.fork('fresh'));
     const metrics: Record<string, number> = {
@@ -149,18 +131,15 @@ class Density2DExperiment implements Experiment {
     const entropy = this.facts.entropy;
     if (entropy !== undefined) metrics.gap = nll - entropy;
     const extra = this.def.extraEvaluation?.(this.model, this.config, this.spec, evalRng.fork('extra'));
-    return { metrics: { ...metrics, ...extra?.metrics }, samples, density: extra?.density };
+    // Throughput of the batched solvers (the NLL's exact divergence from d tangent passes).
+    const throughput = { nllPerSecond: ev.nllSamples / nllSeconds, samplesPerSecond: drawn / sampleSeconds };
+    return { metrics: { ...metrics, ...extra?.metrics }, samples, density: extra?.density, throughput };
   }
 
   flopsPerStep(): number {
     const { method, divEstimator, probes, fdmVariant } = this.opts;
     const fullJacobian = divEstimator === 'exact' || fdmVariant === 'reference';
-    const tangents = method === 'cfm' ? 0 : fullJacobian ? this.dim : probes;
-    return 3 * (1 + tangents) * this.model.flopsPerSample() * this.config.batchSize;
-  }
-
-  dispose(): void {
-    this.model.dispose();
+    return this.stepFlops(method === 'cfm' ? 0 : fullJacobian ? this.dim : probes, this.config.batchSize);
   }
 }
 

@@ -15,8 +15,8 @@ import { LossTerms } from '../losses/flow-loss';
 import { sampleSimplexFlow } from '../solvers/simplex';
 import { Rng } from '../random/rng';
 import { ColumnSpec } from '../report/render';
-import { captureState, ExperimentState, restoreState } from '../training/state';
 import { isLogIteration } from '../training/trainer';
+import { ModelExperiment } from './model-experiment';
 import { EvaluationResult, Experiment, RunSpec, Task } from './task';
 
 /** Dirichlet FM's CNN kernel width. */
@@ -39,13 +39,11 @@ export function toyTarget(length: number, classes: number): PositionDistribution
   return { probs, length, classes };
 }
 
-class DnaToyExperiment implements Experiment {
-  private readonly model: SimplexCnn;
+class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment {
   private readonly path: SimplexPath;
   private readonly truth: PositionDistributions;
   private readonly method: RunSpec['method'];
   private readonly opts: SimplexLossOptions;
-  private readonly streams: Record<'data' | 'noise' | 'time' | 'probes', Rng>;
   private readonly length: number;
   private readonly classes: number;
 
@@ -54,33 +52,15 @@ class DnaToyExperiment implements Experiment {
     spec: RunSpec,
     private readonly rng: Rng,
   ) {
-    this.length = config.simplex.length;
-    this.classes = spec.simplexDim ?? 40;
-    this.truth = toyTarget(this.length, this.classes);
+    const length = config.simplex.length;
+    const classes = spec.simplexDim ?? 40;
+    super(new SimplexCnn({ length, classes, hidden: config.hidden, layers: config.depth, kernel: KERNEL }, rng.fork('init')), rng);
+    this.length = length;
+    this.classes = classes;
+    this.truth = toyTarget(length, classes);
     this.path = simplexPath(spec.path as SimplexPath['name'], config.simplex.alphaMax);
-    const shape = { length: this.length, classes: this.classes, hidden: config.hidden, layers: config.depth, kernel: KERNEL };
-    this.model = new SimplexCnn(shape, rng.fork('init'));
     this.method = spec.method;
-    this.opts = {
-      lambda: spec.lambda,
-      divEstimator: spec.divEstimator,
-      probes: spec.probes,
-      probeDist: config.probeDist,
-      stopGrad: spec.stopGrad,
-    };
-    this.streams = { data: rng.fork('data'), noise: rng.fork('noise'), time: rng.fork('time'), probes: rng.fork('probes') };
-  }
-
-  get variables(): tf.Variable[] {
-    return this.model.variables;
-  }
-
-  snapshot(): ExperimentState {
-    return captureState(this.variables, this.streams);
-  }
-
-  restore(state: ExperimentState): void {
-    restoreState(this.variables, this.streams, state);
+    this.opts = { lambda: spec.lambda, divEstimator: spec.divEstimator, probes: spec.probes, probeDist: config.probeDist, stopGrad: spec.stopGrad };
   }
 
   /** Training times: uniform on the linear path, 1 + alphaScale Exp(1) on the Dirichlet path (Dirichlet FM). */
@@ -142,7 +122,9 @@ class DnaToyExperiment implements Experiment {
   async evaluate(): Promise<EvaluationResult> {
     const evalRng = this.rng.fork('eval');
     const count = this.config.eval.sampleCount;
+    const start = performance.now();
     const tokens = this.generate(count, evalRng.fork('noise'));
+    const sequencesPerSecond = count / ((performance.now() - start) / 1000);
     const model = categoricalDivergences(empiricalDistribution(tokens, this.length, this.classes), this.truth);
     const floor = samplingFloor(this.truth, count, FLOOR_REPLICATES, evalRng.fork('floor'));
     return {
@@ -154,18 +136,14 @@ class DnaToyExperiment implements Experiment {
         tv: model.tv,
         tvFloor: floor.tv,
       },
+      throughput: { sequencesPerSecond },
       samples: Float32Array.from(tokens),
     };
   }
 
   flopsPerStep(): number {
     const { divEstimator, probes } = this.opts;
-    const tangents = this.method === 'cfm' ? 0 : divEstimator === 'exact' ? this.length * this.classes : probes;
-    return 3 * (1 + tangents) * this.model.flopsPerSample() * this.config.batchSize;
-  }
-
-  dispose(): void {
-    this.model.dispose();
+    return this.stepFlops(this.method === 'cfm' ? 0 : divEstimator === 'exact' ? this.length * this.classes : probes, this.config.batchSize);
   }
 }
 

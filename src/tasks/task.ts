@@ -35,6 +35,8 @@ export interface EvaluationResult {
   samples?: Float32Array;
   /** The model's density on the task's evaluation grid, for tasks that plot densities. */
   density?: Float32Array;
+  /** Evaluation throughput (e.g. samplesPerSecond): timing, kept apart from the reproducible metrics. */
+  throughput?: Record<string, number>;
 }
 
 /** A model being trained by one method on one task: the runner drives it, the task defines it. */

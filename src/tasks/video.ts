@@ -15,8 +15,8 @@ import { ColumnSpec } from '../report/render';
 import { writeVideoStrip } from '../report/video-png';
 import { lossOptionsFor } from '../runner/grid';
 import { integrate } from '../solvers/ode';
-import { captureState, ExperimentState, restoreState } from '../training/state';
 import { T_MAX } from './density2d';
+import { ModelExperiment } from './model-experiment';
 import { EvaluationResult, Experiment, FigurePanel, PrepareContext, RunSpec, Task } from './task';
 
 /** Train and test videos, each [count, frames, size, size] in [0, 1]. */
@@ -117,11 +117,9 @@ function conditioned(model: Mlp, condition: tf.Tensor2D): VelocityModel {
   };
 }
 
-class VideoExperiment implements Experiment {
-  private readonly model: Mlp;
+class VideoExperiment extends ModelExperiment<Mlp> implements Experiment {
   private readonly path: AffinePath;
   private readonly opts: FlowLossOptions;
-  private readonly streams: Record<'data' | 'noise' | 'time' | 'probes', Rng>;
   private readonly latentDim: number;
 
   constructor(
@@ -130,24 +128,12 @@ class VideoExperiment implements Experiment {
     spec: RunSpec,
     private readonly rng: Rng,
   ) {
-    this.latentDim = stage1.autoencoder.latentDim;
-    const context = 2 + 2 * this.latentDim;
-    this.model = new Mlp({ dim: this.latentDim, hidden: config.hidden, depth: config.depth, context }, rng.fork('init'));
+    const latentDim = stage1.autoencoder.latentDim;
+    // The first layer's context: time, previous latent, context latent, distance.
+    super(new Mlp({ dim: latentDim, hidden: config.hidden, depth: config.depth, context: 2 + 2 * latentDim }, rng.fork('init')), rng);
+    this.latentDim = latentDim;
     this.path = new AffinePath(affineSchedule(affinePathName(spec.path), config.sigmaMin));
     this.opts = lossOptionsFor(spec, config);
-    this.streams = { data: rng.fork('data'), noise: rng.fork('noise'), time: rng.fork('time'), probes: rng.fork('probes') };
-  }
-
-  get variables(): tf.Variable[] {
-    return this.model.variables;
-  }
-
-  snapshot(): ExperimentState {
-    return captureState(this.variables, this.streams);
-  }
-
-  restore(state: ExperimentState): void {
-    restoreState(this.variables, this.streams, state);
   }
 
   /**
@@ -239,7 +225,9 @@ class VideoExperiment implements Experiment {
   async evaluate(): Promise<EvaluationResult> {
     const { contextFrames, predictFrames, size, figureSequences } = this.config.video;
     const test = this.stage1.test;
+    const start = performance.now();
     const predicted = this.sample(test.count, this.rng.fork('eval'));
+    const framesPerSecond = (test.count * predictFrames) / ((performance.now() - start) / 1000);
     const truth = frameRange(test, contextFrames, contextFrames + predictFrames);
     const psnr = psnrBatch(predicted, truth, test.count * predictFrames);
     const ssim = ssimBatch(predicted, truth, test.count * predictFrames, size, size);
@@ -253,17 +241,12 @@ class VideoExperiment implements Experiment {
       metrics[`ssim${f + 1}`] = mean(ssim, (i) => i % predictFrames === f);
     }
     const shown = Math.min(figureSequences, test.count);
-    return { metrics, samples: predicted.slice(0, shown * predictFrames * size * size) };
+    return { metrics, samples: predicted.slice(0, shown * predictFrames * size * size), throughput: { framesPerSecond } };
   }
 
   flopsPerStep(): number {
     const { method, divEstimator, probes } = this.opts;
-    const tangents = method === 'cfm' ? 0 : divEstimator === 'exact' ? this.latentDim : probes;
-    return 3 * (1 + tangents) * this.model.flopsPerSample() * this.config.batchSize;
-  }
-
-  dispose(): void {
-    this.model.dispose();
+    return this.stepFlops(method === 'cfm' ? 0 : divEstimator === 'exact' ? this.latentDim : probes, this.config.batchSize);
   }
 }
 
