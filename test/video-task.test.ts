@@ -7,7 +7,8 @@ import * as tf from '../src/backend/tf';
 import { resolveConfig } from '../src/config/load';
 import { Rng } from '../src/random/rng';
 import { RunSpec } from '../src/tasks/task';
-import { videoTask } from '../src/tasks/video';
+import { conditioned, videoTask, writeCondition } from '../src/tasks/video';
+import { Mlp } from '../src/models/mlp';
 import { movingMnistDefinition } from '../src/tasks/video-sets';
 import { useTestBackend } from './helpers/backend';
 
@@ -82,6 +83,25 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
     await task.writeFigure!(figure, [{ label: 'fdm', points: samples! }], new Rng('f'), config);
     assert.ok(fs.statSync(figure).size > 0);
     experiment.dispose();
+  });
+
+  it('conditions the latent field on [t, previous latent, context latent, distance], tangents through x only', () => {
+    const d = 3;
+    const condition = new Float32Array(2 * (2 * d + 1));
+    writeCondition(condition, 1, Float32Array.of(1, 2, 3), Float32Array.of(4, 5, 6), 0.25);
+    assert.deepEqual(Array.from(condition.subarray(2 * d + 1)), [1, 2, 3, 4, 5, 6, 0.25]);
+    const mlp = new Mlp({ dim: d, hidden: 8, depth: 2, context: 2 + 2 * d }, new Rng('cond'));
+    const cond = tf.tensor2d(condition, [2, 2 * d + 1]);
+    const x = tf.tensor2d([0.1, -0.2, 0.3, 0.5, 0.4, -0.6], [2, d]);
+    const t = tf.tensor2d([0.3, 0.7], [2, 1]);
+    const field = conditioned(mlp, cond);
+    const direct = mlp.forward(x, tf.concat([t, cond], 1) as tf.Tensor2D);
+    assert.deepEqual(Array.from(field.forward(x, t).dataSync()), Array.from(direct.dataSync()));
+    const { v, jvp } = field.forwardWithTangents(x, t, tf.ones([1, 2, d]) as tf.Tensor3D);
+    assert.deepEqual(v.shape, [2, d]);
+    assert.deepEqual(jvp.shape, [1, 2, d]);
+    assert.equal(field.dim, d);
+    mlp.dispose();
   });
 
   it('kth asks for its data paths before anything runs', () => {

@@ -105,7 +105,7 @@ async function runStage1(def: VideoTaskDefinition, config: RunConfig, seed: numb
  * frame's latent, one earlier frame's latent and how far back that frame is. Tangents (the FDM
  * divergence) run through x only.
  */
-function conditioned(model: Mlp, condition: tf.Tensor2D): VelocityModel {
+export function conditioned(model: Mlp, condition: tf.Tensor2D): VelocityModel {
   const context = (t: tf.Tensor2D) => tf.concat([t, condition], 1) as tf.Tensor2D;
   return {
     dim: model.dim,
@@ -251,7 +251,7 @@ class VideoExperiment extends ModelExperiment<Mlp> implements Experiment {
 }
 
 /** Row i of a condition matrix: [previous latent, context latent, distance]. */
-function writeCondition(out: Float32Array, row: number, previous: Float32Array, context: Float32Array, distance: number): void {
+export function writeCondition(out: Float32Array, row: number, previous: Float32Array, context: Float32Array, distance: number): void {
   const d = previous.length;
   const offset = row * (2 * d + 1);
   out.set(previous, offset);

@@ -1,0 +1,26 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { benchTask } from '../src/bench/bench';
+import { resolveConfig } from '../src/config/load';
+import { getTask } from '../src/tasks/registry';
+import { useTestBackend } from './helpers/backend';
+
+describe('bench', () => {
+  before(useTestBackend);
+
+  it('times every run, pairs each FDM run with the CFM run on the same path, and leaks no tensors', async () => {
+    const config = resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: {} });
+    const rows = await benchTask(getTask('dna-toy'), config, { warmup: 1, iterations: 3 }, () => undefined);
+    assert.deepEqual(rows.map((r) => r.label), ['cfm path=linear', 'cfm path=dirichlet', 'fdm lambda=0.1 path=linear', 'fdm lambda=0.1 path=dirichlet']);
+    for (const path of ['linear', 'dirichlet']) {
+      const cfm = rows.find((r) => r.label === `cfm path=${path}`)!;
+      const fdm = rows.find((r) => r.label === `fdm lambda=0.1 path=${path}`)!;
+      assert.equal(fdm.ratioToCfm, fdm.msMedian / cfm.msMedian);
+      assert.equal(cfm.ratioToCfm, 1);
+    }
+    for (const row of rows) {
+      assert.equal(row.tensorGrowth, 0, row.label);
+      assert.ok(row.msMedian > 0 && row.gflops > 0 && row.rssStartMiB > 0, row.label);
+    }
+  });
+});
