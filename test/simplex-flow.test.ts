@@ -17,6 +17,7 @@ import { conditionalBatch } from '../src/paths/simplex-batch';
 import { speedTable } from '../src/paths/speed-table';
 import { Rng } from '../src/random/rng';
 import { sampleSimplexFlow } from '../src/solvers/simplex';
+import { gridJobs } from '../src/runner/runner';
 import { dnaToyTask, toyTarget } from '../src/tasks/dna-toy';
 import { useTestBackend } from './helpers/backend';
 import { assertAllClose, assertClose } from './helpers/numeric';
@@ -192,6 +193,17 @@ describe('simplex flows: model, field, residual, sampler', () => {
       tf.dispose(logPrior);
     });
   }
+
+  it('dna-toy: a K sweep names each run (and its checkpoint and model files) by K', () => {
+    const config = runConfigSchema.parse({ path: ['dirichlet'], simplexDim: [10, 20], eval: { solver: 'euler' } });
+    const jobs = gridJobs(config);
+    assert.deepEqual(jobs.map((j) => j.name), [
+      'cfm simplexDim=10 seed 0',
+      'cfm simplexDim=20 seed 0',
+      'fdm lambda=0.1 simplexDim=10 seed 0',
+      'fdm lambda=0.1 simplexDim=20 seed 0',
+    ]);
+  });
 
   it('dna-toy: training steps keep the tensor count flat and repeat exactly for a seed', () => {
     const config = runConfigSchema.parse({

@@ -101,14 +101,16 @@ export interface GridJob {
   key: string;
 }
 
-const LABEL_SETTINGS = ['path', 'divEstimator', 'probes', 'probeDots', 'stopGrad', 'fdmVariant'] as const;
+/** Settings that name CFM runs too; the others shape only the FDM loss. */
+const SHARED_LABEL_SETTINGS: readonly string[] = ['path', 'simplexDim'];
+const LABEL_SETTINGS = ['path', 'simplexDim', 'divEstimator', 'probes', 'probeDots', 'stopGrad', 'fdmVariant'] as const;
 
 /** A short label for a run in logs and figures, e.g. 'fdm lambda=0.1 probes=4'. */
 export function specLabel(spec: RunSpec, varied: readonly string[]): string {
   const parts: string[] = [spec.method];
   if (spec.method === 'fdm') parts.push(`lambda=${spec.lambda}`);
   for (const key of LABEL_SETTINGS) {
-    if (varied.includes(key) && (key === 'path' || spec.method === 'fdm')) parts.push(`${key}=${String(spec[key])}`);
+    if (varied.includes(key) && (SHARED_LABEL_SETTINGS.includes(key) || spec.method === 'fdm')) parts.push(`${key}=${String(spec[key])}`);
   }
   return parts.join(' ');
 }
@@ -116,18 +118,22 @@ export function specLabel(spec: RunSpec, varied: readonly string[]): string {
 /** Grid settings that take more than one value among the runs that use them. */
 function variedGridSettings(specs: RunSpec[]): string[] {
   const fdm = specs.filter((s) => s.method === 'fdm');
-  return LABEL_SETTINGS.filter((key) => new Set((key === 'path' ? specs : fdm).map((s) => s[key])).size > 1);
+  return LABEL_SETTINGS.filter((key) => new Set((SHARED_LABEL_SETTINGS.includes(key) ? specs : fdm).map((s) => s[key])).size > 1);
 }
 
 /** Every run of a configuration, named. */
 export function gridJobs(config: RunConfig): GridJob[] {
   const specs = expandRuns(config);
   const varied = variedGridSettings(specs);
-  return specs.map((spec, index) => {
+  const jobs = specs.map((spec, index) => {
     const label = specLabel(spec, varied);
     const name = `${label} seed ${spec.seed}`;
     return { index, spec, label, name, key: runKey(name) };
   });
+  // Checkpoints and models are files named by key: two runs sharing one would overwrite each other.
+  const keys = new Set(jobs.map((job) => job.key));
+  if (keys.size !== jobs.length) throw new Error(`internal: runs of this grid share file names: ${jobs.map((j) => j.key).join(', ')}`);
+  return jobs;
 }
 
 interface RunDir {
