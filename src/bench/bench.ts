@@ -35,7 +35,7 @@ function rssMiB(): number {
 
 /** Times training steps of one run specification with tinybench (warm-up excluded). */
 async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: BenchOptions, log: (line: string) => void): Promise<Omit<BenchRow, 'ratioToCfm' | 'label'>> {
-  await task.prepare?.(config, spec, { dir: null, log });
+  await task.prepare?.(config, spec, { dir: null, log, timingOnly: true });
   const experiment = task.createExperiment(config, spec, new Rng(`${task.name}/bench`));
   const stepper = createStepper(experiment, config.lr, 'constant');
   let iteration = 0;

@@ -65,6 +65,11 @@ export interface Experiment {
 export interface PrepareContext {
   dir: string | null;
   log: (line: string) => void;
+  /**
+   * Only training steps will be timed (`bench`): what they compute must have the run's shapes and
+   * cost, but need not be trained or complete (an untrained autoencoder, a few videos).
+   */
+  timingOnly?: boolean;
 }
 
 /** A figure panel: a label and the points it shows. */

@@ -47,6 +47,8 @@ interface Stage1 {
   reconstructionPsnr: number;
 }
 
+/** Videos loaded when only training steps are timed. */
+const TIMING_VIDEOS = 8;
 /** Rows encoded or decoded at once. */
 const CODEC_BATCH = 256;
 
@@ -74,13 +76,17 @@ function frameRange(videos: VideoSet, from: number, to: number): Float32Array {
  * Trains the frame autoencoder (or loads it from the run directory, where it is cached so that a
  * resumed run, every method of a seed and `sample` share it) and encodes the videos.
  */
-async function runStage1(def: VideoTaskDefinition, config: RunConfig, seed: number, context: PrepareContext): Promise<Stage1> {
+async function runStage1(def: VideoTaskDefinition, runConfig: RunConfig, seed: number, context: PrepareContext): Promise<Stage1> {
+  // A step's cost does not depend on how many videos there are, nor on the autoencoder's weights.
+  const config = context.timingOnly ? { ...runConfig, video: { ...runConfig.video, trainSequences: TIMING_VIDEOS, testSequences: TIMING_VIDEOS } } : runConfig;
   const video = config.video;
   const { train, test } = await def.load(config);
   const ae = video.autoencoder;
   const autoencoder = new FrameAutoencoder({ size: video.size, downsamplings: ae.downsamplings, latentChannels: ae.latentChannels, width: ae.width }, new Rng(`${def.name}/seed-${seed}/autoencoder`));
   const file = context.dir === null ? null : path.join(context.dir, 'stage1', `autoencoder-seed-${seed}.json`);
-  if (file !== null && fs.existsSync(file)) {
+  if (context.timingOnly) {
+    context.log(`stage 1: skipped for timing (untrained autoencoder, ${TIMING_VIDEOS} videos)`);
+  } else if (file !== null && fs.existsSync(file)) {
     loadAutoencoder(autoencoder, file);
     context.log(`stage 1: autoencoder loaded from ${file}`);
   } else {
@@ -301,6 +307,7 @@ export function videoTask(def: VideoTaskDefinition): Task {
     facts: {},
     checkConfig: def.checkConfig,
     async prepare(config, spec, context) {
+      // A timing-only stage 1 (bench) is cached under the same key: bench and run never share a process.
       const key = stage1Key(def.name, config, spec.seed);
       if (!stages.has(key)) stages.set(key, await runStage1(def, config, spec.seed, context));
     },
