@@ -247,7 +247,12 @@ async function writeSummaries(task: Task, config: RunConfig, run: RunDir, jobs: 
   writeTrainingCurves(files.curves, firstSeedHistories(jobs, records), task.name);
   if (task.writeFigure) {
     const panels = figurePanels(task, run, jobs, records, progress);
-    if (panels.length) await task.writeFigure(files.figure, panels, new Rng(`${task.name}/figure`), config);
+    try {
+      if (panels.length) await task.writeFigure(files.figure, panels, new Rng(`${task.name}/figure`), config);
+    } catch (err) {
+      // A figure is a view of the results: failing to draw it must not cost the table or the status.
+      progress.log(`warning: no figure: ${(err as Error).message}`);
+    }
   }
   return rows;
 }

@@ -313,9 +313,10 @@ export function videoTask(def: VideoTaskDefinition): Task {
     },
     createExperiment: (config, spec, rng) => new VideoExperiment(stageOf(config, spec.seed), config, spec, rng),
     async writeFigure(file: string, panels: FigurePanel[], _rng: Rng, config: RunConfig): Promise<void> {
-      const stage = [...stages.entries()].find(([key]) => key.startsWith(`${def.name}/`))?.[1];
-      if (!stage) throw new Error(`${def.name}: no test videos loaded for the figure`);
-      writeVideoStrip(file, stage.test, panels, config.video);
+      // Loaded again rather than taken from stage 1: with --jobs the figure is drawn by a process
+      // that trained nothing. The videos are fixed by the configuration, so they are the same ones.
+      const { test } = await def.load(config);
+      writeVideoStrip(file, test, panels, config.video);
     },
   };
 }
