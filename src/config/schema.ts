@@ -126,12 +126,6 @@ export const runConfigSchema = z
 export type RunConfigInput = z.input<typeof runConfigSchema>;
 export type RunConfig = z.output<typeof runConfigSchema>;
 
-/** Settings that shape only FDM runs: CFM runs are not repeated over them. */
-export const FDM_ONLY_SETTINGS = ['lambda', 'divEstimator', 'probes', 'probeDots', 'stopGrad', 'fdmVariant'] as const;
-/** Settings swept by the runner, in the order rows are grouped. */
-export const GRID_SETTINGS = ['path', 'simplexDim', ...FDM_ONLY_SETTINGS] as const;
-export type GridSetting = (typeof GRID_SETTINGS)[number];
-
 /** Formats zod issues as one line per field, naming the field and what was allowed. */
 export function describeIssues(error: z.ZodError, source: string): string {
   const lines = error.issues.map((issue) => {
