@@ -9,7 +9,7 @@ import {
   samplingFloor,
 } from '../metrics/categorical';
 import { SimplexCnn } from '../models/simplex-cnn';
-import { SIMPLEX_PATHS, SimplexPath, simplexPath } from '../paths/simplex';
+import { isSimplexPath, SIMPLEX_PATHS, SimplexPath, simplexPath } from '../paths/simplex';
 import { conditionalBatch, SimplexConditional, tokenBatch } from '../paths/simplex-batch';
 import { LossTerms } from '../losses/flow-loss';
 import { sampleSimplexFlow } from '../solvers/simplex';
@@ -58,7 +58,8 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
     this.length = length;
     this.classes = classes;
     this.truth = toyTarget(length, classes);
-    this.path = simplexPath(spec.path as SimplexPath['name'], config.simplex.alphaMax);
+    if (!isSimplexPath(spec.path)) throw new Error(`path '${spec.path}' is not a simplex path (${SIMPLEX_PATHS.join(', ')})`);
+    this.path = simplexPath(spec.path, config.simplex.alphaMax);
     this.method = spec.method;
     this.opts = { lambda: spec.lambda, divEstimator: spec.divEstimator, probes: spec.probes, probeDist: config.probeDist, stopGrad: spec.stopGrad };
   }
@@ -80,7 +81,10 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
       this.path.sample(targets[i], classes, times[Math.floor(i / length)], this.streams.noise, x, i * classes);
     }
     const points = { x, times, length, classes };
-    if (this.method === 'fdm') return this.withBatch(conditionalBatch(this.path, points, targets), (batch) => simplexFdmLoss(this.model, batch, this.opts, this.streams.probes));
+    if (this.method === 'fdm') {
+      return this.withBatch(conditionalBatch(this.path, points, targets), (batch) => simplexFdmLoss(this.model, batch, this.opts, this.streams.probes));
+    }
+    // CFM needs the path's speeds only on logged iterations, for the divergence term it watches.
     if (!isLogIteration(iteration, this.config.logEvery, this.config.iterations)) {
       return this.withBatch(tokenBatch(this.path, points, targets), (batch) => denoiserLoss(this.model, batch));
     }
