@@ -26,4 +26,15 @@ describe('Rng state', () => {
     assert.deepEqual(saved, copy);
     assert.deepEqual(draws(rng.fork('x')), draws(new Rng('state-test').fork('x')));
   });
+  it('draws categorical classes with their probabilities, from an offset into a longer array', () => {
+    const rng = new Rng('categorical');
+    const probs = [0.9, 0.1, 0.2, 0.5, 0.3];
+    const counts = [0, 0, 0];
+    const n = 20000;
+    for (let i = 0; i < n; i++) counts[rng.categorical(probs, 2, 3)]++;
+    [0.2, 0.5, 0.3].forEach((p, j) => {
+      const standardError = Math.sqrt((p * (1 - p)) / n);
+      assert.ok(Math.abs(counts[j] / n - p) < 4 * standardError, `class ${j}: ${counts[j] / n} vs ${p}`);
+    });
+  });
 });

@@ -49,13 +49,7 @@ export function categoricalDivergences(empirical: PositionDistributions, truth: 
 export function sampleSequences(truth: PositionDistributions, count: number, rng: Rng): Int32Array {
   const { length, classes, probs } = truth;
   const out = new Int32Array(count * length);
-  for (let i = 0; i < out.length; i++) {
-    const offset = (i % length) * classes;
-    let u = rng.uniform();
-    let j = 0;
-    while (j < classes - 1 && u >= probs[offset + j]) u -= probs[offset + j++];
-    out[i] = j;
-  }
+  for (let i = 0; i < out.length; i++) out[i] = rng.categorical(probs, (i % length) * classes, classes);
   return out;
 }
 

@@ -53,6 +53,17 @@ export class Rng {
     return radius * Math.cos(2 * Math.PI * u2);
   }
 
+  /**
+   * A class index drawn from the categorical probabilities probs[offset .. offset + classes) by
+   * inverting the cumulative sum; rounding that leaves the sum below 1 falls to the last class.
+   */
+  categorical(probs: ArrayLike<number>, offset: number, classes: number): number {
+    let u = this.next();
+    let j = 0;
+    while (j < classes - 1 && u >= probs[offset + j]) u -= probs[offset + j++];
+    return j;
+  }
+
   /** Integer uniform on {0, ..., n - 1}. */
   int(n: number): number {
     return Math.floor(this.next() * n);

@@ -27,14 +27,7 @@ export function projectToSimplex(x: Float64Array, classes: number): void {
 
 /** One class per position drawn from probabilities [n * L * K]. */
 function drawTokens(probs: Float32Array, classes: number, rng: Rng): Int32Array {
-  const out = new Int32Array(probs.length / classes);
-  for (let i = 0; i < out.length; i++) {
-    let u = rng.uniform();
-    let j = 0;
-    while (j < classes - 1 && u >= probs[i * classes + j]) u -= probs[i * classes + j++];
-    out[i] = j;
-  }
-  return out;
+  return Int32Array.from({ length: probs.length / classes }, (_, i) => rng.categorical(probs, i * classes, classes));
 }
 
 /**
