@@ -89,25 +89,38 @@ export function tokenBatch(path: SimplexPath, points: SimplexPoints, targets: In
   return { ...denoiserInputs(path, points), target: oneHot(targets, points) };
 }
 
-/** c and dc/db for every class of every position, evaluated in float64 on the CPU. */
-export function fieldInputs(path: SimplexPath, points: SimplexPoints): FieldInputs {
+/** c and dc/db at every class of every position, [B * L * K] each, evaluated in float64 on the CPU. */
+function classSpeeds(path: SimplexPath, points: SimplexPoints): { speed: Float64Array; slope: Float64Array } {
   const { x, times, length, classes } = points;
-  const batch = times.length;
-  const speed = new Float32Array(x.length);
-  const slope = new Float32Array(x.length);
+  const speed = new Float64Array(x.length);
+  const slope = new Float64Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const { c, dc } = path.speed(Math.max(x[i], MIN_COORDINATE), times[Math.floor(i / (length * classes))], classes);
     speed[i] = c;
     slope[i] = dc;
   }
-  const shape: [number, number, number] = [batch, length, classes];
-  return { ...denoiserInputs(path, points), speed: tf.tensor3d(speed, shape), speedSlope: tf.tensor3d(slope, shape) };
+  return { speed, slope };
+}
+
+function withSpeeds(path: SimplexPath, points: SimplexPoints, speeds: { speed: Float64Array; slope: Float64Array }): FieldInputs {
+  const shape: [number, number, number] = [points.times.length, points.length, points.classes];
+  return {
+    ...denoiserInputs(path, points),
+    speed: tf.tensor3d(Float32Array.from(speeds.speed), shape),
+    speedSlope: tf.tensor3d(Float32Array.from(speeds.slope), shape),
+  };
+}
+
+/** The denoiser's inputs with c and dc/db at every class of every position. */
+export function fieldInputs(path: SimplexPath, points: SimplexPoints): FieldInputs {
+  return withSpeeds(path, points, classSpeeds(path, points));
 }
 
 /** Field inputs plus the conditional quantities of the target classes (one per position, [B * L]). */
 export function conditionalBatch(path: SimplexPath, points: SimplexPoints, targets: Int32Array): SimplexConditional {
   const { x, times, length, classes } = points;
   const batch = times.length;
+  const speeds = classSpeeds(path, points);
   const u = new Float32Array(x.length);
   const score = new Float32Array(x.length);
   const divU = new Float32Array(batch);
@@ -117,7 +130,7 @@ export function conditionalBatch(path: SimplexPath, points: SimplexPoints, targe
       const row = (seq * length + pos) * classes;
       const k = targets[seq * length + pos];
       const b = x[row + k];
-      const { c, dc } = path.speed(b, t, classes);
+      const [c, dc] = [speeds.speed[row + k], speeds.slope[row + k]];
       const a = path.scoreCoefficient(b, t, classes);
       for (let j = 0; j < classes; j++) {
         const toVertex = (j === k ? 1 : 0) - x[row + j];
@@ -130,7 +143,7 @@ export function conditionalBatch(path: SimplexPath, points: SimplexPoints, targe
   const tangentDim = length * (classes - 1);
   const shape: [number, number, number] = [batch, length, classes];
   return {
-    ...fieldInputs(path, points),
+    ...withSpeeds(path, points, speeds),
     target: oneHot(targets, points),
     u: tf.tensor3d(u, shape),
     score: tf.tensor3d(score, shape),
