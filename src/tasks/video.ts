@@ -14,7 +14,7 @@ import { Rng } from '../random/rng';
 import { ColumnSpec } from '../report/render';
 import { writeVideoStrip } from '../report/video-png';
 import { lossOptionsFor } from '../runner/grid';
-import { integrate } from '../solvers/ode';
+import { sampleFlow } from '../solvers/flow';
 import { T_MAX } from './density2d';
 import { ModelExperiment } from './model-experiment';
 import { EvaluationResult, Experiment, FigurePanel, PrepareContext, RunSpec, Task } from './task';
@@ -200,11 +200,10 @@ class VideoExperiment extends ModelExperiment<Mlp> implements Experiment {
         writeCondition(condition, v, latent(v, tau - 1), latent(v, c), (tau - c) / frames);
       }
       const cond = tf.tensor2d(condition, [count, 2 * d + 1]);
-      const x0 = tf.tensor2d(rng.normalArray(count * d), [count, d]);
-      const model = conditioned(this.model, cond);
-      const { y } = integrate((t, x) => model.forward(x, tf.fill([count, 1], t) as tf.Tensor2D), x0, 0, 1, { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol });
-      const predicted = y.dataSync();
-      tf.dispose([cond, x0, y]);
+      // One batch: the condition rows belong to these very videos.
+      const solver = { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: count };
+      const predicted = sampleFlow(conditioned(this.model, cond), rng.normalArray(count * d), solver);
+      cond.dispose();
       for (let v = 0; v < count; v++) latent(v, tau).set(predicted.subarray(v * d, (v + 1) * d));
     }
     const out = new Float32Array(count * predictFrames * d);
