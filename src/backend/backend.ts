@@ -1,6 +1,7 @@
 import * as tf from './tf';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerFastMatMulGradient } from './matmul';
+import { disableBlasMatMul, enableBlasMatMul } from './blas';
 
 export const BACKEND_CHOICES = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -74,6 +75,22 @@ async function activateCpu(): Promise<string> {
 }
 
 /**
+ * Matrix products of the wasm backend on the system OpenBLAS (blas.ts) unless FDM_BENCH_BLAS=off;
+ * returns the label with the BLAS library appended, or notes why it is not used.
+ */
+function withBlas(label: string, notes: string[]): string {
+  if (process.env.FDM_BENCH_BLAS === 'off') {
+    disableBlasMatMul();
+    notes.push('openblas matmul disabled by FDM_BENCH_BLAS=off');
+    return label;
+  }
+  const blas = enableBlasMatMul();
+  if (blas.active) return `${label} + ${blas.label}`;
+  if (blas.note) notes.push(blas.note);
+  return label;
+}
+
+/**
  * Selects and initialises a tfjs backend. `auto` prefers a GPU, then native TensorFlow, then
  * WebAssembly (the embedded default, always installed), then the plain JavaScript cpu backend.
  * An explicitly requested backend that cannot start is an error, never a silent fallback.
@@ -103,6 +120,7 @@ export async function initBackend(requested: BackendChoice): Promise<BackendInfo
   if (label === null) {
     throw new Error(`backend '${requested}' is not available: ${notes.join('; ')}`);
   }
+  if (tf.getBackend() === 'wasm') label = withBlas(label, notes);
   tf.env().set('PROD', true);
   registerFastMatMulGradient();
   return { requested, name: tf.getBackend(), label, tfjsVersion: tf.version.tfjs, notes };

@@ -1,0 +1,228 @@
+/*
+ * fdm-bench-openblas: a minimal N-API addon over the system OpenBLAS (libopenblas.so.0).
+ *
+ * Exports
+ *   sgemm(transA, transB, m, n, k, a, aOffset, b, bOffset, c, cOffset)
+ *       Row-major C[m x n] = op(A) . op(B) (alpha 1, beta 0) on Float32Arrays, offsets in
+ *       elements. op(A) is m x k (A stored k x m when transA), op(B) is k x n (B stored n x k when
+ *       transB); all matrices are dense (leading dimension = stored row length). The arrays may
+ *       be views over any ArrayBuffer (e.g. the wasm heap): the addon reads and writes them in
+ *       place, without copies. Bad arguments throw TypeError / RangeError.
+ *   setThreads(n)  openblas_set_num_threads(n), 1 <= n <= 4096
+ *   threads()      openblas_get_num_threads()
+ *   config()       openblas_get_config(), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY ..."
+ *
+ * There is no cblas.h on the build machine (runtime package only), so the four OpenBLAS symbols
+ * are declared here with the standard CBLAS enum values and the LP64 (32-bit int) interface of
+ * Debian's libopenblas0; module initialisation refuses a USE64BITINT build.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <node_api.h>
+
+enum { CblasRowMajor = 101, CblasColMajor = 102 };
+enum { CblasNoTrans = 111, CblasTrans = 112, CblasConjTrans = 113 };
+
+extern void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                        const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                        int ldc);
+extern void openblas_set_num_threads(int num_threads);
+extern int openblas_get_num_threads(void);
+extern char *openblas_get_config(void);
+
+#define MAX_THREADS 4096
+
+/* Returns NULL after throwing when a napi call failed (a pending exception is kept). */
+#define NAPI_CALL(env, call)                                                          \
+  do {                                                                                \
+    if ((call) != napi_ok) {                                                          \
+      bool pending = false;                                                           \
+      napi_is_exception_pending((env), &pending);                                     \
+      if (!pending) napi_throw_error((env), NULL, "fdm-bench-openblas: N-API call failed"); \
+      return NULL;                                                                    \
+    }                                                                                 \
+  } while (0)
+
+static bool get_bool(napi_env env, napi_value v, const char *name, bool *out) {
+  napi_valuetype t;
+  char msg[128];
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_boolean) {
+    snprintf(msg, sizeof msg, "sgemm: %s must be a boolean", name);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  napi_get_value_bool(env, v, out);
+  return true;
+}
+
+/* A non-negative integer-valued number <= max. */
+static bool get_index(napi_env env, napi_value v, const char *name, double max, int64_t *out) {
+  napi_valuetype t;
+  double d;
+  char msg[160];
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
+    snprintf(msg, sizeof msg, "%s must be a number", name);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  napi_get_value_double(env, v, &d);
+  if (!isfinite(d) || d != floor(d) || d < 0 || d > max) {
+    snprintf(msg, sizeof msg, "%s must be an integer in [0, %.0f], got %g", name, max, d);
+    napi_throw_range_error(env, NULL, msg);
+    return false;
+  }
+  *out = (int64_t)d;
+  return true;
+}
+
+static bool get_f32(napi_env env, napi_value v, const char *name, float **data, size_t *length) {
+  bool is_ta = false;
+  napi_typedarray_type type;
+  void *ptr = NULL;
+  char msg[128];
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, v, &type, length, &ptr, NULL, NULL) != napi_ok ||
+      type != napi_float32_array) {
+    snprintf(msg, sizeof msg, "sgemm: %s must be a Float32Array", name);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  /* ptr already includes the view's byteOffset; NULL only for a detached / empty buffer. */
+  *data = (float *)ptr;
+  return true;
+}
+
+/* offset + count <= length, in elements (no overflow: all operands < 2^53 and count < 2^62). */
+static bool check_extent(napi_env env, const char *name, size_t length, int64_t offset,
+                         int64_t count) {
+  char msg[200];
+  if ((uint64_t)offset > (uint64_t)length || (uint64_t)count > (uint64_t)length - (uint64_t)offset) {
+    snprintf(msg, sizeof msg,
+             "sgemm: %s needs %lld elements from offset %lld but has length %llu", name,
+             (long long)count, (long long)offset, (unsigned long long)length);
+    napi_throw_range_error(env, NULL, msg);
+    return false;
+  }
+  return true;
+}
+
+static bool overlaps(const float *p, int64_t np, const float *q, int64_t nq) {
+  uintptr_t a0 = (uintptr_t)p, a1 = a0 + (uintptr_t)np * sizeof(float);
+  uintptr_t b0 = (uintptr_t)q, b1 = b0 + (uintptr_t)nq * sizeof(float);
+  return np > 0 && nq > 0 && a0 < b1 && b0 < a1;
+}
+
+static napi_value sgemm(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 11) {
+    napi_throw_type_error(env, NULL,
+                          "sgemm(transA, transB, m, n, k, a, aOffset, b, bOffset, c, cOffset) "
+                          "takes 11 arguments");
+    return NULL;
+  }
+  bool trans_a, trans_b;
+  int64_t m, n, k, a_off, b_off, c_off;
+  float *a, *b, *c;
+  size_t a_len, b_len, c_len;
+  const double max_dim = (double)INT_MAX, max_off = 9007199254740991.0;
+  if (!get_bool(env, argv[0], "transA", &trans_a) || !get_bool(env, argv[1], "transB", &trans_b) ||
+      !get_index(env, argv[2], "sgemm: m", max_dim, &m) ||
+      !get_index(env, argv[3], "sgemm: n", max_dim, &n) ||
+      !get_index(env, argv[4], "sgemm: k", max_dim, &k) ||
+      !get_f32(env, argv[5], "a", &a, &a_len) ||
+      !get_index(env, argv[6], "sgemm: aOffset", max_off, &a_off) ||
+      !get_f32(env, argv[7], "b", &b, &b_len) ||
+      !get_index(env, argv[8], "sgemm: bOffset", max_off, &b_off) ||
+      !get_f32(env, argv[9], "c", &c, &c_len) ||
+      !get_index(env, argv[10], "sgemm: cOffset", max_off, &c_off)) {
+    return NULL;
+  }
+  const int64_t a_count = m * k, b_count = k * n, c_count = m * n;
+  if (!check_extent(env, "a", a_len, a_off, a_count) ||
+      !check_extent(env, "b", b_len, b_off, b_count) ||
+      !check_extent(env, "c", c_len, c_off, c_count)) {
+    return NULL;
+  }
+  if (c_count == 0) return NULL; /* nothing to write */
+  if (m * k > INT_MAX || k * n > INT_MAX || m * n > INT_MAX) {
+    /* Well within what OpenBLAS (32-bit ints) indexes internally; larger products are refused. */
+    napi_throw_range_error(env, NULL, "sgemm: a matrix has more than 2^31-1 elements");
+    return NULL;
+  }
+  a += a_off;
+  b += b_off;
+  c += c_off;
+  if (overlaps(c, c_count, a, a_count) || overlaps(c, c_count, b, b_count)) {
+    napi_throw_range_error(env, NULL, "sgemm: the output c overlaps an input");
+    return NULL;
+  }
+  if (k == 0) { /* empty inner dimension: C = 0 (and lda/ldb would be 0, which BLAS rejects) */
+    memset(c, 0, (size_t)c_count * sizeof(float));
+    return NULL;
+  }
+  const int lda = trans_a ? (int)m : (int)k;
+  const int ldb = trans_b ? (int)k : (int)n;
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+              (int)m, (int)n, (int)k, 1.0f, a, lda, b, ldb, 0.0f, c, (int)n);
+  return NULL;
+}
+
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int64_t n;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, "setThreads(n) takes 1 argument");
+    return NULL;
+  }
+  if (!get_index(env, argv[0], "setThreads: n", MAX_THREADS, &n)) return NULL;
+  if (n < 1) {
+    napi_throw_range_error(env, NULL, "setThreads: n must be at least 1");
+    return NULL;
+  }
+  openblas_set_num_threads((int)n);
+  return NULL;
+}
+
+static napi_value threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  NAPI_CALL(env, napi_create_int32(env, openblas_get_num_threads(), &out));
+  return out;
+}
+
+static napi_value config(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  const char *s = openblas_get_config();
+  NAPI_CALL(env, napi_create_string_utf8(env, s ? s : "", NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  const char *cfg = openblas_get_config();
+  if (cfg != NULL && strstr(cfg, "USE64BITINT") != NULL) {
+    /* The declarations above pass 32-bit ints; an ILP64 build would read garbage. */
+    napi_throw_error(env, NULL, "fdm-bench-openblas: libopenblas.so.0 is an ILP64 (USE64BITINT) build");
+    return NULL;
+  }
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {{"sgemm", sgemm}, {"setThreads", set_threads}, {"threads", threads}, {"config", config}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    NAPI_CALL(env, napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f));
+    NAPI_CALL(env, napi_set_named_property(env, exports, fns[i].name, f));
+  }
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,223 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from './tf';
+
+/**
+ * Matrix products of the wasm backend on the system OpenBLAS, through the optional N-API addon in
+ * native/openblas-matmul (package `fdm-bench-openblas`). `enableBlasMatMul` swaps the wasm
+ * backend's `BatchMatMul` kernel for one that calls `cblas_sgemm` on Float32Array views of the wasm
+ * heap (no copies, transposes as CBLAS flags); without the addon nothing changes and the reason is
+ * returned as a note. Other dtypes and empty shapes go to the original wasm kernel.
+ */
+
+/** The addon's exports (native/openblas-matmul/openblas_matmul.c). */
+export interface BlasAddon {
+  sgemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    aOffset: number,
+    b: Float32Array,
+    bOffset: number,
+    c: Float32Array,
+    cOffset: number,
+  ): void;
+  setThreads(n: number): void;
+  threads(): number;
+  config(): string;
+}
+
+export interface BlasStatus {
+  active: boolean;
+  /** e.g. 'openblas 0.3.21 (2 threads)'; empty when not active. */
+  label: string;
+  /** Why the BLAS kernel is not used. */
+  note?: string;
+}
+
+/** The parts of the wasm backend (tfjs-backend-wasm's BackendWasm) the kernel uses. */
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  disposeData(dataId: tf.DataId, force?: boolean): boolean;
+}
+
+const PACKAGE = 'fdm-bench-openblas';
+let addon: BlasAddon | null | undefined;
+let loadProblem = '';
+
+/** The addon, or null (with `loadProblem` set) when it is missing or does not load. */
+function loadAddon(): BlasAddon | null {
+  if (addon !== undefined) return addon;
+  const problems: string[] = [];
+  // The installed optional dependency first, then the in-repository build (dist/src/backend → root).
+  for (const id of [PACKAGE, path.resolve(__dirname, '..', '..', '..', 'native', 'openblas-matmul')]) {
+    try {
+      const loaded = require(id) as BlasAddon;
+      if (typeof loaded.sgemm !== 'function') throw new Error('it exports no sgemm');
+      addon = loaded;
+      return addon;
+    } catch (err) {
+      problems.push((err as Error).message.split('\n')[0]);
+    }
+  }
+  addon = null;
+  loadProblem = `${PACKAGE} not usable (${problems.join('; ')}); matrix products stay on wasm`;
+  return addon;
+}
+
+/** The thread count used when none was set: OPENBLAS_NUM_THREADS if it is set, else the core count. */
+export function defaultBlasThreads(): number {
+  const fromEnv = Number(process.env.OPENBLAS_NUM_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+let original: tf.KernelConfig | null = null;
+let active = false;
+let threadsSet = false;
+
+function blasLabel(lib: BlasAddon): string {
+  const version = /OpenBLAS\s+(\S+)/i.exec(lib.config())?.[1] ?? '(unknown version)';
+  const n = lib.threads();
+  return `openblas ${version} (${n} thread${n === 1 ? '' : 's'})`;
+}
+
+/** Sets OpenBLAS's thread count (results are deterministic for a fixed count); returns the count in use, or 0 without the addon. */
+export function setBlasThreads(n: number): number {
+  const lib = loadAddon();
+  if (lib === null) return 0;
+  lib.setThreads(n);
+  threadsSet = true;
+  return lib.threads();
+}
+
+/** The loaded addon, or null when it is missing or broken. */
+export function blasAddon(): BlasAddon | null {
+  return loadAddon();
+}
+
+/** Whether the wasm backend's BatchMatMul currently runs on OpenBLAS. */
+export function blasActive(): boolean {
+  return active;
+}
+
+/**
+ * Batch strides of one operand inside the broadcast outer shape: index of the operand's matrix for
+ * every output matrix (tfjs semantics: outer dims are right-aligned and a dim of 1 broadcasts).
+ */
+function batchIndices(outer: number[], own: number[]): Int32Array {
+  const total = tf.util.sizeFromShape(outer);
+  const idx = new Int32Array(total);
+  const r = outer.length;
+  const padded = new Array<number>(r - own.length).fill(1).concat(own);
+  const strides = new Array<number>(r).fill(0);
+  for (let d = r - 1, s = 1; d >= 0; d--) {
+    strides[d] = padded[d] === 1 ? 0 : s;
+    s *= padded[d];
+  }
+  for (let i = 0; i < total; i++) {
+    let rem = i;
+    let j = 0;
+    for (let d = r - 1; d >= 0; d--) {
+      const coord = rem % outer[d];
+      rem = (rem - coord) / outer[d];
+      j += coord * strides[d];
+    }
+    idx[i] = j;
+  }
+  return idx;
+}
+
+function blasBatchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const lib = addon as BlasAddon;
+  const fallback = original as tf.KernelConfig;
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+  const aRank = a.shape.length;
+  const bRank = b.shape.length;
+  if (
+    a.dtype !== 'float32' ||
+    b.dtype !== 'float32' ||
+    aRank < 2 ||
+    bRank < 2 ||
+    tf.util.sizeFromShape(a.shape) === 0 ||
+    tf.util.sizeFromShape(b.shape) === 0
+  ) {
+    return fallback.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+  }
+  const m = transposeA ? a.shape[aRank - 1] : a.shape[aRank - 2];
+  const k = transposeA ? a.shape[aRank - 2] : a.shape[aRank - 1];
+  const kb = transposeB ? b.shape[bRank - 1] : b.shape[bRank - 2];
+  const n = transposeB ? b.shape[bRank - 2] : b.shape[bRank - 1];
+  const aOuter = a.shape.slice(0, -2);
+  const bOuter = b.shape.slice(0, -2);
+  if (k !== kb) return fallback.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo; // its error message
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(aOuter, bOuter);
+  const batchA = tf.util.sizeFromShape(aOuter);
+  const batchB = tf.util.sizeFromShape(bOuter);
+  const batch = tf.util.sizeFromShape(outer);
+
+  const backend = args.backend as WasmBackendLike;
+  const out = backend.makeOutput([...outer, m, n], 'float32');
+  // Views only now: makeOutput may grow the wasm memory, which detaches earlier views.
+  const av = backend.typedArrayFromHeap(a) as Float32Array;
+  const bv = backend.typedArrayFromHeap(b) as Float32Array;
+  const cv = backend.typedArrayFromHeap(out) as Float32Array;
+  try {
+    if (batchB === 1 && !transposeA) {
+      // Every a-matrix times the one b: a single product with the batch folded into the rows.
+      lib.sgemm(false, transposeB, batch * m, n, k, av, 0, bv, 0, cv, 0);
+    } else if (batchA === batch && batchB === batch) {
+      for (let i = 0; i < batch; i++) lib.sgemm(transposeA, transposeB, m, n, k, av, i * m * k, bv, i * k * n, cv, i * m * n);
+    } else {
+      const ia = batchIndices(outer, aOuter);
+      const ib = batchIndices(outer, bOuter);
+      for (let i = 0; i < batch; i++) {
+        lib.sgemm(transposeA, transposeB, m, n, k, av, ia[i] * m * k, bv, ib[i] * k * n, cv, i * m * n);
+      }
+    }
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  }
+  return out;
+}
+
+/**
+ * Routes the wasm backend's BatchMatMul through OpenBLAS when the addon loads. Idempotent. The
+ * thread count defaults to OPENBLAS_NUM_THREADS, else the core count (see `setBlasThreads`).
+ */
+export function enableBlasMatMul(): BlasStatus {
+  const lib = loadAddon();
+  if (lib === null) return { active: false, label: '', note: loadProblem };
+  if (active) return { active: true, label: blasLabel(lib) };
+  const current = tf.getKernel(tf.BatchMatMul, 'wasm');
+  if (current === undefined) {
+    return { active: false, label: '', note: 'the wasm backend has no BatchMatMul kernel registered; matrix products stay on wasm' };
+  }
+  if (!threadsSet) setBlasThreads(defaultBlasThreads());
+  original = current;
+  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
+  tf.registerKernel({
+    kernelName: tf.BatchMatMul,
+    backendName: 'wasm',
+    // The original setup (its cwrap of the wasm function) runs again if the backend is re-created.
+    setupFunc: current.setupFunc,
+    disposeFunc: current.disposeFunc,
+    kernelFunc: blasBatchMatMul as unknown as tf.KernelFunc,
+  });
+  active = true;
+  return { active: true, label: blasLabel(lib) };
+}
+
+/** Puts the wasm backend's own BatchMatMul kernel back. */
+export function disableBlasMatMul(): void {
+  if (!active || original === null) return;
+  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
+  tf.registerKernel(original);
+  active = false;
+}
