@@ -1,4 +1,3 @@
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from './tf';
 
@@ -69,11 +68,15 @@ function loadAddon(): BlasAddon | null {
   return addon;
 }
 
-/** The thread count used when none was set: OPENBLAS_NUM_THREADS if it is set, else the core count. */
+/**
+ * The thread count used when none was set: OPENBLAS_NUM_THREADS if it is set, else 1. OpenBLAS's
+ * sums depend on how many threads split them (measured: the checkerboard ci preset's NLL moves in
+ * the 9th digit between 1 and 2 threads), so a default that followed the core count would make the
+ * numbers depend on the machine and on `run --jobs`; more threads are a choice the label records.
+ */
 export function defaultBlasThreads(): number {
   const fromEnv = Number(process.env.OPENBLAS_NUM_THREADS);
-  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return Number.isInteger(fromEnv) && fromEnv >= 1 ? fromEnv : 1;
 }
 
 let original: tf.KernelConfig | null = null;
@@ -189,7 +192,7 @@ function blasBatchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
 
 /**
  * Routes the wasm backend's BatchMatMul through OpenBLAS when the addon loads. Idempotent. The
- * thread count defaults to OPENBLAS_NUM_THREADS, else the core count (see `setBlasThreads`).
+ * thread count defaults to OPENBLAS_NUM_THREADS, else 1 (see `defaultBlasThreads`).
  */
 export function enableBlasMatMul(): BlasStatus {
   const lib = loadAddon();

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import * as os from 'node:os';
 import * as readline from 'node:readline';
 import { Interruption, RunWorkers, WorkersOutcome } from '../runner/runner';
 import { signalExitCode } from './interrupt';
@@ -30,16 +29,6 @@ function parseReport(stdout: string): { records?: unknown[]; interrupted?: Inter
 }
 
 /**
- * A worker's environment: the parent's, with OpenBLAS (when the wasm backend uses it) limited to
- * its share of the cores, so that N workers do not start N x cores threads. A thread count the
- * user set is kept.
- */
-function workerEnv(workers: number): NodeJS.ProcessEnv {
-  if (process.env.OPENBLAS_NUM_THREADS !== undefined) return process.env;
-  return { ...process.env, OPENBLAS_NUM_THREADS: String(Math.max(1, Math.floor(os.availableParallelism() / workers))) };
-}
-
-/**
  * Worker processes for `run --jobs N`: each is the same command line (`node <bin> run --resume
  * <dir> --worker-runs <its share> --json`), in its own process group so that a Ctrl-C on the
  * terminal reaches only the parent, which forwards it once. Their stderr (plain progress lines,
@@ -50,7 +39,7 @@ export function workerProcesses(opts: { bin: string; quiet: boolean; stderr: Nod
   return async (dir, shares, signal) => {
     const ends = shares.map((share, i) => {
       const args = [opts.bin, 'run', '--resume', dir, `--${WORKER_FLAG}`, share.join(','), '--json', ...(opts.quiet ? ['--quiet'] : [])];
-      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: process.platform !== 'win32', env: workerEnv(shares.length) });
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: process.platform !== 'win32' });
       const forward = () => child.kill(signal?.reason as NodeJS.Signals);
       signal?.addEventListener('abort', forward, { once: true });
       let stdout = '';
