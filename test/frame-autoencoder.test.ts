@@ -4,13 +4,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '../src/backend/tf';
+import { conv3x3 } from '../src/models/conv';
 import {
   AutoencoderShape,
-  conv3x3,
   depthToSpace2,
   encodeFrames,
   FrameAutoencoder,
   loadAutoencoder,
+  normaliseLatent,
   reconstructionPsnr,
   saveAutoencoder,
   spaceToDepth2,
@@ -114,6 +115,18 @@ describe('frame autoencoder', () => {
       ae.dispose();
     });
   }
+
+  it('normaliseLatent puts a latent at zero mean and unit variance, and is idempotent', () => {
+    const rng = new Rng('latent');
+    const latent = Float32Array.from(rng.normalArray(256), (v) => 3 + 5 * v);
+    normaliseLatent(latent);
+    const mean = latent.reduce((a, b) => a + b, 0) / latent.length;
+    const variance = latent.reduce((a, b) => a + (b - mean) ** 2, 0) / latent.length;
+    assert.ok(Math.abs(mean) < 1e-6 && Math.abs(variance - 1) < 1e-5, `mean ${mean}, variance ${variance}`);
+    const again = latent.slice();
+    normaliseLatent(again);
+    assertAllClose(again, latent, 1e-6, 1e-5, 'normalised twice');
+  });
 
   it('rejects a shape whose frames cannot be down-sampled that often', () => {
     assert.throws(() => new FrameAutoencoder({ ...SMALL, size: 36, downsamplings: 3 }, new Rng('bad')), /cannot be down-sampled/);

@@ -7,6 +7,9 @@ import { Rng } from '../random/rng';
 import { SavedFileError } from '../results/checkpoint';
 import { writeFileAtomic } from '../results/store';
 import { captureState, encodedTensorSchema, ExperimentState, restoreState } from '../training/state';
+import { silu } from './activations';
+import { conv3x3 } from './conv';
+import { ParamFactory } from './params';
 
 /**
  * Stage 1 of the RIVER-style video task: a convolutional autoencoder that maps each grayscale
@@ -67,10 +70,6 @@ function checkShape(shape: AutoencoderShape): void {
   }
 }
 
-/** x * sigmoid(x), the activation of VQGAN-style autoencoders. */
-function silu(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.mul(x, tf.sigmoid(x));
-}
 
 /**
  * 2x2 space-to-depth: [B, H, W, C] -> [B, H/2, W/2, 4C], channel order (dy, dx, c).
@@ -89,60 +88,6 @@ export function depthToSpace2(x: tf.Tensor4D): tf.Tensor4D {
   const c = c4 / 4;
   const patches = tf.reshape(x, [b * h, w, 2, 2 * c]);
   return tf.reshape(tf.transpose(patches, [0, 2, 1, 3]), [b, 2 * h, 2 * w, c]);
-}
-
-/** Rotates a [3, 3, Cin, Cout] filter by 180 degrees and swaps its channels: the filter of dL/dx. */
-function adjointFilter(w: tf.Tensor4D): tf.Tensor4D {
-  return tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]);
-}
-
-/**
- * dL/dw of a stride-1 'same' 3x3 convolution, as one forward conv2d: with batch and channels
- * swapped, x^T [Cin, H, W, B] convolved with dy^T [H, W, B, Cout] as an H x W filter (padding 1)
- * gives [Cin, 3, 3, Cout]. Measured faster than im2col with a matMul on wasm.
- */
-function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D {
-  const xt = tf.transpose(x, [3, 1, 2, 0]);
-  const dyt = tf.transpose(dy, [1, 2, 0, 3]);
-  const g = tf.conv2d(xt, dyt, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]);
-  return tf.transpose(g, [1, 2, 0, 3]);
-}
-
-const conv3x3Op = tf.customGrad(((x: tf.Tensor4D, w: tf.Tensor4D, save: tf.GradSaveFunc) => {
-  save([x, w]);
-  return {
-    value: tf.conv2d(x, w, 1, 'same'),
-    gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-      const [xs, ws] = saved as tf.Tensor4D[];
-      return [tf.conv2d(dy, adjointFilter(ws), 1, 'same'), filterGradient(xs, dy)];
-    },
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]);
-
-/**
- * A stride-1 'same' (zero-padded) 3x3 convolution without bias, x [B, H, W, Cin] and
- * w [3, 3, Cin, Cout]. On backends without a Conv2DBackpropFilter kernel (wasm) its gradients are
- * computed by forward convolutions only (wasm's Conv2DBackpropInput is also ~6x slower than its
- * forward conv); elsewhere (cpu, native TensorFlow) it is plain tf.conv2d with the stock gradient.
- * Same values and gradients either way.
- */
-export function conv3x3(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
-  if (tf.getKernel(tf.Conv2DBackpropFilter, tf.getBackend()) !== undefined) return tf.conv2d(x, w, 1, 'same');
-  return conv3x3Op(x, w) as tf.Tensor4D;
-}
-
-/** Makes variables from the seeded Rng: PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
-class ParamFactory {
-  readonly created: tf.Variable[] = [];
-  constructor(private readonly rng: Rng) {}
-
-  make(shape: number[], fanIn: number): tf.Variable {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const bound = 1 / Math.sqrt(fanIn);
-    const variable = tf.tidy(() => tf.variable(tf.tensor(this.rng.uniformArray(size, -bound, bound), shape), true));
-    this.created.push(variable);
-    return variable;
-  }
 }
 
 /** A per-pixel linear map (a 1x1 convolution) over [B, H, W, Cin]: a plain matMul, fast on wasm. */
@@ -273,6 +218,19 @@ export class FrameAutoencoder {
   dispose(): void {
     tf.dispose(this.variables);
   }
+}
+
+/**
+ * Puts a latent (in place) on the autoencoder's latent set, zero mean and unit variance over its
+ * entries, as encode() leaves every latent: for a predicted latent, which nothing else keeps there.
+ */
+export function normaliseLatent(latent: Float32Array): void {
+  let mean = 0;
+  for (const v of latent) mean += v / latent.length;
+  let variance = 0;
+  for (const v of latent) variance += (v - mean) ** 2 / latent.length;
+  const scale = 1 / Math.sqrt(variance + LATENT_EPS);
+  for (let i = 0; i < latent.length; i++) latent[i] = (latent[i] - mean) * scale;
 }
 
 function frameCount(ae: FrameAutoencoder, frames: Float32Array): number {

@@ -1,5 +1,6 @@
 import * as tf from '../backend/tf';
 import { Rng } from '../random/rng';
+import { swishWithDerivative } from './activations';
 import { TangentOutput, VelocityModel } from './model';
 
 export interface MlpShape {
@@ -7,19 +8,6 @@ export interface MlpShape {
   hidden: number;
   /** Number of hidden layers (each Linear + Swish); the reference checkerboard model has 4. */
   depth: number;
-  /**
-   * Width of the input that carries no tangent: 1 (the time) unless the field is conditioned on
-   * more, e.g. time and the previous frame's latent in video prediction.
-   */
-  context?: number;
-}
-
-/** Swish a * sigmoid(a) and its derivative s (1 + a (1 - s)). */
-function swishWithDerivative(a: tf.Tensor): { h: tf.Tensor; dh: tf.Tensor } {
-  const s = tf.sigmoid(a);
-  const h = tf.mul(a, s);
-  const dh = tf.mul(s, tf.add(1, tf.mul(a, tf.sub(1, s))));
-  return { h, dh };
 }
 
 /** Matrix product of a [K, B, n] stack of tangents with a [n, m] weight. */
@@ -44,16 +32,15 @@ export class Mlp implements VelocityModel {
   constructor(readonly shape: MlpShape, rng: Rng) {
     this.dim = shape.dim;
     const { dim, hidden, depth } = shape;
-    const context = shape.context ?? 1;
     const param = <R extends tf.Rank>(shape: tf.ShapeMap[R], fanIn: number) =>
       tf.tidy(() => {
         const size = shape.reduce((a, b) => a * b, 1);
         const values = rng.uniformArray(size, -1, 1).map((u) => u / Math.sqrt(fanIn));
         return tf.variable(tf.tensor(values, shape), true) as unknown as tf.Variable<R>;
       });
-    const firstFanIn = dim + context;
+    const firstFanIn = dim + 1;
     this.inputX = param([dim, hidden], firstFanIn);
-    this.inputT = param([context, hidden], firstFanIn);
+    this.inputT = param([1, hidden], firstFanIn);
     this.weights = [];
     this.biases = [param([hidden], firstFanIn)];
     for (let layer = 1; layer <= depth; layer++) {
@@ -92,7 +79,7 @@ export class Mlp implements VelocityModel {
   flopsPerSample(): number {
     const { dim, hidden, depth } = this.shape;
     // Multiply-adds of every weight matrix, two flops each.
-    return 2 * ((dim + (this.shape.context ?? 1)) * hidden + (depth - 1) * hidden * hidden + hidden * dim);
+    return 2 * ((dim + 1) * hidden + (depth - 1) * hidden * hidden + hidden * dim);
   }
 
   dispose(): void {
@@ -100,8 +87,7 @@ export class Mlp implements VelocityModel {
   }
 
   private firstPreActivation(x: tf.Tensor2D, t: tf.Tensor2D): tf.Tensor {
-    // One context column (the time alone) is a broadcast product, cheaper than a matMul.
-    const context = t.shape[1] === 1 ? tf.mul(t, this.inputT) : tf.matMul(t, this.inputT);
-    return tf.add(tf.add(tf.matMul(x, this.inputX), context), this.biases[0]);
+    // The time column is a broadcast product, cheaper than a matMul.
+    return tf.add(tf.add(tf.matMul(x, this.inputX), tf.mul(t, this.inputT)), this.biases[0]);
   }
 }

@@ -5,9 +5,8 @@ import { RunConfig } from '../config/schema';
 import { VideoSet } from '../datasets/moving-mnist';
 import { flowLoss, FlowLossOptions } from '../losses/flow-loss';
 import { psnrBatch, ssimBatch } from '../metrics/image-quality';
-import { encodeFrames, FrameAutoencoder, loadAutoencoder, reconstructionPsnr, saveAutoencoder, trainAutoencoder } from '../models/frame-autoencoder';
-import { Mlp } from '../models/mlp';
-import { VelocityModel } from '../models/model';
+import { encodeFrames, FrameAutoencoder, loadAutoencoder, normaliseLatent, reconstructionPsnr, saveAutoencoder, trainAutoencoder } from '../models/frame-autoencoder';
+import { ConvLatentField } from '../models/conv-field';
 import { AffinePath, affinePathName, affineSchedule, AFFINE_PATHS } from '../paths/affine';
 import { disposeQuantities } from '../paths/path';
 import { Rng } from '../random/rng';
@@ -106,24 +105,7 @@ async function runStage1(def: VideoTaskDefinition, runConfig: RunConfig, seed: n
   };
 }
 
-/**
- * The latent field conditioned as in RIVER: the network sees, besides x and t, the previous
- * frame's latent, one earlier frame's latent and how far back that frame is. Tangents (the FDM
- * divergence) run through x only.
- */
-export function conditioned(model: Mlp, condition: tf.Tensor2D): VelocityModel {
-  const context = (t: tf.Tensor2D) => tf.concat([t, condition], 1) as tf.Tensor2D;
-  return {
-    dim: model.dim,
-    variables: model.variables,
-    forward: (x, t) => model.forward(x, context(t)),
-    forwardWithTangents: (x, t, tangents) => model.forwardWithTangents(x, context(t), tangents),
-    flopsPerSample: () => model.flopsPerSample(),
-    dispose: () => undefined,
-  };
-}
-
-class VideoExperiment extends ModelExperiment<Mlp> implements Experiment {
+class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experiment {
   private readonly path: AffinePath;
   private readonly opts: FlowLossOptions;
   private readonly latentDim: number;
@@ -134,17 +116,17 @@ class VideoExperiment extends ModelExperiment<Mlp> implements Experiment {
     spec: RunSpec,
     private readonly rng: Rng,
   ) {
-    const latentDim = stage1.autoencoder.latentDim;
-    // The first layer's context: time, previous latent, context latent, distance.
-    super(new Mlp({ dim: latentDim, hidden: config.hidden, depth: config.depth, context: 2 + 2 * latentDim }, rng.fork('init')), rng);
-    this.latentDim = latentDim;
+    const ae = stage1.autoencoder;
+    super(latentField(ae, config, rng.fork('init')), rng);
+    this.latentDim = ae.latentDim;
     this.path = new AffinePath(affineSchedule(affinePathName(spec.path), config.sigmaMin));
     this.opts = lossOptionsFor(spec, config);
   }
 
   /**
-   * A batch of (target, previous, context, distance) from the training latents: target frame
-   * tau >= 1, context frame uniform among the frames before tau, distance (tau - c) / frames.
+   * A batch of (target, previous, context, distance) from the training latents: for frame
+   * tau >= 1 the target is its change from frame tau - 1 (see frameChange), the context frame c is
+   * uniform among the frames before tau, the distance is (tau - c) / frames.
    */
   private trainingBatch(count: number): { target: Float32Array; condition: Float32Array } {
     const d = this.latentDim;
@@ -158,7 +140,7 @@ class VideoExperiment extends ModelExperiment<Mlp> implements Experiment {
       const v = rng.int(videos);
       const tau = 1 + rng.int(frames - 1);
       const c = rng.int(tau);
-      target.set(latent(v, tau), i * d);
+      frameChange(latent(v, tau), latent(v, tau - 1), target.subarray(i * d, (i + 1) * d));
       writeCondition(condition, i, latent(v, tau - 1), latent(v, c), (tau - c) / frames);
     }
     return { target, condition };
@@ -172,7 +154,7 @@ class VideoExperiment extends ModelExperiment<Mlp> implements Experiment {
     const x0 = tf.tensor2d(this.streams.noise.normalArray(n * d), [n, d]);
     const cond = tf.tensor2d(condition, [n, 2 * d + 1]);
     const sample = this.path.sample(x0, x1, this.streams.time.uniformArray(n, 0, T_MAX));
-    const terms = flowLoss(conditioned(this.model, cond), sample, this.opts, this.streams.probes);
+    const terms = flowLoss(this.model.given(cond), sample, this.opts, this.streams.probes);
     tf.dispose([x0, x1, cond]);
     disposeQuantities(sample);
     return terms;
@@ -180,8 +162,9 @@ class VideoExperiment extends ModelExperiment<Mlp> implements Experiment {
 
   /**
    * Predicted latents [count, predictFrames, d] of the first `count` test videos, frame by frame:
-   * each from noise through the ODE, conditioned on the previous frame (given or predicted) and on a
-   * random earlier frame, as in training.
+   * the change from the previous frame (given or predicted) generated from noise through the ODE,
+   * conditioned on that frame and on a random earlier one, as in training, then normalised as the
+   * encoder normalises its latents.
    */
   private rollout(count: number, rng: Rng): Float32Array {
     const { contextFrames, predictFrames } = this.config.video;
@@ -202,9 +185,15 @@ class VideoExperiment extends ModelExperiment<Mlp> implements Experiment {
       const cond = tf.tensor2d(condition, [count, 2 * d + 1]);
       // One batch: the condition rows belong to these very videos.
       const solver = { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: count };
-      const predicted = sampleFlow(conditioned(this.model, cond), rng.normalArray(count * d), solver);
+      const predicted = sampleFlow(this.model.given(cond), rng.normalArray(count * d), solver);
       cond.dispose();
-      for (let v = 0; v < count; v++) latent(v, tau).set(predicted.subarray(v * d, (v + 1) * d));
+      for (let v = 0; v < count; v++) {
+        const previous = latent(v, tau - 1);
+        const next = latent(v, tau);
+        next.set(predicted.subarray(v * d, (v + 1) * d).map((change, i) => previous[i] + change));
+        // Back onto the encoder's latent set, so that an error does not grow frame after frame off it.
+        normaliseLatent(next);
+      }
     }
     const out = new Float32Array(count * predictFrames * d);
     for (let v = 0; v < count; v++) out.set(latents.subarray((v * frames + contextFrames) * d, (v + 1) * frames * d), v * predictFrames * d);
@@ -236,10 +225,14 @@ class VideoExperiment extends ModelExperiment<Mlp> implements Experiment {
     const truth = frameRange(test, contextFrames, contextFrames + predictFrames);
     const psnr = psnrBatch(predicted, truth, test.count * predictFrames);
     const ssim = ssimBatch(predicted, truth, test.count * predictFrames, size, size);
+    // The trivial predictor, the last context frame held still: a model that does not beat it has not learnt the motion.
+    const held = lastFrameHeld(test, contextFrames, predictFrames);
     const metrics: Record<string, number> = {
       psnr: mean(psnr, () => true),
       ssim: mean(ssim, () => true),
       reconstructionPsnr: this.stage1.reconstructionPsnr,
+      lastFramePsnr: mean(psnrBatch(held, truth, test.count * predictFrames), () => true),
+      lastFrameSsim: mean(ssimBatch(held, truth, test.count * predictFrames, size, size), () => true),
     };
     for (let f = 0; f < predictFrames; f++) {
       metrics[`psnr${f + 1}`] = mean(psnr, (i) => i % predictFrames === f);
@@ -255,6 +248,26 @@ class VideoExperiment extends ModelExperiment<Mlp> implements Experiment {
   }
 }
 
+/**
+ * The latent field, conditioned as in RIVER on the previous frame's latent grid, one earlier
+ * frame's grid and that frame's distance: `hidden` channels, `depth` residual blocks.
+ */
+export function latentField(ae: FrameAutoencoder, config: RunConfig, rng: Rng): ConvLatentField {
+  const shape = { grid: ae.latentSize, channels: ae.shape.latentChannels, conditionGrids: 2, conditionScalars: 1, width: config.hidden, blocks: config.depth };
+  return new ConvLatentField(shape, rng);
+}
+
+/**
+ * What the flow generates: the change of the latent from the previous frame, next - previous.
+ * Most of a frame is the previous one (the background, a digit's shape), so on the change a
+ * small network spends its capacity on the motion instead of on copying; the prediction is the
+ * previous latent plus the generated change. A shift by the (given) previous latent, so
+ * likelihoods and divergences of the field are those of the next latent's.
+ */
+export function frameChange(next: Float32Array, previous: Float32Array, out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = next[i] - previous[i];
+}
+
 /** Row i of a condition matrix: [previous latent, context latent, distance]. */
 export function writeCondition(out: Float32Array, row: number, previous: Float32Array, context: Float32Array, distance: number): void {
   const d = previous.length;
@@ -262,6 +275,17 @@ export function writeCondition(out: Float32Array, row: number, previous: Float32
   out.set(previous, offset);
   out.set(context, offset + d);
   out[offset + 2 * d] = distance;
+}
+
+/** Each video's last context frame repeated predictFrames times, [count, predictFrames, size, size]. */
+function lastFrameHeld(videos: VideoSet, contextFrames: number, predictFrames: number): Float32Array {
+  const last = frameRange(videos, contextFrames - 1, contextFrames);
+  const pixels = videos.size * videos.size;
+  const out = new Float32Array(videos.count * predictFrames * pixels);
+  for (let v = 0; v < videos.count; v++) {
+    for (let f = 0; f < predictFrames; f++) out.set(last.subarray(v * pixels, (v + 1) * pixels), (v * predictFrames + f) * pixels);
+  }
+  return out;
 }
 
 /** Mean of the finite values at the indices selected (identical frames have infinite PSNR). */
@@ -283,6 +307,8 @@ const VIDEO_COLUMNS: ColumnSpec[] = [
   { key: 'psnr1', header: 'PSNR frame 1', digits: 2, showStd: false, better: 'higher' },
   { key: 'ssim1', header: 'SSIM frame 1', digits: 4, showStd: false, better: 'higher' },
   { key: 'reconstructionPsnr', header: 'AE recon. PSNR', digits: 2, showStd: false },
+  { key: 'lastFramePsnr', header: 'last frame held PSNR', digits: 2, showStd: false },
+  { key: 'lastFrameSsim', header: 'last frame held SSIM', digits: 4, showStd: false },
 ];
 
 /**
