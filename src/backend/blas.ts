@@ -74,7 +74,7 @@ function loadAddon(): BlasAddon | null {
  * the 9th digit between 1 and 2 threads), so a default that followed the core count would make the
  * numbers depend on the machine and on `run --jobs`; more threads are a choice the label records.
  */
-export function defaultBlasThreads(): number {
+function defaultBlasThreads(): number {
   const fromEnv = Number(process.env.OPENBLAS_NUM_THREADS);
   return Number.isInteger(fromEnv) && fromEnv >= 1 ? fromEnv : 1;
 }

@@ -264,7 +264,7 @@ export function latentField(ae: FrameAutoencoder, config: RunConfig, rng: Rng): 
  * previous latent plus the generated change. A shift by the (given) previous latent, so
  * likelihoods and divergences of the field are those of the next latent's.
  */
-export function frameChange(next: Float32Array, previous: Float32Array, out: Float32Array): void {
+function frameChange(next: Float32Array, previous: Float32Array, out: Float32Array): void {
   for (let i = 0; i < out.length; i++) out[i] = next[i] - previous[i];
 }
 
