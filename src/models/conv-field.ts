@@ -29,16 +29,6 @@ function modulatedSwish(a: tf.Tensor4D, film: { gain: tf.Tensor4D; offset: tf.Te
   return { h, dh: tf.mul(dh, film.gain) };
 }
 
-/** A conditioned velocity field: a VelocityModel once its condition rows are fixed. */
-export interface ConditionalField {
-  readonly dim: number;
-  readonly variables: tf.Variable[];
-  /** The field v(x, t | condition), condition [B, conditionWidth]. */
-  given(condition: tf.Tensor2D): VelocityModel;
-  flopsPerSample(): number;
-  dispose(): void;
-}
-
 /**
  * A residual convolutional field on a latent grid, for latent video prediction (RIVER uses a
  * U-Net; on the 8x8 grids here the receptive field of a few 3x3 convolutions covers the grid
@@ -56,7 +46,7 @@ export interface ConditionalField {
  * x) runs the same convolutions on the tangents: x enters only through Wx, and every later map is
  * a convolution or an elementwise (scaled) swish.
  */
-export class ConvLatentField implements ConditionalField {
+export class ConvLatentField {
   readonly dim: number;
   readonly variables: tf.Variable[];
   private readonly inputX: tf.Tensor4D;
@@ -106,6 +96,7 @@ export class ConvLatentField implements ConditionalField {
     return this.shape.conditionGrids * this.dim + this.shape.conditionScalars;
   }
 
+  /** The field v(x, t | condition) as a VelocityModel, condition [B, conditionWidth]. */
   given(condition: tf.Tensor2D): VelocityModel {
     if (condition.shape[1] !== this.conditionWidth) {
       throw new Error(`conv field: condition rows have ${condition.shape[1]} entries, expected ${this.conditionWidth}`);
