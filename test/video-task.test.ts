@@ -95,7 +95,7 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
     assert.ok(Math.abs(metrics.lastFramePsnr - psnrs.reduce((a, b) => a + b, 0) / psnrs.length) < 1e-6, `lastFramePsnr ${metrics.lastFramePsnr}`);
     assert.ok(metrics.lastFrameSsim > 0 && metrics.lastFrameSsim <= 1);
     const figure = path.join(dir, 'strip.png');
-    await task.writeFigure!(figure, [{ label: 'fdm', points: samples! }], new Rng('f'), config);
+    await task.writeFigure!(figure, [{ label: 'fdm', spec: fdm, points: samples! }], new Rng('f'), config);
     assert.ok(fs.statSync(figure).size > 0);
     experiment.dispose();
   });

@@ -62,7 +62,7 @@ export default class Sample extends FdmCommand {
       writeSamplesFile(samplesFile, points, points.length / flags.count, format);
       const parsed = path.parse(samplesFile);
       const figure = task.writeFigure ? path.join(parsed.dir, `${parsed.name}.png`) : null;
-      if (figure) await task.writeFigure!(figure, [{ label: job.name, points }], new Rng(`${task.name}/figure`), config);
+      if (figure) await task.writeFigure!(figure, [{ label: job.name, spec: job.spec, points }], new Rng(`${task.name}/figure`), config);
       this.logToStderr(`${flags.count} samples of '${job.name}' (${backend.label}): ${samplesFile}${figure ? `; figure: ${figure}` : ''}`);
       return { run: job.name, count: flags.count, format, samples: samplesFile, figure };
     } finally {

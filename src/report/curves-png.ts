@@ -1,6 +1,6 @@
 import { PNG } from 'pngjs';
 import { writeFileAtomic } from '../results/store';
-import { BACKGROUND, drawLine, drawText, fillRect, FONT_ROWS, Rgb } from './raster';
+import { BACKGROUND, drawLine, drawText, fillRect, FONT_ROWS, PALETTE, Rgb } from './raster';
 
 export interface Curve {
   label: string;
@@ -16,10 +16,6 @@ export interface CurvesPngOptions {
   logY?: boolean;
 }
 
-/** Distinct colours for up to 8 curves (Okabe-Ito, colour-blind safe). */
-const PALETTE: readonly Rgb[] = [
-  [0, 0, 0], [230, 159, 0], [0, 114, 178], [213, 94, 0], [0, 158, 115], [204, 121, 167], [86, 180, 233], [240, 228, 66],
-];
 const AXIS: Rgb = [120, 120, 120];
 const MARGIN = 40;
 

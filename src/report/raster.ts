@@ -6,6 +6,10 @@ export type Rgb = readonly [number, number, number];
 
 export const BACKGROUND: Rgb = [255, 255, 255];
 export const TEXT: Rgb = [20, 20, 20];
+/** Distinct colours for up to 8 series (Okabe-Ito, colour-blind safe). */
+export const PALETTE: readonly Rgb[] = [
+  [0, 0, 0], [230, 159, 0], [0, 114, 178], [213, 94, 0], [0, 158, 115], [204, 121, 167], [86, 180, 233], [240, 228, 66],
+];
 /** Rows of the pixel font including descenders (7 rows of capitals plus 2 below the line). */
 export const FONT_ROWS = 9;
 /** Characters the pixel font has; anything else is drawn as '?'. */

@@ -128,7 +128,7 @@ export function loadCheckpoint(file: string, task: string, spec: RunSpec, experi
   return checkpoint.trainer;
 }
 
-export function writeModel(file: string, model: Omit<SavedModel, 'kind' | 'schema' | 'panel'>, panel: Omit<FigurePanel, 'label'> | null): void {
+export function writeModel(file: string, model: Omit<SavedModel, 'kind' | 'schema' | 'panel'>, panel: Omit<FigurePanel, 'label' | 'spec'> | null): void {
   const encoded = panel && {
     points: encodeValues(panel.points, [panel.points.length]),
     ...(panel.density ? { density: encodeValues(panel.density, [panel.density.length]) } : {}),
@@ -147,9 +147,9 @@ export function loadModel(file: string, task: string, spec: RunSpec, experiment:
   restoreInto(experiment, readModel(file, task, spec).experiment, file, 'model');
 }
 
-/** The figure panel a saved model carries, under `label`. */
-export function modelPanel(model: SavedModel, label: string): FigurePanel | null {
+/** The figure panel a saved model of run `spec` carries, under `label`. */
+export function modelPanel(model: SavedModel, label: string, spec: RunSpec): FigurePanel | null {
   if (!model.panel) return null;
   const { points, density } = model.panel;
-  return { label, points: decodeValues(points), ...(density ? { density: decodeValues(density) } : {}) };
+  return { label, spec, points: decodeValues(points), ...(density ? { density: decodeValues(density) } : {}) };
 }

@@ -215,7 +215,7 @@ function figurePanels(task: Task, run: RunDir, jobs: GridJob[], records: Array<R
   for (const job of jobs) {
     if (records[job.index]?.status !== 'ok' || panels.some((p) => p.label === job.label)) continue;
     try {
-      const panel = modelPanel(readModel(runFiles(run.dir).model(job.key), task.name, job.spec), job.label);
+      const panel = modelPanel(readModel(runFiles(run.dir).model(job.key), task.name, job.spec), job.label, job.spec);
       if (panel) panels.push(panel);
     } catch (err) {
       progress.log(`warning: ${(err as Error).message}; ${job.name} is left out of the figure`);

@@ -14,6 +14,7 @@ import { conditionalBatch, SimplexConditional, tokenBatch } from '../paths/simpl
 import { LossTerms } from '../losses/flow-loss';
 import { sampleSimplexFlow } from '../solvers/simplex';
 import { Rng } from '../random/rng';
+import { writeCategoricalPng } from '../report/categorical-png';
 import { ColumnSpec } from '../report/render';
 import { isLogIteration } from '../training/trainer';
 import { ModelExperiment } from './model-experiment';
@@ -23,6 +24,8 @@ import { EvaluationResult, Experiment, RunSpec, Task } from './task';
 const KERNEL = 9;
 /** Linear-path training times stay below 1, where u = (e_k - x)/(1 - t) is 0/0. */
 const LINEAR_T_MAX = 1 - 1e-4;
+/** K when the configuration sets no simplexDim: Dirichlet FM's toy. */
+const DEFAULT_CLASSES = 40;
 /** Draws of N true sequences averaged for the sampling-noise floor. */
 const FLOOR_REPLICATES = 20;
 
@@ -53,7 +56,7 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
     private readonly rng: Rng,
   ) {
     const length = config.simplex.length;
-    const classes = spec.simplexDim ?? 40;
+    const classes = spec.simplexDim ?? DEFAULT_CLASSES;
     super(new SimplexCnn({ length, classes, hidden: config.hidden, layers: config.depth, kernel: KERNEL }, rng.fork('init')), rng);
     this.length = length;
     this.classes = classes;
@@ -181,4 +184,10 @@ export const dnaToyTask: Task = {
   facts: {},
   checkConfig: unsupportedSettings,
   createExperiment: (config, spec, rng) => new DnaToyExperiment(config, spec, rng),
+  async writeFigure(file, panels, _rng, config) {
+    const ks = [...new Set(panels.map((p) => p.spec.simplexDim ?? DEFAULT_CLASSES))];
+    if (ks.length !== 1) throw new Error(`the dna-toy figure shows one K at a time; these runs have K = ${ks.join(', ')}`);
+    const truth = toyTarget(config.simplex.length, ks[0]);
+    writeCategoricalPng(file, truth, panels.map((p) => ({ label: p.label, tokens: p.points })));
+  },
 };

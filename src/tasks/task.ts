@@ -72,9 +72,10 @@ export interface PrepareContext {
   timingOnly?: boolean;
 }
 
-/** A figure panel: a label and the points it shows. */
+/** A figure panel: a label, the run it shows and the points it shows. */
 export interface FigurePanel {
   label: string;
+  spec: RunSpec;
   points: Float32Array;
   density?: Float32Array;
 }
