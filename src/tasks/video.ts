@@ -133,7 +133,7 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
     const frames = frameCount(this.config);
     const videos = this.stage1.trainLatents.length / (frames * d);
     const target = new Float32Array(count * d);
-    const condition = new Float32Array(count * (2 * d + 1));
+    const condition = new Float32Array(count * this.model.conditionWidth);
     const rng = this.streams.data;
     const latent = (v: number, f: number) => this.stage1.trainLatents.subarray((v * frames + f) * d, (v * frames + f + 1) * d);
     for (let i = 0; i < count; i++) {
@@ -152,7 +152,7 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
     const { target, condition } = this.trainingBatch(n);
     const x1 = tf.tensor2d(target, [n, d]);
     const x0 = tf.tensor2d(this.streams.noise.normalArray(n * d), [n, d]);
-    const cond = tf.tensor2d(condition, [n, 2 * d + 1]);
+    const cond = tf.tensor2d(condition, [n, this.model.conditionWidth]);
     const sample = this.path.sample(x0, x1, this.streams.time.uniformArray(n, 0, T_MAX));
     const terms = flowLoss(this.model.given(cond), sample, this.opts, this.streams.probes);
     tf.dispose([x0, x1, cond]);
@@ -177,12 +177,12 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
     const latent = (v: number, f: number) => latents.subarray((v * frames + f) * d, (v * frames + f + 1) * d);
     const ev = this.config.eval;
     for (let tau = contextFrames; tau < frames; tau++) {
-      const condition = new Float32Array(count * (2 * d + 1));
+      const condition = new Float32Array(count * this.model.conditionWidth);
       for (let v = 0; v < count; v++) {
         const c = rng.int(tau);
         writeCondition(condition, v, latent(v, tau - 1), latent(v, c), (tau - c) / frames);
       }
-      const cond = tf.tensor2d(condition, [count, 2 * d + 1]);
+      const cond = tf.tensor2d(condition, [count, this.model.conditionWidth]);
       // One batch: the condition rows belong to these very videos.
       const solver = { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: count };
       const predicted = sampleFlow(this.model.given(cond), rng.normalArray(count * d), solver);
