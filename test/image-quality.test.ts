@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { psnr, psnrBatch, ssim, ssimBatch } from '../src/metrics/image-quality';
+import { centroidDistanceBatch, intensityCentroid, psnr, psnrBatch, ssim, ssimBatch } from '../src/metrics/image-quality';
 import { Rng } from '../src/random/rng';
 
 const C1 = 0.01 ** 2;
@@ -147,5 +147,36 @@ describe('ssim', () => {
     assert.ok(Math.abs(values[0] - 1) < 1e-12);
     assert.equal(values[1], ssim(image, noisy, h, w));
     assert.throws(() => ssim(new Float64Array(100), new Float64Array(100), 10, 10), /smaller than the 11x11 window/);
+  });
+
+  it('intensity centroids and their distances, by hand', () => {
+    // 4 rows x 6 columns: weight 1 at (x 1, y 0) and 3 at (x 5, y 2) -> centroid (4, 1.5).
+    const image = new Float64Array(24);
+    image[1] = 1;
+    image[2 * 6 + 5] = 3;
+    assert.deepEqual(intensityCentroid(image, 4, 6), [4, 1.5]);
+    // Nothing to locate: the centre of the image.
+    assert.deepEqual(intensityCentroid(new Float64Array(24), 4, 6), [2.5, 1.5]);
+    assert.throws(() => intensityCentroid(Float64Array.of(-1, 1), 1, 2), /non-negative/);
+    // One pixel at (x 0, y 0) against one at (x 3, y 4): 5 pixels apart; an image against itself: 0.
+    const a = new Float64Array(2 * 30);
+    const b = new Float64Array(2 * 30);
+    a[0] = 1;
+    b[4 * 6 + 3] = 0.5;
+    a[30 + 7] = b[30 + 7] = 1;
+    assert.deepEqual(Array.from(centroidDistanceBatch(a, b, 2, 5, 6)), [5, 0]);
+  });
+
+  it('the centroid distance of an image and its shifted copy is the shift', () => {
+    const h = 12;
+    const w = 14;
+    const rng = new Rng('centroid-shift');
+    const original = new Float64Array(h * w);
+    const shifted = new Float64Array(h * w);
+    // Content kept 3 pixels away from the borders, so a shift by (2, -3) loses nothing.
+    for (let y = 3; y < h - 3; y++) for (let x = 3; x < w - 3; x++) original[y * w + x] = rng.uniform();
+    for (let y = 3; y < h - 3; y++) for (let x = 3; x < w - 3; x++) shifted[(y - 3) * w + x + 2] = original[y * w + x];
+    const [distance] = centroidDistanceBatch(original, shifted, 1, h, w);
+    assert.ok(Math.abs(distance - Math.hypot(2, 3)) < 1e-12, `distance ${distance}`);
   });
 });

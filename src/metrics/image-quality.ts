@@ -87,6 +87,41 @@ export function ssimBatch(a: Pixels, b: Pixels, count: number, h: number, w: num
   return out;
 }
 
+/**
+ * Intensity centroid [x, y] of an h x w image of non-negative intensities, in pixels (x the column,
+ * y the row, 0 at the first pixel's centre). An all-zero image locates nothing: its centroid is
+ * the image's centre, so a blank prediction counts as far from an off-centre object.
+ */
+export function intensityCentroid(image: Pixels, h: number, w: number): [number, number] {
+  if (image.length !== h * w) throw new Error(`centroid: ${image.length} pixels is not ${h}x${w}`);
+  let mass = 0;
+  let x = 0;
+  let y = 0;
+  for (let i = 0; i < image.length; i++) {
+    if (image[i] < 0) throw new Error(`centroid: intensities must be non-negative, got ${image[i]} at pixel ${i}`);
+    mass += image[i];
+    x += image[i] * (i % w);
+    y += image[i] * Math.floor(i / w);
+  }
+  return mass > 0 ? [x / mass, y / mass] : [(w - 1) / 2, (h - 1) / 2];
+}
+
+/**
+ * Distance in pixels between the intensity centroids of each of `count` h x w images and of its
+ * reference: whether a predicted frame puts its content where the true frame has it. On sparse
+ * frames (digits on black) PSNR and SSIM reward a faded or blurred prediction; this does not.
+ */
+export function centroidDistanceBatch(a: Pixels, b: Pixels, count: number, h: number, w: number): Float64Array {
+  const pixels = imagePixels(a, b, count);
+  const out = new Float64Array(count);
+  for (let n = 0; n < count; n++) {
+    const [xa, ya] = intensityCentroid(a.subarray(n * pixels, (n + 1) * pixels), h, w);
+    const [xb, yb] = intensityCentroid(b.subarray(n * pixels, (n + 1) * pixels), h, w);
+    out[n] = Math.hypot(xa - xb, ya - yb);
+  }
+  return out;
+}
+
 /** Window-weighted means of a, b, a^2, b^2 and ab at every 'valid' position. */
 interface LocalStatistics {
   muA: Float64Array;
