@@ -139,6 +139,15 @@ describe('flow sampling and likelihood', () => {
     assertClose(samples, Float32Array.from(noise, (z, i) => MU[i % DIM] + STD * z), 1e-4, 'sample');
   });
 
+  it('sampleFlow started at a later time (a warm start) follows the same flow map from there', () => {
+    // This field's flow keeps each point's standardised value z: x_t = t mu + sqrt(t^2 s^2 + (1 - t)^2) z.
+    const start = 0.4;
+    const z = new Rng('likelihood/warm').normalArray(6 * DIM);
+    const states = Float32Array.from(z, (v, i) => start * MU[i % DIM] + Math.hypot(start * STD, 1 - start) * v);
+    const samples = sampleFlow(field, states, { solver: 'rk4', steps: 20, batchSize: 4, start });
+    assertClose(samples, Float32Array.from(z, (v, i) => MU[i % DIM] + STD * v), 1e-4, 'sample');
+  });
+
   for (const [name, solver] of [
     ['rk4', RK4],
     ['dopri5', DOPRI5],

@@ -9,6 +9,11 @@ export interface FlowOptions extends SolverOptions {
   batchSize: number;
 }
 
+export interface SampleOptions extends FlowOptions {
+  /** Time at which the integration starts (default 0); the given states are x at that time. */
+  start?: number;
+}
+
 export interface LikelihoodOptions extends FlowOptions {
   divergence: DivEstimator;
   /** Hutchinson probes per trajectory, averaged (default 1). */
@@ -43,14 +48,14 @@ function timeColumn(batch: number, t: number): tf.Tensor2D {
   return tf.fill([batch, 1], t) as tf.Tensor2D;
 }
 
-/** Samples x_1 by integrating dx/dt = v(x, t) from t = 0 to 1 starting at the given noise (n * d values). */
-export function sampleFlow(model: VelocityModel, noise: Float32Array, options: FlowOptions): Float32Array {
+/** Samples x_1 by integrating dx/dt = v(x, t) from t = start (default 0) to 1 starting at the given states (n * d values). */
+export function sampleFlow(model: VelocityModel, noise: Float32Array, options: SampleOptions): Float32Array {
   const dim = model.dim;
   const out = new Float32Array(noise.length);
   for (const [start, end] of batchRanges(rowCount(noise, dim, 'sampleFlow'), options.batchSize)) {
     const batch = end - start;
     const x0 = tf.tensor2d(noise.subarray(start * dim, end * dim), [batch, dim]);
-    const { y } = integrate((t, x) => model.forward(x, timeColumn(batch, t)), x0, 0, 1, options);
+    const { y } = integrate((t, x) => model.forward(x, timeColumn(batch, t)), x0, options.start ?? 0, 1, options);
     out.set(y.dataSync(), start * dim);
     tf.dispose([x0, y]);
   }
