@@ -60,6 +60,24 @@ describe('convolutional latent field with forward-mode tangents', () => {
     field.dispose();
   });
 
+  it('draws a condition source at every evaluation, gives what a fixed condition gives, and releases the rows', () => {
+    const { rng, field, x, t } = setup('source');
+    const rows = [0, 1].map(() => rng.normalArray(BATCH * field.conditionWidth));
+    let calls = 0;
+    const model = field.given(() => tf.tensor2d(rows[calls++ % 2], [BATCH, field.conditionWidth]));
+    const before = tf.memory().numTensors;
+    const drawn = [0, 1].map(() => model.forward(x, t));
+    assert.equal(calls, 2);
+    assert.equal(tf.memory().numTensors, before + 2, 'only the two outputs remain');
+    rows.forEach((values, i) => {
+      const fixed = field.given(tf.tensor2d(values, [BATCH, field.conditionWidth])).forward(x, t);
+      assert.deepEqual(drawn[i].dataSync(), fixed.dataSync(), `evaluation ${i}`);
+    });
+    const wrong = field.given(() => tf.zeros([BATCH, 3]) as tf.Tensor2D);
+    assert.throws(() => wrong.forward(x, t), /condition rows have 3 entries/);
+    field.dispose();
+  });
+
   it('refuses a shape it cannot build', () => {
     assert.throws(() => new ConvLatentField({ ...SHAPE, width: 0 }, new Rng('bad')), /width must be a positive integer/);
     assert.throws(() => new ConvLatentField({ ...SHAPE, conditionGrids: -1 }, new Rng('bad')), /conditionGrids must be a non-negative integer/);

@@ -7,7 +7,7 @@ import * as tf from '../src/backend/tf';
 import { resolveConfig } from '../src/config/load';
 import { Rng } from '../src/random/rng';
 import { RunSpec } from '../src/tasks/task';
-import { latentField, videoTask, writeCondition } from '../src/tasks/video';
+import { latentField, randomContext, videoTask, writeCondition } from '../src/tasks/video';
 import { FrameAutoencoder } from '../src/models/frame-autoencoder';
 import { movingMnistDefinition } from '../src/tasks/video-sets';
 import { useTestBackend } from './helpers/backend';
@@ -94,6 +94,8 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
     }
     assert.ok(Math.abs(metrics.lastFramePsnr - psnrs.reduce((a, b) => a + b, 0) / psnrs.length) < 1e-6, `lastFramePsnr ${metrics.lastFramePsnr}`);
     assert.ok(metrics.lastFrameSsim > 0 && metrics.lastFrameSsim <= 1);
+    for (const key of ['centroidError', 'centroidError1', 'centroidError2', 'lastFrameCentroidError']) assert.ok(metrics[key] >= 0, key);
+    assert.ok(Math.abs((metrics.centroidError1 + metrics.centroidError2) / 2 - metrics.centroidError) < 1e-9, 'mean of the per-frame errors');
     const figure = path.join(dir, 'strip.png');
     await task.writeFigure!(figure, [{ label: 'fdm', spec: fdm, points: samples! }], new Rng('f'), config);
     assert.ok(fs.statSync(figure).size > 0);
@@ -118,6 +120,46 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
     assert.throws(() => field.given(tf.zeros([rows, 2 * ae.latentDim]) as tf.Tensor2D), /condition rows have/);
     field.dispose();
     ae.dispose();
+  });
+
+  it("draws RIVER's context frame among the frames before the previous one, with its distance from it", () => {
+    const rng = new Rng('contexts');
+    const seen = new Set<number>();
+    for (let i = 0; i < 400; i++) {
+      const { context, distance } = randomContext(rng, 6, 10);
+      assert.ok(Number.isInteger(context) && context >= 0 && context <= 4, `context ${context}`);
+      assert.equal(distance, (5 - context) / 10);
+      seen.add(context);
+    }
+    assert.equal(seen.size, 5, 'every earlier frame is drawn');
+    assert.equal(randomContext(rng, 2, 4).context, 0, 'frame 2 has only frame 0 before its previous one');
+  });
+
+  it('a warm start begins each frame nearer the previous one; one context frame or an adaptive solver is refused', async () => {
+    const task = videoTask(movingMnistDefinition);
+    await task.prepare!(config, fdm, context);
+    const [cold, warm] = [0, 0.9].map((warmStart) => {
+      const experiment = task.createExperiment({ ...config, video: { ...config.video, warmStart } }, fdm, new Rng('video/seed-0'));
+      const frames = experiment.sample(2, new Rng('predict'));
+      experiment.dispose();
+      return frames;
+    });
+    assert.notDeepEqual(cold, warm);
+    // Frames rolled out from an untrained field: with a warm start little noise enters, so they stay nearer the last context frame.
+    const { test } = await movingMnistDefinition.load(config);
+    const { contextFrames, size } = config.video;
+    const pixels = size * size;
+    const distanceToLast = (frames: Float32Array) => {
+      let total = 0;
+      for (let v = 0; v < 2; v++) {
+        const last = test.data.subarray((v * test.frames + contextFrames - 1) * pixels, (v * test.frames + contextFrames) * pixels);
+        frames.subarray(v * config.video.predictFrames * pixels, (v * config.video.predictFrames + 1) * pixels).forEach((p, i) => (total += (p - last[i]) ** 2));
+      }
+      return total;
+    };
+    assert.ok(distanceToLast(warm) < distanceToLast(cold), `warm ${distanceToLast(warm)} vs cold ${distanceToLast(cold)}`);
+    assert.throws(() => resolveConfig({ task: 'moving-mnist', preset: 'ci', overrides: { video: { contextFrames: 1 } } }), /contextFrames: 1 is too few/);
+    assert.throws(() => resolveConfig({ task: 'moving-mnist', preset: 'ci', overrides: { eval: { solver: 'dopri5' } } }), /eval.solver: dopri5/);
   });
 
   it('kth asks for its data paths before anything runs', () => {

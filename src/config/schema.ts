@@ -78,6 +78,11 @@ export const videoSchema = z
     testPath: z.string().optional(),
     /** Test sequences drawn in the figure. */
     figureSequences: positiveInt.default(3),
+    /**
+     * RIVER's warm start: each predicted frame's ODE starts at this time, at the path's point
+     * between noise and "no change from the previous frame", instead of at 0 from pure noise.
+     */
+    warmStart: z.number().min(0).lt(1).default(0),
     autoencoder: autoencoderSchema.default(() => autoencoderSchema.parse({})),
   })
   .strict();

@@ -20,6 +20,9 @@ export interface ConvFieldShape {
   blocks: number;
 }
 
+/** Condition rows of a field: fixed, or drawn anew at every evaluation. */
+export type Condition = tf.Tensor2D | (() => tf.Tensor2D);
+
 /** Frequencies (times pi) of the sinusoidal time features, so the embedding resolves t finely. */
 const TIME_FREQUENCIES = [1, 2, 4, 8];
 
@@ -96,17 +99,26 @@ export class ConvLatentField {
     return this.shape.conditionGrids * this.dim + this.shape.conditionScalars;
   }
 
-  /** The field v(x, t | condition) as a VelocityModel, condition [B, conditionWidth]. */
-  given(condition: tf.Tensor2D): VelocityModel {
-    if (condition.shape[1] !== this.conditionWidth) {
-      throw new Error(`conv field: condition rows have ${condition.shape[1]} entries, expected ${this.conditionWidth}`);
-    }
+  /**
+   * The field v(x, t | condition) as a VelocityModel, condition [B, conditionWidth]: a fixed matrix,
+   * or a source called at every evaluation (RIVER draws a new context frame at each solver step;
+   * what the source returns is disposed after the evaluation).
+   */
+  given(condition: Condition): VelocityModel {
+    const rows = (): tf.Tensor2D => {
+      const matrix = typeof condition === 'function' ? condition() : condition;
+      if (matrix.shape[1] !== this.conditionWidth) {
+        throw new Error(`conv field: condition rows have ${matrix.shape[1]} entries, expected ${this.conditionWidth}`);
+      }
+      return matrix;
+    };
+    if (typeof condition !== 'function') rows();
     return {
       dim: this.dim,
       variables: this.variables,
-      forward: (x, t) => tf.tidy(() => this.run(x, t, condition).v),
+      forward: (x, t) => tf.tidy(() => this.run(x, t, rows()).v),
       forwardWithTangents: (x, t, tangents) => {
-        const { v, jvp } = tf.tidy(() => this.run(x, t, condition, tangents) as { v: tf.Tensor2D; jvp: tf.Tensor3D });
+        const { v, jvp } = tf.tidy(() => this.run(x, t, rows(), tangents) as { v: tf.Tensor2D; jvp: tf.Tensor3D });
         return { v, jvp };
       },
       flopsPerSample: () => this.flopsPerSample(),

@@ -4,7 +4,7 @@ import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
 import { VideoSet } from '../datasets/moving-mnist';
 import { flowLoss, FlowLossOptions } from '../losses/flow-loss';
-import { psnrBatch, ssimBatch } from '../metrics/image-quality';
+import { centroidDistanceBatch, psnrBatch, ssimBatch } from '../metrics/image-quality';
 import { encodeFrames, FrameAutoencoder, loadAutoencoder, normaliseLatent, reconstructionPsnr, saveAutoencoder, trainAutoencoder } from '../models/frame-autoencoder';
 import { ConvLatentField } from '../models/conv-field';
 import { AffinePath, affinePathName, affineSchedule, AFFINE_PATHS } from '../paths/affine';
@@ -52,7 +52,7 @@ const TIMING_VIDEOS = 8;
 const CODEC_BATCH = 256;
 
 function stage1Key(task: string, config: RunConfig, seed: number): string {
-  const { figureSequences, ...shaping } = config.video;
+  const { figureSequences, warmStart, ...shaping } = config.video;
   return `${task}/seed-${seed}/${JSON.stringify(shaping)}`;
 }
 
@@ -124,9 +124,9 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
   }
 
   /**
-   * A batch of (target, previous, context, distance) from the training latents: for frame
-   * tau >= 1 the target is its change from frame tau - 1 (see frameChange), the context frame c is
-   * uniform among the frames before tau, the distance is (tau - c) / frames.
+   * A batch of (target, previous, context, distance) from the training latents, as RIVER samples
+   * them: for frame tau >= 2 the target is its change from frame tau - 1 (see frameChange) and the
+   * context is a random earlier frame (see randomContext).
    */
   private trainingBatch(count: number): { target: Float32Array; condition: Float32Array } {
     const d = this.latentDim;
@@ -138,10 +138,10 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
     const latent = (v: number, f: number) => this.stage1.trainLatents.subarray((v * frames + f) * d, (v * frames + f + 1) * d);
     for (let i = 0; i < count; i++) {
       const v = rng.int(videos);
-      const tau = 1 + rng.int(frames - 1);
-      const c = rng.int(tau);
+      const tau = 2 + rng.int(frames - 2);
+      const { context, distance } = randomContext(rng, tau, frames);
       frameChange(latent(v, tau), latent(v, tau - 1), target.subarray(i * d, (i + 1) * d));
-      writeCondition(condition, i, latent(v, tau - 1), latent(v, c), (tau - c) / frames);
+      writeCondition(condition, i, latent(v, tau - 1), latent(v, context), distance);
     }
     return { target, condition };
   }
@@ -163,13 +163,14 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
   /**
    * Predicted latents [count, predictFrames, d] of the first `count` test videos, frame by frame:
    * the change from the previous frame (given or predicted) generated from noise through the ODE,
-   * conditioned on that frame and on a random earlier one, as in training, then normalised as the
-   * encoder normalises its latents.
+   * conditioned on that frame and on a random earlier one drawn anew at every evaluation of the
+   * field, as RIVER integrates, then normalised as the encoder normalises its latents.
    */
   private rollout(count: number, rng: Rng): Float32Array {
-    const { contextFrames, predictFrames } = this.config.video;
+    const { contextFrames, predictFrames, warmStart } = this.config.video;
     const frames = frameCount(this.config);
     const d = this.latentDim;
+    const width = this.model.conditionWidth;
     const latents = new Float32Array(count * frames * d);
     for (let v = 0; v < count; v++) {
       latents.set(this.stage1.testContext.subarray(v * contextFrames * d, (v + 1) * contextFrames * d), v * frames * d);
@@ -177,16 +178,17 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
     const latent = (v: number, f: number) => latents.subarray((v * frames + f) * d, (v * frames + f + 1) * d);
     const ev = this.config.eval;
     for (let tau = contextFrames; tau < frames; tau++) {
-      const condition = new Float32Array(count * this.model.conditionWidth);
-      for (let v = 0; v < count; v++) {
-        const c = rng.int(tau);
-        writeCondition(condition, v, latent(v, tau - 1), latent(v, c), (tau - c) / frames);
-      }
-      const cond = tf.tensor2d(condition, [count, this.model.conditionWidth]);
+      const conditionRows = (): tf.Tensor2D => {
+        const condition = new Float32Array(count * width);
+        for (let v = 0; v < count; v++) {
+          const { context, distance } = randomContext(rng, tau, frames);
+          writeCondition(condition, v, latent(v, tau - 1), latent(v, context), distance);
+        }
+        return tf.tensor2d(condition, [count, width]);
+      };
       // One batch: the condition rows belong to these very videos.
-      const solver = { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: count };
-      const predicted = sampleFlow(this.model.given(cond), rng.normalArray(count * d), solver);
-      cond.dispose();
+      const solver = { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: count, start: warmStart };
+      const predicted = sampleFlow(this.model.given(conditionRows), this.startingPoints(count, rng), solver);
       for (let v = 0; v < count; v++) {
         const previous = latent(v, tau - 1);
         const next = latent(v, tau);
@@ -198,6 +200,15 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
     const out = new Float32Array(count * predictFrames * d);
     for (let v = 0; v < count; v++) out.set(latents.subarray((v * frames + contextFrames) * d, (v + 1) * frames * d), v * predictFrames * d);
     return out;
+  }
+
+  /**
+   * Where each frame's ODE starts: noise at t = 0, or with a warm start w the path's point at t = w
+   * for a change of zero (the previous frame), sigma_w times noise.
+   */
+  private startingPoints(count: number, rng: Rng): Float32Array {
+    const scale = this.path.schedule.sigma(this.config.video.warmStart);
+    return rng.normalArray(count * this.latentDim).map((z) => scale * z);
   }
 
   /** Predicted frames [count, predictFrames, size, size] of the first `count` test videos. */
@@ -223,20 +234,30 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
     const predicted = this.sample(test.count, this.rng.fork('eval'));
     const framesPerSecond = (test.count * predictFrames) / ((performance.now() - start) / 1000);
     const truth = frameRange(test, contextFrames, contextFrames + predictFrames);
-    const psnr = psnrBatch(predicted, truth, test.count * predictFrames);
-    const ssim = ssimBatch(predicted, truth, test.count * predictFrames, size, size);
+    const count = test.count * predictFrames;
+    const score = (frames: Float32Array) => ({
+      psnr: psnrBatch(frames, truth, count),
+      ssim: ssimBatch(frames, truth, count, size, size),
+      centroid: centroidDistanceBatch(frames, truth, count, size, size),
+    });
+    const model = score(predicted);
     // The trivial predictor, the last context frame held still: a model that does not beat it has not learnt the motion.
-    const held = lastFrameHeld(test, contextFrames, predictFrames);
+    const held = score(lastFrameHeld(test, contextFrames, predictFrames));
+    const all = () => true;
     const metrics: Record<string, number> = {
-      psnr: mean(psnr, () => true),
-      ssim: mean(ssim, () => true),
+      psnr: mean(model.psnr, all),
+      ssim: mean(model.ssim, all),
+      centroidError: mean(model.centroid, all),
       reconstructionPsnr: this.stage1.reconstructionPsnr,
-      lastFramePsnr: mean(psnrBatch(held, truth, test.count * predictFrames), () => true),
-      lastFrameSsim: mean(ssimBatch(held, truth, test.count * predictFrames, size, size), () => true),
+      lastFramePsnr: mean(held.psnr, all),
+      lastFrameSsim: mean(held.ssim, all),
+      lastFrameCentroidError: mean(held.centroid, all),
     };
     for (let f = 0; f < predictFrames; f++) {
-      metrics[`psnr${f + 1}`] = mean(psnr, (i) => i % predictFrames === f);
-      metrics[`ssim${f + 1}`] = mean(ssim, (i) => i % predictFrames === f);
+      const frame = (i: number) => i % predictFrames === f;
+      metrics[`psnr${f + 1}`] = mean(model.psnr, frame);
+      metrics[`ssim${f + 1}`] = mean(model.ssim, frame);
+      metrics[`centroidError${f + 1}`] = mean(model.centroid, frame);
     }
     const shown = Math.min(figureSequences, test.count);
     return { metrics, samples: predicted.slice(0, shown * predictFrames * size * size), throughput: { framesPerSecond } };
@@ -266,6 +287,16 @@ export function latentField(ae: FrameAutoencoder, config: RunConfig, rng: Rng): 
  */
 function frameChange(next: Float32Array, previous: Float32Array, out: Float32Array): void {
   for (let i = 0; i < out.length; i++) out[i] = next[i] - previous[i];
+}
+
+/**
+ * RIVER's context frame for target frame tau (>= 2): uniform among the frames before the previous
+ * one, so that it always differs from it (a copy of the previous frame would carry no motion), and
+ * its distance from the previous frame, in units of the video's length.
+ */
+export function randomContext(rng: Rng, tau: number, frames: number): { context: number; distance: number } {
+  const context = rng.int(tau - 1);
+  return { context, distance: (tau - 1 - context) / frames };
 }
 
 /** Row i of a condition matrix: [previous latent, context latent, distance]. */
@@ -306,10 +337,25 @@ const VIDEO_COLUMNS: ColumnSpec[] = [
   { key: 'ssim', header: 'SSIM', digits: 4, showStd: true, better: 'higher' },
   { key: 'psnr1', header: 'PSNR frame 1', digits: 2, showStd: false, better: 'higher' },
   { key: 'ssim1', header: 'SSIM frame 1', digits: 4, showStd: false, better: 'higher' },
+  { key: 'centroidError', header: 'centroid error (px)', digits: 2, showStd: true, better: 'lower' },
   { key: 'reconstructionPsnr', header: 'AE recon. PSNR', digits: 2, showStd: false },
   { key: 'lastFramePsnr', header: 'last frame held PSNR', digits: 2, showStd: false },
   { key: 'lastFrameSsim', header: 'last frame held SSIM', digits: 4, showStd: false },
+  { key: 'lastFrameCentroidError', header: 'last frame held centroid error', digits: 2, showStd: false },
 ];
+
+/**
+ * Settings no video task can run with: a context frame must differ from the previous frame, and
+ * the roll-out's solver must take fixed steps (the field draws a new context frame at every
+ * evaluation, which an adaptive solver's error control would read as error).
+ */
+function videoProblems(config: RunConfig): string[] {
+  const problems: string[] = [];
+  const { contextFrames } = config.video;
+  if (contextFrames < 2) problems.push(`video.contextFrames: ${contextFrames} is too few; the flow conditions on the previous frame and an earlier one, so at least 2 are needed`);
+  if (config.eval.solver === 'dopri5') problems.push('eval.solver: dopri5 adapts its steps to the error, and the video field changes its context frame at every evaluation; use euler, midpoint or rk4');
+  return problems;
+}
 
 /**
  * Video prediction by latent flow matching (RIVER-style): a frame autoencoder trained first, then
@@ -330,7 +376,7 @@ export function videoTask(def: VideoTaskDefinition): Task {
     paths: AFFINE_PATHS,
     columns: VIDEO_COLUMNS,
     facts: {},
-    checkConfig: def.checkConfig,
+    checkConfig: (config) => [...videoProblems(config), ...(def.checkConfig?.(config) ?? [])],
     async prepare(config, spec, context) {
       // A timing-only stage 1 (bench) is cached under the same key: bench and run never share a process.
       const key = stage1Key(def.name, config, spec.seed);
