@@ -35,8 +35,9 @@ function modulatedSwish(a: tf.Tensor4D, film: { gain: tf.Tensor4D; offset: tf.Te
 /**
  * A residual convolutional field on a latent grid, for latent video prediction (RIVER uses a
  * transformer over the latent cells with U-Net-style skips, 13 layers 768 wide; on the 8x8 grids
- * here the receptive field of a few 3x3 convolutions covers most of the grid at a fraction of the cost). Translation-equivariant, so moving content is cheap to model, unlike an
- * MLP on the flattened latent.
+ * here the receptive field of a few 3x3 convolutions covers most of the grid at a fraction of the
+ * cost). Translation-equivariant, so moving content is cheap to model, unlike an MLP on the
+ * flattened latent.
  *
  *   a_0 = conv(x, Wx) + conv(condition grids, Wc) + b_0
  *   a_i = a_(i-1) + conv(swish((1 + s_i) a_(i-1) + e_i), W_i) + b_i        i = 1..blocks
