@@ -97,12 +97,23 @@ describe('configuration', () => {
     const config = resolveConfig({
       task: 'checkerboard',
       preset: 'quick',
-      overrides: { seeds: [0, 1], lambda: [0.01, 0.1, 1], divEstimator: ['exact', 'hutchinson'], probes: [1, 4] },
+      overrides: { seeds: [0, 1], lambda: [0.01, 0.1, 1], divEstimator: ['exact', 'hutchinson-squared'], probes: [1, 4] },
     });
     const runs = expandRuns(config);
     const count = (method: string) => runs.filter((r) => r.method === method).length;
     assert.equal(count('cfm'), 2);
-    // Per seed: 3 lambdas x (exact + hutchinson with 2 probe counts) = 9.
+    // Per seed: 3 lambdas x (exact + hutchinson-squared with 2 probe counts) = 9.
     assert.equal(count('fdm'), 18);
+  });
+
+  it("without a probe count each estimator takes its own default, and too few probes are refused by name", () => {
+    const config = resolveConfig({ task: 'checkerboard', preset: 'quick', overrides: { divEstimator: ['exact', 'hutchinson-unbiased', 'hutchinson-reference'] } });
+    const probes = expandRuns(config).filter((r) => r.method === 'fdm').map((r) => `${r.divEstimator}:${r.probes}`);
+    assert.deepEqual(probes, ['exact:0', 'hutchinson-unbiased:2', 'hutchinson-reference:1']);
+    assert.throws(
+      () => resolveConfig({ task: 'checkerboard', preset: 'quick', overrides: { divEstimator: ['hutchinson-unbiased'], probes: [1] } }),
+      /probes: hutchinson-unbiased needs at least 2 probes \(got 1\)/,
+    );
+    assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'quick', overrides: { divEstimator: ['hutchinson'] } }), /divEstimator.0: Invalid option/);
   });
 });

@@ -21,7 +21,7 @@ const FDM: FlowLossOptions = {
   divEstimator: 'exact',
   probes: 1,
   probeDist: 'rademacher',
-  probeDots: 'exact',
+  cdmWeight: 'path',
   stopGrad: true,
   fdmVariant: 'paper',
 };
@@ -71,9 +71,10 @@ describe('CFM and FDM losses', () => {
 
   const estimators: Array<[string, Partial<FlowLossOptions>]> = [
     ['exact', {}],
-    ['hutchinson, exact dots', { divEstimator: 'hutchinson', probes: 3 }],
-    ['hutchinson, probe dots', { divEstimator: 'hutchinson', probes: 1, probeDots: 'probe' }],
-    ['reference variant', { fdmVariant: 'reference', divEstimator: 'hutchinson', probeDots: 'probe' }],
+    ['hutchinson-squared', { divEstimator: 'hutchinson-squared', probes: 3 }],
+    ['hutchinson-unbiased', { divEstimator: 'hutchinson-unbiased', probes: 3 }],
+    ['hutchinson-reference', { divEstimator: 'hutchinson-reference', probes: 1 }],
+    ['reference variant', { fdmVariant: 'reference', divEstimator: 'hutchinson-reference' }],
   ];
   for (const [name, options] of estimators) {
     it(`the divergence term vanishes when v is the conditional field (${name})`, () => {
@@ -107,7 +108,7 @@ describe('CFM and FDM losses', () => {
     const model = new Mlp({ dim: DIM, hidden: 16, depth: 2 }, new Rng('hutch-model'));
     const { sample } = batch('hutch');
     const exact = flowLoss(model, sample, FDM, new Rng('p')).cdm.dataSync()[0];
-    const estimated = flowLoss(model, sample, { ...FDM, divEstimator: 'hutchinson', probes: 3000 }, new Rng('p')).cdm.dataSync()[0];
+    const estimated = flowLoss(model, sample, { ...FDM, divEstimator: 'hutchinson-squared', probes: 3000 }, new Rng('p')).cdm.dataSync()[0];
     assertClose(estimated, exact, 0, 0.05, 'L_CDM with 3000 probes');
   });
 

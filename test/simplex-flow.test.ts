@@ -7,6 +7,7 @@ import {
   denoiserFieldTangent,
   projectToTangent,
   simplexResidual,
+  simplexResidualEstimates,
   SimplexLossOptions,
   tangentBasis,
 } from '../src/losses/simplex-loss';
@@ -19,10 +20,11 @@ import { Rng } from '../src/random/rng';
 import { sampleSimplexFlow } from '../src/solvers/simplex';
 import { gridJobs } from '../src/runner/runner';
 import { dnaToyTask, toyTarget } from '../src/tasks/dna-toy';
+import { RunSpec } from '../src/tasks/task';
 import { useTestBackend } from './helpers/backend';
 import { assertAllClose, assertClose } from './helpers/numeric';
 
-const EXACT: SimplexLossOptions = { lambda: 1, divEstimator: 'exact', probes: 0, probeDist: 'rademacher', stopGrad: false };
+const EXACT: SimplexLossOptions = { lambda: 1, divEstimator: 'exact', probes: 0, probeDist: 'rademacher', cdmWeight: 'path', stopGrad: false };
 
 /** Points of a Dirichlet(1) draw per position, [B * L * K]. */
 function simplexPoints(path: SimplexPath, batch: number, length: number, classes: number, rng: Rng): Float64Array {
@@ -106,19 +108,19 @@ describe('simplex flows: model, field, residual, sampler', () => {
         logits: () => tf.mul(60, data.target),
         logitsWithTangents: (_x, _t, tangents): LogitTangents => ({ logits: tf.mul(60, data.target), jvp: tf.zerosLike(tangents) }),
       };
-      const atField = simplexResidual(oracle, data, EXACT, null);
+      const atField = simplexResidual(oracle, data);
       const divU = Array.from(data.divU.dataSync());
       const scale = Math.max(...divU.map(Math.abs));
-      const oracleResidual = Array.from(atField.residual.dataSync());
+      const oracleResidual = Array.from(atField.dataSync());
       assertAllClose(oracleResidual, new Array(batch).fill(0), 1e-5 * scale, 0, 'r at v = u');
       // Not zero for a learned field: far above the float32 rounding left in r at v = u.
       const model = new SimplexCnn({ length, classes, hidden: 8, layers: 2, kernel: 9 }, rng.fork('init'));
-      const random = simplexResidual(model, data, EXACT, null);
-      const randomResidual = Math.max(...Array.from(random.residual.dataSync()).map(Math.abs));
+      const random = simplexResidual(model, data);
+      const randomResidual = Math.max(...Array.from(random.dataSync()).map(Math.abs));
       const roundoff = Math.max(...oracleResidual.map(Math.abs), 1e-7 * scale);
       assert.ok(randomResidual > 100 * roundoff, `r of a random CNN, ${randomResidual}, is not zero (rounding ${roundoff})`);
       model.dispose();
-      tf.dispose([atField.logits, atField.v, atField.residual, random.logits, random.v, random.residual, ...Object.values(data)]);
+      tf.dispose([atField, random, ...Object.values(data)]);
     });
   }
 
@@ -138,33 +140,38 @@ describe('simplex flows: model, field, residual, sampler', () => {
     }
   });
 
-  it('Hutchinson with tangent-space probes is unbiased for the exact tangent divergence', () => {
-    const rng = new Rng('hutchinson');
-    const path = dirichletPath(8);
-    const [length, classes] = [2, 4];
-    const times = Float64Array.of(2.5);
-    const targets = Int32Array.of(1, 3);
-    const x = new Float64Array(length * classes);
-    for (let i = 0; i < length; i++) path.sample(targets[i], classes, times[0], rng, x, i * classes);
-    const data = conditionalBatch(path, { x, times, length, classes }, targets);
-    const model = new SimplexCnn({ length, classes, hidden: 8, layers: 2, kernel: 9 }, rng.fork('init'));
-    const exact = simplexResidual(model, data, EXACT, null).residual.dataSync()[0];
-    const probes = 4000;
-    const estimates = simplexResidual(model, data, { ...EXACT, divEstimator: 'hutchinson', probes }, rng.fork('probes'));
-    // One draw of the mean over 4000 probes: compare with the spread of single-probe estimates.
-    const singles = tf.tidy(() => {
-      const z = projectToTangent(tf.tensor4d(rng.fork('spread').rademacherArray(500 * length * classes), [500, 1, length, classes]));
-      const { logits, jvp } = model.logitsWithTangents(data.x, data.tau, z);
-      const vJvp = denoiserFieldTangent(tf.softmax(logits) as tf.Tensor3D, jvp, data, z);
-      return Array.from(tf.sum(tf.mul(z, vJvp), [1, 2, 3]).dataSync());
+  for (const path of [linearSimplexPath(), dirichletPath(8)]) {
+    it(`${path.name}: tangent-space Hutchinson estimates are unbiased for the exact residual, and the diagonal of J_v is taken exactly`, () => {
+      const rng = new Rng(`hutchinson-${path.name}`);
+      const [length, classes] = [2, 4];
+      const times = Float64Array.of(path.name === 'linear' ? 0.7 : 2.5);
+      const targets = Int32Array.of(1, 3);
+      const x = new Float64Array(length * classes);
+      for (let i = 0; i < length; i++) path.sample(targets[i], classes, times[0], rng, x, i * classes);
+      const data = conditionalBatch(path, { x, times, length, classes }, targets);
+      const model = new SimplexCnn({ length, classes, hidden: 8, layers: 2, kernel: 9 }, rng.fork('init'));
+      const exact = simplexResidual(model, data).dataSync()[0];
+      const probes = 4000;
+      const estimates = simplexResidualEstimates(model, data, { ...EXACT, divEstimator: 'hutchinson-squared', probes }, rng.fork('probes'));
+      const singles = Array.from(estimates.perProbe.dataSync());
+      const mean = singles.reduce((a, b) => a + b, 0) / probes;
+      const sd = Math.sqrt(singles.reduce((a, b) => a + (b - mean) ** 2, 0) / (probes - 1));
+      assert.ok(Math.abs(mean - exact) < 4 * (sd / Math.sqrt(probes)) + 1e-4, `hutchinson ${mean} vs exact ${exact} (s.d. ${sd})`);
+      // Probing the whole of J_v instead, its diagonal adds noise the estimates above do not have.
+      const whole = tf.tidy(() => {
+        const z = projectToTangent(tf.tensor4d(rng.fork('whole').rademacherArray(probes * length * classes), [probes, 1, length, classes]));
+        const { logits, jvp } = model.logitsWithTangents(data.x, data.tau, z);
+        const vJvp = denoiserFieldTangent(tf.softmax(logits) as tf.Tensor3D, jvp, data, z);
+        return Array.from(tf.sum(tf.mul(z, vJvp), [1, 2, 3]).dataSync());
+      });
+      const wholeMean = whole.reduce((a, b) => a + b, 0) / probes;
+      const wholeSd = Math.sqrt(whole.reduce((a, b) => a + (b - wholeMean) ** 2, 0) / (probes - 1));
+      assert.ok(sd < wholeSd, `s.d. with the diagonal exact, ${sd}, is below the whole-Jacobian probe's, ${wholeSd}`);
+      assert.equal(tangentBasis(1, length, classes).shape[0], length * classes);
+      model.dispose();
+      tf.dispose([estimates.logits, estimates.v, estimates.perProbe, ...Object.values(data)]);
     });
-    const mean = singles.reduce((a, b) => a + b, 0) / singles.length;
-    const sd = Math.sqrt(singles.reduce((a, b) => a + (b - mean) ** 2, 0) / (singles.length - 1));
-    const standardError = sd / Math.sqrt(probes);
-    assert.ok(Math.abs(estimates.residual.dataSync()[0] - exact) < 4 * standardError + 1e-4, `hutchinson ${estimates.residual.dataSync()[0]} vs exact ${exact} (s.e. ${standardError})`);
-    assert.equal(tangentBasis(1, length, classes).shape[0], length * classes);
-    model.dispose();
-  });
+  }
 
   for (const path of [linearSimplexPath(), dirichletPath(8)]) {
     it(`${path.name}: Euler sampling with the exact posterior denoiser reproduces the target up to the noise floor`, () => {
@@ -212,10 +219,13 @@ describe('simplex flows: model, field, residual, sampler', () => {
       batchSize: 16,
       hidden: 8,
       depth: 2,
-      divEstimator: 'hutchinson',
+      divEstimator: 'hutchinson-unbiased',
       eval: { solver: 'euler' },
     });
-    const spec = { method: 'fdm', seed: 0, path: 'dirichlet', simplexDim: 6, lambda: 0.1, divEstimator: 'hutchinson', probes: 1, probeDots: 'exact', stopGrad: true, fdmVariant: 'paper' } as const;
+    const spec: RunSpec = {
+      ...{ method: 'fdm', seed: 0, path: 'dirichlet', simplexDim: 6, lambda: 0.1, divEstimator: 'hutchinson-unbiased', probes: 2 },
+      ...{ cdmWeight: 'path', stopGrad: true, fdmVariant: 'paper', timeSampling: 'uniform' },
+    };
     const losses = [0, 1].map(() => {
       const experiment = dnaToyTask.createExperiment(config, spec, new Rng('dna'));
       const values: number[] = [];

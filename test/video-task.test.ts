@@ -13,7 +13,7 @@ import { movingMnistDefinition } from '../src/tasks/video-sets';
 import { useTestBackend } from './helpers/backend';
 
 const config = resolveConfig({ task: 'moving-mnist', preset: 'ci', overrides: {} });
-const fdm: RunSpec = { method: 'fdm', seed: 0, path: 'condot', lambda: 0.1, divEstimator: 'hutchinson', probes: 1, probeDots: 'exact', stopGrad: true, fdmVariant: 'paper' };
+const fdm: RunSpec = { method: 'fdm', seed: 0, path: 'condot', lambda: 0.1, divEstimator: 'hutchinson-unbiased', probes: 2, cdmWeight: 'path', stopGrad: true, fdmVariant: 'paper', timeSampling: 'uniform' };
 
 describe('video prediction task (moving-mnist, ci settings)', () => {
   before(useTestBackend);

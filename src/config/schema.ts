@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { BACKEND_CHOICES } from '../backend/backend';
-import { DIV_ESTIMATORS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
-import { FDM_VARIANTS, METHODS, PROBE_DOTS } from '../losses/flow-loss';
+import { DIV_ESTIMATORS, ESTIMATOR_FACTS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
+import { CDM_WEIGHTS, FDM_VARIANTS, METHODS } from '../losses/flow-loss';
+import { TIME_SAMPLINGS } from '../paths/time-sampling';
 import { AFFINE_PATHS } from '../paths/affine';
 import { SIMPLEX_PATHS } from '../paths/simplex';
 import { SOLVERS } from '../solvers/ode';
@@ -113,10 +114,15 @@ export const runConfigSchema = z
     video: videoSchema.default(() => videoSchema.parse({})),
     sigmaMin: z.number().min(0).lt(1).default(0),
     lambda: grid(z.number().nonnegative()).default([0.1]),
+    /** How the FDM term E[(w r)^2] is estimated (losses/divergence.ts says which are unbiased). */
     divEstimator: grid(z.enum(DIV_ESTIMATORS)).default(['exact']),
-    probes: grid(positiveInt).default([1]),
+    /** Hutchinson probes per sample; absent, each estimator's default (2 for hutchinson-unbiased, else 1). */
+    probes: grid(positiveInt).optional(),
     probeDist: z.enum(PROBE_DISTRIBUTIONS).default('rademacher'),
-    probeDots: grid(z.enum(PROBE_DOTS)).default(['exact']),
+    /** The weight w_t of the divergence residual: the path's own (sigma_t on Gaussian paths), its square root, or 1. */
+    cdmWeight: grid(z.enum(CDM_WEIGHTS)).default(['path']),
+    /** How training times are drawn: uniform, or 'late' (denser towards t = 1, importance-weighted back to uniform). */
+    timeSampling: grid(z.enum(TIME_SAMPLINGS)).default(['uniform']),
     stopGrad: grid(z.boolean()).default([true]),
     fdmVariant: grid(z.enum(FDM_VARIANTS)).default(['paper']),
     backend: z.enum(BACKEND_CHOICES).default('auto'),
@@ -126,7 +132,14 @@ export const runConfigSchema = z
     checkpointEvery: z.number().int().nonnegative().default(500),
     eval: evalSchema.default(() => evalSchema.parse({})),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const estimator of config.divEstimator) {
+      const least = ESTIMATOR_FACTS[estimator].minProbes;
+      const few = (config.probes ?? []).filter((n) => n < least);
+      if (few.length) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['probes'], message: `${estimator} needs at least ${least} probes (got ${few.join(', ')})` });
+    }
+  });
 
 export type RunConfigInput = z.input<typeof runConfigSchema>;
 export type RunConfig = z.output<typeof runConfigSchema>;

@@ -3,6 +3,7 @@ import { VelocityModel } from '../models/model';
 import { PathSample } from '../paths/path';
 import { Rng } from '../random/rng';
 import {
+  CdmWeight,
   DivEstimator,
   ProbeDistribution,
   basisTangents,
@@ -10,16 +11,16 @@ import {
   probeQuadratic,
   rowDot,
   stopGradient,
+  residualWeight,
   traceFromBasis,
+  weightedSquare,
 } from './divergence';
 
 export const METHODS = ['cfm', 'fdm'] as const;
 export type Method = (typeof METHODS)[number];
 export const FDM_VARIANTS = ['paper', 'reference'] as const;
 export type FdmVariant = (typeof FDM_VARIANTS)[number];
-export const PROBE_DOTS = ['exact', 'probe'] as const;
-/** How the dot products in the residual are taken under Hutchinson: exactly, or through the probe. */
-export type ProbeDots = (typeof PROBE_DOTS)[number];
+export { CDM_WEIGHTS } from './divergence';
 
 export interface FlowLossOptions {
   method: Method;
@@ -27,7 +28,7 @@ export interface FlowLossOptions {
   divEstimator: DivEstimator;
   probes: number;
   probeDist: ProbeDistribution;
-  probeDots: ProbeDots;
+  cdmWeight: CdmWeight;
   stopGrad: boolean;
   fdmVariant: FdmVariant;
 }
@@ -47,16 +48,17 @@ function combineColumns(probes: tf.Tensor3D, jvp: tf.Tensor3D): tf.Tensor3D {
 }
 
 /**
- * The residual r = div v - div u + (v - u) . s of SPEC section 1, per sample [B], by the chosen
- * estimator. `vFrozen` is v with the gradient stopped when the stop-gradient switch is on.
+ * Estimates of the residual r = div v - div u + (v - u) . s of SPEC section 1, one row per probe
+ * [n, B] (one row, the exact r, for the exact estimator), each with expectation r over its probe.
+ * `vFrozen` is v with the gradient stopped when the stop-gradient switch is on.
  */
-function divergenceResidual(
+function residualEstimates(
   model: VelocityModel,
   sample: PathSample,
   vFrozen: (v: tf.Tensor) => tf.Tensor,
-  opts: Pick<FlowLossOptions, 'divEstimator' | 'probes' | 'probeDist' | 'probeDots' | 'fdmVariant'>,
+  opts: Pick<FlowLossOptions, 'divEstimator' | 'probes' | 'probeDist' | 'fdmVariant'>,
   rng: Rng | null,
-): { v: tf.Tensor2D; residual: tf.Tensor1D; jacobianColumnSums: () => tf.Tensor2D } {
+): { v: tf.Tensor2D; perProbe: tf.Tensor2D; jacobianColumnSums: () => tf.Tensor2D } {
   const [batch, dim] = sample.xt.shape;
   const exact = opts.divEstimator === 'exact';
   const needsJacobian = exact || opts.fdmVariant === 'reference';
@@ -67,23 +69,23 @@ function divergenceResidual(
   // With the full Jacobian at hand, J z for a probe z is a combination of its columns.
   const probeJvp = () => (needsJacobian && probes ? combineColumns(probes, jvp) : jvp);
   const mismatch = tf.sub(vFrozen(v), sample.u);
-  let residual: tf.Tensor;
+  let perProbe: tf.Tensor;
   if (exact) {
-    residual = tf.add(tf.sub(traceFromBasis(jvp), sample.divU), rowDot(mismatch, sample.score));
-  } else if (opts.probeDots === 'exact') {
-    const divV = tf.mean(probeQuadratic(probes!, probeJvp()), 0);
-    residual = tf.add(tf.sub(divV, sample.divU), rowDot(mismatch, sample.score));
-  } else {
-    // The reference code's single-probe form: z^T J z + (s.z)((v - u).z) - z^T (du/dx) z.
+    perProbe = tf.expandDims(tf.add(tf.sub(traceFromBasis(jvp), sample.divU), rowDot(mismatch, sample.score)), 0);
+  } else if (opts.divEstimator === 'hutchinson-reference') {
+    // The same probe in every term: z^T J z + (s.z)((v - u).z) - z^T (du/dx) z.
     const z = probes!;
-    const perProbe = tf.sub(
+    perProbe = tf.sub(
       tf.add(probeQuadratic(z, probeJvp()), tf.mul(rowDot(sample.score, z), rowDot(mismatch, z))),
       rowDot(sample.duDiag, tf.square(z)),
     );
-    residual = tf.mean(perProbe, 0);
+  } else {
+    // Only div v is probed; div u and (v - u) . s are known exactly (a control variate).
+    const known = tf.add(tf.neg(sample.divU), rowDot(mismatch, sample.score));
+    perProbe = tf.add(probeQuadratic(probes!, probeJvp()), known);
   }
   const jacobianColumnSums = () => tf.transpose(tf.sum(jvp, 2)) as tf.Tensor2D;
-  return { v, residual: residual as tf.Tensor1D, jacobianColumnSums };
+  return { v, perProbe: perProbe as tf.Tensor2D, jacobianColumnSums };
 }
 
 /**
@@ -112,22 +114,34 @@ function referenceExtraTerms(
  */
 export function conditionalResidual(model: VelocityModel, sample: PathSample): tf.Tensor1D {
   return tf.tidy(() => {
-    const exact = { divEstimator: 'exact', probes: 0, probeDist: 'rademacher', probeDots: 'exact', fdmVariant: 'paper' } as const;
-    return divergenceResidual(model, sample, (x) => x, exact, null).residual;
+    const exact = { divEstimator: 'exact', probes: 0, probeDist: 'rademacher', fdmVariant: 'paper' } as const;
+    return tf.squeeze(residualEstimates(model, sample, (x) => x, exact, null).perProbe, [0]) as tf.Tensor1D;
   });
 }
 
-/** The CFM loss, or the FDM loss L_CFM + lambda L_CDM, for one batch drawn from a path. */
-export function flowLoss(model: VelocityModel, sample: PathSample, opts: FlowLossOptions, rng: Rng): LossTerms {
+/** Mean over the batch, each sample's value [B] times its time's importance weight when there are any. */
+export function weightedMean(perSample: tf.Tensor1D, importance?: tf.Tensor1D): tf.Scalar {
+  return tf.mean(importance ? tf.mul(importance, perSample) : perSample) as tf.Scalar;
+}
+
+/**
+ * The CFM loss, or the FDM loss L_CFM + lambda L_CDM, for one batch drawn from a path.
+ * `importance`: the weights of times not drawn uniformly (paths/time-sampling.ts), [B].
+ */
+export function flowLoss(model: VelocityModel, sample: PathSample, opts: FlowLossOptions, rng: Rng, importance?: tf.Tensor1D): LossTerms {
   return tf.tidy(() => {
+    // Without importance weights the mean over batch and coordinates is taken in one step, as ever.
+    const flowError = (v: tf.Tensor2D) =>
+      importance ? weightedMean(tf.mean(tf.squaredDifference(v, sample.u), 1) as tf.Tensor1D, importance) : (tf.mean(tf.squaredDifference(v, sample.u)) as tf.Scalar);
     if (opts.method === 'cfm') {
-      const cfm = tf.mean(tf.squaredDifference(model.forward(sample.xt, sample.t), sample.u)) as tf.Scalar;
+      const cfm = flowError(model.forward(sample.xt, sample.t));
       return { total: cfm, cfm, cdm: tf.scalar(0) };
     }
     const freeze = opts.stopGrad ? stopGradient : (x: tf.Tensor) => x;
-    const { v, residual, jacobianColumnSums } = divergenceResidual(model, sample, freeze, opts, rng);
-    const cfm = tf.mean(tf.squaredDifference(v, sample.u)) as tf.Scalar;
-    let cdm = tf.mean(tf.square(tf.mul(sample.weight, residual))) as tf.Scalar;
+    const { v, perProbe, jacobianColumnSums } = residualEstimates(model, sample, freeze, opts, rng);
+    const cfm = flowError(v);
+    const weight = residualWeight(sample.weight, opts.cdmWeight);
+    let cdm = weightedMean(weightedSquare(perProbe, weight, opts.divEstimator), importance);
     if (opts.fdmVariant === 'reference') {
       cdm = tf.add(cdm, referenceExtraTerms(sample, v, freeze(v), jacobianColumnSums())) as tf.Scalar;
     }

@@ -191,7 +191,7 @@ export function conditionalLosses(model: VelocityModel, affine: AffinePath, mixt
     const x1 = tf.tensor2d(sampleMixture(mixture, n, rng), [n, d]);
     const x0 = tf.tensor2d(rng.normalArray(n * d), [n, d]);
     const sample = affine.sample(x0, x1, rng.uniformArray(n, 0, tMax));
-    const opts = { method: 'fdm', lambda: 1, divEstimator: 'exact', probes: 0, probeDist: 'rademacher', probeDots: 'exact', stopGrad: false, fdmVariant: 'paper' } as const;
+    const opts = { method: 'fdm', lambda: 1, divEstimator: 'exact', probes: 0, probeDist: 'rademacher', cdmWeight: 'path', stopGrad: false, fdmVariant: 'paper' } as const;
     const terms = flowLoss(model, sample, opts, rng);
     const result = { cfm: terms.cfm.dataSync()[0], cdm: terms.cdm.dataSync()[0] };
     disposeQuantities(sample);

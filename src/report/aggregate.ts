@@ -10,7 +10,7 @@ export const FDM_ONLY_SETTINGS: readonly string[] = [
   'divEstimator',
   'probes',
   'probeDist',
-  'probeDots',
+  'cdmWeight',
   'stopGrad',
   'fdmVariant',
 ];

@@ -1,4 +1,5 @@
 import { RunConfig } from '../config/schema';
+import { ESTIMATOR_FACTS } from '../losses/divergence';
 import { FlowLossOptions } from '../losses/flow-loss';
 import { RunSpec } from '../tasks/task';
 
@@ -18,9 +19,11 @@ function canonical(spec: RunSpec): RunSpec {
     return canonical(rest);
   }
   if (spec.method === 'cfm') {
-    return { ...spec, lambda: 0, divEstimator: 'exact', probes: 0, probeDots: 'exact', stopGrad: false, fdmVariant: 'paper' };
+    return { ...spec, lambda: 0, divEstimator: 'exact', probes: 0, cdmWeight: 'path', stopGrad: false, fdmVariant: 'paper' };
   }
-  if (spec.divEstimator === 'exact') return { ...spec, probes: 0, probeDots: 'exact' };
+  if (spec.divEstimator === 'exact') return { ...spec, probes: 0 };
+  // No probe count given: the estimator's own default.
+  if (Number.isNaN(spec.probes)) return { ...spec, probes: ESTIMATOR_FACTS[spec.divEstimator].defaultProbes };
   return spec;
 }
 
@@ -35,10 +38,11 @@ export function expandRuns(config: RunConfig): RunSpec[] {
     simplexDim: config.simplexDim ?? [undefined],
     lambda: config.lambda,
     divEstimator: config.divEstimator,
-    probes: config.probes,
-    probeDots: config.probeDots,
+    probes: config.probes ?? [Number.NaN],
+    cdmWeight: config.cdmWeight,
     stopGrad: config.stopGrad,
     fdmVariant: config.fdmVariant,
+    timeSampling: config.timeSampling,
     seed: config.seeds,
   }).map(canonical);
   const seen = new Set<string>();
@@ -58,7 +62,7 @@ export function lossOptionsFor(spec: RunSpec, config: RunConfig): FlowLossOption
     divEstimator: spec.divEstimator,
     probes: spec.probes,
     probeDist: config.probeDist,
-    probeDots: spec.probeDots,
+    cdmWeight: spec.cdmWeight,
     stopGrad: spec.stopGrad,
     fdmVariant: spec.fdmVariant,
   };
@@ -86,6 +90,8 @@ export function runSettings(spec: RunSpec, config: RunConfig): Record<string, st
     solver: config.eval.solver,
     solverSteps: config.eval.steps,
     nllSamples: config.eval.nllSamples,
+    // Recorded only when not the default, so records written before it existed keep their identity.
+    ...(spec.timeSampling === 'uniform' ? {} : { timeSampling: spec.timeSampling }),
   };
   if (spec.method === 'cfm') return shared;
   const { method, ...fdmSettings } = lossOptionsFor(spec, config);

@@ -102,8 +102,8 @@ export interface GridJob {
 }
 
 /** Settings that name CFM runs too; the others shape only the FDM loss. */
-const SHARED_LABEL_SETTINGS: readonly string[] = ['path', 'simplexDim'];
-const LABEL_SETTINGS = ['path', 'simplexDim', 'divEstimator', 'probes', 'probeDots', 'stopGrad', 'fdmVariant'] as const;
+const SHARED_LABEL_SETTINGS: readonly string[] = ['path', 'simplexDim', 'timeSampling'];
+const LABEL_SETTINGS = ['path', 'simplexDim', 'timeSampling', 'divEstimator', 'probes', 'cdmWeight', 'stopGrad', 'fdmVariant'] as const;
 
 /** A short label for a run in logs and figures, e.g. 'fdm lambda=0.1 probes=4'. */
 export function specLabel(spec: RunSpec, varied: readonly string[]): string {

@@ -1,5 +1,5 @@
 import * as tf from '../backend/tf';
-import { basisTangents, DivEstimator, drawProbes, probeQuadratic, ProbeDistribution, traceFromBasis } from '../losses/divergence';
+import { basisTangents, drawProbes, probeQuadratic, ProbeDistribution, traceFromBasis } from '../losses/divergence';
 import { VelocityModel } from '../models/model';
 import { Rng } from '../random/rng';
 import { integrate, SolverOptions, SolverStats } from './ode';
@@ -15,7 +15,8 @@ export interface SampleOptions extends FlowOptions {
 }
 
 export interface LikelihoodOptions extends FlowOptions {
-  divergence: DivEstimator;
+  /** The divergence along each trajectory: exact (d JVPs), or Hutchinson probes held fixed along it. */
+  divergence: 'exact' | 'hutchinson';
   /** Hutchinson probes per trajectory, averaged (default 1). */
   probes?: number;
   /** Hutchinson probe distribution (default rademacher). */

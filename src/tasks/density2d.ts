@@ -8,6 +8,7 @@ import { VelocityModel } from '../models/model';
 import { Mlp } from '../models/mlp';
 import { AFFINE_PATHS, AffinePath, affinePathName, affineSchedule } from '../paths/affine';
 import { disposeQuantities } from '../paths/path';
+import { drawTrainingTimes } from '../paths/time-sampling';
 import { Rng } from '../random/rng';
 import { ColumnSpec } from '../report/render';
 import { writeDensityPng } from '../report/density-png';
@@ -89,16 +90,18 @@ class Density2DExperiment extends ModelExperiment<Mlp> implements Experiment {
     const n = this.config.batchSize;
     const x1 = tf.tensor2d(this.def.sample(n, this.streams.data), [n, this.dim]);
     const x0 = tf.tensor2d(this.streams.noise.normalArray(n * this.dim), [n, this.dim]);
-    const sample = this.path.sample(x0, x1, this.streams.time.uniformArray(n, 0, T_MAX));
-    let terms = flowLoss(this.model, sample, this.opts, this.streams.probes);
+    const times = drawTrainingTimes(this.spec.timeSampling, n, T_MAX, this.streams.time);
+    const sample = this.path.sample(x0, x1, times.t);
+    const importance = times.weights ? tf.tensor1d(times.weights) : undefined;
+    let terms = flowLoss(this.model, sample, this.opts, this.streams.probes, importance);
     if (this.opts.method === 'cfm' && isLogIteration(iteration, this.config.logEvery, this.config.iterations)) {
       // Watch the divergence term CFM does not train on (the paper's Figure 1). It is not an
       // ancestor of the returned total, so it adds no gradient, and the exact estimator draws no probes.
-      const watched = flowLoss(this.model, sample, { ...this.opts, method: 'fdm', divEstimator: 'exact', lambda: 0 }, this.streams.probes);
+      const watched = flowLoss(this.model, sample, { ...this.opts, method: 'fdm', divEstimator: 'exact', lambda: 0 }, this.streams.probes, importance);
       tf.dispose([terms.cdm, watched.total, watched.cfm]);
       terms = { ...terms, cdm: watched.cdm };
     }
-    tf.dispose([x0, x1]);
+    tf.dispose([x0, x1, importance]);
     disposeQuantities(sample);
     return terms;
   }

@@ -1,6 +1,6 @@
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
-import { denoiserLoss, simplexFdmLoss, simplexResidual, SimplexLossOptions } from '../losses/simplex-loss';
+import { denoiserLoss, simplexFdmLoss, SimplexLossOptions } from '../losses/simplex-loss';
 import {
   categoricalDivergences,
   empiricalDistribution,
@@ -64,7 +64,7 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
     if (!isSimplexPath(spec.path)) throw new Error(`path '${spec.path}' is not a simplex path (${SIMPLEX_PATHS.join(', ')})`);
     this.path = simplexPath(spec.path, config.simplex.alphaMax);
     this.method = spec.method;
-    this.opts = { lambda: spec.lambda, divEstimator: spec.divEstimator, probes: spec.probes, probeDist: config.probeDist, stopGrad: spec.stopGrad };
+    this.opts = { lambda: spec.lambda, divEstimator: spec.divEstimator, probes: spec.probes, probeDist: config.probeDist, cdmWeight: spec.cdmWeight, stopGrad: spec.stopGrad };
   }
 
   /** Training times: uniform on the linear path, 1 + alphaScale Exp(1) on the Dirichlet path (Dirichlet FM). */
@@ -103,15 +103,16 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
   }
 
   /**
-   * CFM's loss, and in the cdm slot the divergence term it does not train on, with one Hutchinson
-   * probe; that term is not an ancestor of the total, so it adds no gradient.
+   * CFM's loss, and in the cdm slot the divergence term it does not train on, by the unbiased
+   * two-probe estimator; that term is not an ancestor of the total, so it adds no gradient.
    */
   private watchedDenoiserLoss(batch: SimplexConditional): LossTerms {
     const terms = denoiserLoss(this.model, batch);
-    const watch = { ...this.opts, divEstimator: 'hutchinson', probes: 1 } as const;
+    const watch = { ...this.opts, lambda: 0, divEstimator: 'hutchinson-unbiased', probes: 2 } as const;
     const cdm = tf.tidy(() => {
-      const { residual } = simplexResidual(this.model, batch, watch, this.streams.probes);
-      return tf.mean(tf.square(tf.mul(batch.weight, residual))) as tf.Scalar;
+      const watched = simplexFdmLoss(this.model, batch, watch, this.streams.probes);
+      tf.dispose([watched.total, watched.cfm]);
+      return watched.cdm;
     });
     tf.dispose(terms.cdm);
     return { ...terms, cdm };
@@ -167,7 +168,10 @@ function unsupportedSettings(config: RunConfig): string[] {
   const problems: string[] = [];
   if (config.eval.solver !== 'euler') problems.push(`eval.solver: dna-toy samples with Euler steps only (got '${config.eval.solver}')`);
   if (config.fdmVariant.some((v) => v !== 'paper')) problems.push("fdmVariant: the 'reference' variant is the 2D reference code's; dna-toy has 'paper' only");
-  if (config.probeDots.some((d) => d !== 'exact')) problems.push("probeDots: dna-toy takes the residual's dot products exactly ('exact' only)");
+  if (config.divEstimator.includes('hutchinson-reference')) {
+    problems.push("divEstimator: 'hutchinson-reference' is the 2D reference code's single-probe form; dna-toy has exact, hutchinson-unbiased and hutchinson-squared");
+  }
+  if (config.timeSampling.some((s) => s !== 'uniform')) problems.push("timeSampling: dna-toy draws its paths' own training times ('uniform' only)");
   return problems;
 }
 

@@ -1,7 +1,8 @@
 import * as tf from '../backend/tf';
 import { PathName, RunConfig } from '../config/schema';
-import { FdmVariant, Method, ProbeDots } from '../losses/flow-loss';
-import { DivEstimator } from '../losses/divergence';
+import { FdmVariant, Method } from '../losses/flow-loss';
+import { CdmWeight, DivEstimator } from '../losses/divergence';
+import { TimeSampling } from '../paths/time-sampling';
 import { Rng } from '../random/rng';
 import { ColumnSpec } from '../report/render';
 import { ExperimentState } from '../training/state';
@@ -15,10 +16,13 @@ export interface RunSpec {
   simplexDim?: number;
   lambda: number;
   divEstimator: DivEstimator;
+  /** Hutchinson probes per sample (0 with the exact estimator). */
   probes: number;
-  probeDots: ProbeDots;
+  cdmWeight: CdmWeight;
   stopGrad: boolean;
   fdmVariant: FdmVariant;
+  /** How training times are drawn (shared by CFM and FDM, which train on the same batches). */
+  timeSampling: TimeSampling;
 }
 
 /** Loss values of one training step, as numbers (the step's tensors are already disposed). */

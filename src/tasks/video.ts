@@ -9,6 +9,7 @@ import { encodeFrames, FrameAutoencoder, loadAutoencoder, normaliseLatent, recon
 import { ConvLatentField } from '../models/conv-field';
 import { AffinePath, affinePathName, affineSchedule, AFFINE_PATHS } from '../paths/affine';
 import { disposeQuantities } from '../paths/path';
+import { drawTrainingTimes } from '../paths/time-sampling';
 import { Rng } from '../random/rng';
 import { ColumnSpec } from '../report/render';
 import { writeVideoStrip } from '../report/video-png';
@@ -113,7 +114,7 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
   constructor(
     private readonly stage1: Stage1,
     private readonly config: RunConfig,
-    spec: RunSpec,
+    private readonly spec: RunSpec,
     private readonly rng: Rng,
   ) {
     const ae = stage1.autoencoder;
@@ -153,9 +154,11 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
     const x1 = tf.tensor2d(target, [n, d]);
     const x0 = tf.tensor2d(this.streams.noise.normalArray(n * d), [n, d]);
     const cond = tf.tensor2d(condition, [n, this.model.conditionWidth]);
-    const sample = this.path.sample(x0, x1, this.streams.time.uniformArray(n, 0, T_MAX));
-    const terms = flowLoss(this.model.given(cond), sample, this.opts, this.streams.probes);
-    tf.dispose([x0, x1, cond]);
+    const times = drawTrainingTimes(this.spec.timeSampling, n, T_MAX, this.streams.time);
+    const sample = this.path.sample(x0, x1, times.t);
+    const importance = times.weights ? tf.tensor1d(times.weights) : undefined;
+    const terms = flowLoss(this.model.given(cond), sample, this.opts, this.streams.probes, importance);
+    tf.dispose([x0, x1, cond, importance]);
     disposeQuantities(sample);
     return terms;
   }
