@@ -1,5 +1,6 @@
 import { Command } from '@oclif/core';
 import { taskPresets } from '../config/load';
+import { DivEstimator, ESTIMATOR_FACTS } from '../losses/divergence';
 import { listTasks } from '../tasks/registry';
 
 /** `key=value` pairs of a preset on one line, nested settings as `eval.steps=40`. */
@@ -14,7 +15,7 @@ function settingsLine(settings: Record<string, unknown>, prefix = ''): string {
 }
 
 export default class List extends Command {
-  static summary = 'List the tasks, with their presets and settings.';
+  static summary = 'List the tasks, with their presets and settings, and the estimators of the FDM term.';
   static enableJsonFlag = true;
 
   async run(): Promise<unknown> {
@@ -23,6 +24,11 @@ export default class List extends Command {
       this.log(`${task.name}: ${task.description}`);
       for (const [preset, settings] of Object.entries(task.presets)) this.log(`  ${preset}: ${settingsLine(settings)}`);
     }
-    return { tasks };
+    // Which estimators' expected loss is E[(w r)^2] (unbiased), which keep the true field a
+    // stationary point (consistent) and which do neither (biased).
+    const estimators = (Object.keys(ESTIMATOR_FACTS) as DivEstimator[]).map((name) => ({ name, ...ESTIMATOR_FACTS[name] }));
+    this.log('\nestimators of the FDM term (--div-estimator):');
+    for (const e of estimators) this.log(`  ${e.name} [${e.bias}; probes: default ${e.defaultProbes}, at least ${e.minProbes}]: ${e.summary}`);
+    return { tasks, estimators };
   }
 }

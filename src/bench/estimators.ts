@@ -1,0 +1,129 @@
+import * as tf from '../backend/tf';
+import { RunConfig } from '../config/schema';
+import { DivEstimator, ESTIMATOR_FACTS, EstimatorBias } from '../losses/divergence';
+import { Rng } from '../random/rng';
+import { expandRuns } from '../runner/grid';
+import { RunSpec, Task } from '../tasks/task';
+import { createStepper } from '../training/trainer';
+import { ExperimentState } from '../training/state';
+
+/** An estimator of the FDM term with its probe count. */
+export interface EstimatorChoice {
+  estimator: DivEstimator;
+  probes: number;
+}
+
+/** The ones compared by default: each estimator at its default probe count, and the biased one with 4 probes (its bias shrinks as 1/n). */
+export const DEFAULT_CHOICES: EstimatorChoice[] = [
+  ...(Object.keys(ESTIMATOR_FACTS) as DivEstimator[]).map((estimator) => ({ estimator, probes: ESTIMATOR_FACTS[estimator].defaultProbes })),
+  { estimator: 'hutchinson-squared', probes: 4 },
+];
+
+export interface EstimatorOptions {
+  /** CFM training steps before the comparison (0: the initial weights). */
+  warmup: number;
+  /** Batches each estimator's L_CDM is averaged over (the same batches for every estimator). */
+  batches: number;
+  choices: EstimatorChoice[];
+}
+
+export interface EstimatorRow {
+  /** The problem (path, and K on the simplex). */
+  problem: string;
+  estimator: DivEstimator;
+  probes: number;
+  bias: EstimatorBias;
+  /** Mean L_CDM over the batches and probes. */
+  cdm: number;
+  /** E_z[L_CDM] / exact L_CDM, and its standard error over the batches (paired with the exact ones). */
+  ratio: number;
+  ratioStdErr: number;
+  msPerLoss: number;
+}
+
+function mean(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+function standardError(values: number[]): number {
+  const m = mean(values);
+  return Math.sqrt(values.reduce((a, v) => a + (v - m) ** 2, 0) / (values.length - 1) / values.length);
+}
+
+/** One FDM spec per problem of the configuration (path and K), first seed, exact estimator. */
+function problems(config: RunConfig): RunSpec[] {
+  const one = <T>(values: T[]) => [values[0]];
+  return expandRuns({
+    ...config,
+    methods: ['fdm'],
+    seeds: one(config.seeds),
+    lambda: one(config.lambda),
+    divEstimator: ['exact'],
+    probes: undefined,
+    cdmWeight: one(config.cdmWeight),
+    stopGrad: one(config.stopGrad),
+    fdmVariant: one(config.fdmVariant),
+    timeSampling: one(config.timeSampling),
+  });
+}
+
+/** The weights and random streams after `warmup` CFM steps from the task's initialisation. */
+function warmState(task: Task, config: RunConfig, spec: RunSpec, warmup: number, rng: Rng): ExperimentState {
+  const experiment = task.createExperiment(config, { ...spec, method: 'cfm' }, rng);
+  const stepper = createStepper(experiment, config.lr, config.lrSchedule);
+  for (let i = 1; i <= warmup; i++) stepper.step(i);
+  const state = experiment.snapshot();
+  stepper.dispose();
+  experiment.dispose();
+  return state;
+}
+
+/** L_CDM of one estimator on the batches that follow a state (the streams restored, so every estimator sees the same batches). */
+function cdmValues(task: Task, config: RunConfig, spec: RunSpec, state: ExperimentState, batches: number, rng: Rng): { values: number[]; ms: number } {
+  const experiment = task.createExperiment(config, spec, rng);
+  experiment.restore(state);
+  const values: number[] = [];
+  const start = performance.now();
+  for (let b = 0; b < batches; b++) {
+    const terms = experiment.loss(b + 1);
+    values.push(terms.cdm.dataSync()[0]);
+    tf.dispose(Object.values(terms));
+  }
+  const ms = (performance.now() - start) / batches;
+  experiment.dispose();
+  return { values, ms };
+}
+
+/**
+ * How far each estimator's expected FDM term is from the exact one, E_z[L_CDM] / L_CDM, on the
+ * task's batches: 1 for an unbiased estimator (up to Monte Carlo error), above 1 by the probe
+ * variance for the others. Estimators a task does not support are left out.
+ */
+export async function compareEstimators(task: Task, config: RunConfig, opts: EstimatorOptions, log: (line: string) => void): Promise<EstimatorRow[]> {
+  const rows: EstimatorRow[] = [];
+  for (const spec of problems(config)) {
+    const problem = [spec.path, spec.simplexDim === undefined ? '' : `K=${spec.simplexDim}`].filter(Boolean).join(' ');
+    await task.prepare?.(config, spec, { dir: null, log });
+    const rng = new Rng(`${task.name}/estimators`);
+    log(`${task.name} ${problem}: ${opts.warmup} CFM steps, then L_CDM on ${opts.batches} batches per estimator`);
+    const state = warmState(task, config, spec, opts.warmup, rng);
+    const exact = cdmValues(task, config, spec, state, opts.batches, rng);
+    const exactMean = mean(exact.values);
+    for (const { estimator, probes } of opts.choices) {
+      if (task.checkConfig?.({ ...config, divEstimator: [estimator] }).length) continue;
+      const run = estimator === 'exact' ? exact : cdmValues(task, config, { ...spec, divEstimator: estimator, probes }, state, opts.batches, rng);
+      const paired = run.values.map((v, i) => v - exact.values[i]);
+      rows.push({
+        problem,
+        estimator,
+        probes: estimator === 'exact' ? 0 : probes,
+        bias: ESTIMATOR_FACTS[estimator].bias,
+        cdm: mean(run.values),
+        ratio: mean(run.values) / exactMean,
+        ratioStdErr: estimator === 'exact' ? 0 : standardError(paired) / Math.abs(exactMean),
+        msPerLoss: run.ms,
+      });
+    }
+  }
+  return rows;
+}
