@@ -68,7 +68,7 @@ describe('configuration', () => {
   });
 
   it('rejects an unknown preset, listing the valid ones', () => {
-    assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'huge', overrides: {} }), /unknown preset 'huge'.*quick, paper, ci/);
+    assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'huge', overrides: {} }), /unknown preset 'huge'.*quick, paper, reference, ci/);
   });
 
   it('rejects a config file that is not YAML, naming the file', () => {
