@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { benchTask } from '../src/bench/bench';
+import { compareEstimators, DEFAULT_CHOICES } from '../src/bench/estimators';
 import { resolveConfig } from '../src/config/load';
 import { getTask } from '../src/tasks/registry';
 import { useTestBackend } from './helpers/backend';
@@ -22,5 +23,21 @@ describe('bench', () => {
       assert.equal(row.tensorGrowth, 0, row.label);
       assert.ok(row.msMedian > 0 && row.gflops > 0 && row.rssStartMiB > 0, row.label);
     }
+  });
+});
+
+describe('estimators', () => {
+  before(useTestBackend);
+
+  it('compares every estimator a task supports with the exact one on the same batches', async () => {
+    const config = resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: { path: ['linear'] } });
+    const rows = await compareEstimators(getTask('dna-toy'), config, { warmup: 3, batches: 4, choices: DEFAULT_CHOICES }, () => undefined);
+    // dna-toy has no single-probe reference form.
+    assert.deepEqual(rows.map((r) => `${r.estimator}:${r.probes}`), ['exact:0', 'hutchinson-unbiased:2', 'hutchinson-squared:1', 'hutchinson-squared:4']);
+    const [exact, unbiased, squared1, squared4] = rows;
+    assert.equal(exact.ratio, 1);
+    assert.ok(Math.abs(unbiased.ratio - 1) < 4 * unbiased.ratioStdErr + 1e-6, `unbiased ratio ${unbiased.ratio} ± ${unbiased.ratioStdErr}`);
+    // The squared estimator's excess is a variance: positive, and smaller with more probes.
+    assert.ok(squared1.ratio > 1 && squared4.ratio > 1 && squared4.ratio < squared1.ratio, `squared ratios ${squared1.ratio}, ${squared4.ratio}`);
   });
 });

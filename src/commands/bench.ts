@@ -31,7 +31,7 @@ export default class BenchCommand extends FdmCommand {
   static description =
     'Uses the model, batch and loss settings of the preset (and flags). Warm-up steps are excluded; ' +
     'GFLOP/s counts the matrix products of the forward, tangent and backward passes.';
-  static examples = ['<%= config.bin %> bench checkerboard --preset paper', '<%= config.bin %> bench checkerboard --div-estimator hutchinson --json'];
+  static examples = ['<%= config.bin %> bench checkerboard --preset paper', '<%= config.bin %> bench checkerboard --div-estimator hutchinson-unbiased --json'];
   static enableJsonFlag = true;
   static args = { task: Args.string({ required: true, description: 'task name' }) };
   static flags = {
