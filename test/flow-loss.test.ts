@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '../src/backend/tf';
 import { basisTangents, traceFromBasis } from '../src/losses/divergence';
-import { flowLoss, FlowLossOptions } from '../src/losses/flow-loss';
+import { conditionalResidual, flowLoss, FlowLossOptions } from '../src/losses/flow-loss';
 import { Mlp } from '../src/models/mlp';
 import { TangentOutput, VelocityModel } from '../src/models/model';
 import { AffinePath, affineSchedule } from '../src/paths/affine';
@@ -108,8 +108,29 @@ describe('CFM and FDM losses', () => {
     const model = new Mlp({ dim: DIM, hidden: 16, depth: 2 }, new Rng('hutch-model'));
     const { sample } = batch('hutch');
     const exact = flowLoss(model, sample, FDM, new Rng('p')).cdm.dataSync()[0];
-    const estimated = flowLoss(model, sample, { ...FDM, divEstimator: 'hutchinson-squared', probes: 3000 }, new Rng('p')).cdm.dataSync()[0];
-    assertClose(estimated, exact, 0, 0.05, 'L_CDM with 3000 probes');
+    for (const divEstimator of ['hutchinson-squared', 'hutchinson-unbiased'] as const) {
+      const estimated = flowLoss(model, sample, { ...FDM, divEstimator, probes: 3000 }, new Rng('p')).cdm.dataSync()[0];
+      assertClose(estimated, exact, 0, 0.05, `L_CDM by ${divEstimator} with 3000 probes`);
+    }
+  });
+
+  it('the residual weight and the importance weights of the times enter as documented', () => {
+    const model = new Mlp({ dim: DIM, hidden: 16, depth: 2 }, new Rng('weights-model'));
+    const { sample } = batch('weights');
+    const r = Array.from(conditionalResidual(model, sample).dataSync());
+    const sigma = Array.from(sample.weight.dataSync());
+    const importance = Float32Array.from({ length: BATCH }, (_, i) => 0.5 + (i % 3) / 2);
+    const v = Array.from(model.forward(sample.xt, sample.t).dataSync());
+    const u = sample.u.dataSync();
+    const mean = (f: (i: number) => number) => Array.from({ length: BATCH }, (_, i) => f(i)).reduce((a, b) => a + b, 0) / BATCH;
+    const weightOf = { path: (i: number) => sigma[i], 'sqrt-path': (i: number) => Math.sqrt(sigma[i]), one: () => 1 } as const;
+    for (const cdmWeight of ['path', 'sqrt-path', 'one'] as const) {
+      const terms = flowLoss(model, sample, { ...FDM, cdmWeight }, new Rng('p'), tf.tensor1d(importance));
+      const expected = mean((i) => importance[i] * (weightOf[cdmWeight](i) * r[i]) ** 2);
+      assertClose(terms.cdm.dataSync()[0], expected, 1e-6, 1e-4, `L_CDM with w = ${cdmWeight}`);
+      const flow = mean((i) => (importance[i] * ((v[2 * i] - u[2 * i]) ** 2 + (v[2 * i + 1] - u[2 * i + 1]) ** 2)) / DIM);
+      assertClose(terms.cfm.dataSync()[0], flow, 1e-6, 1e-4, 'importance-weighted L_CFM');
+    }
   });
 
   it('stop-gradient removes exactly the gradient through v in (v - u) . s', () => {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BACKEND_CHOICES } from '../backend/backend';
-import { DIV_ESTIMATORS, ESTIMATOR_FACTS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
-import { CDM_WEIGHTS, FDM_VARIANTS, METHODS } from '../losses/flow-loss';
+import { CDM_WEIGHTS, DIV_ESTIMATORS, ESTIMATOR_FACTS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
+import { FDM_VARIANTS, METHODS } from '../losses/flow-loss';
 import { TIME_SAMPLINGS } from '../paths/time-sampling';
 import { AFFINE_PATHS } from '../paths/affine';
 import { SIMPLEX_PATHS } from '../paths/simplex';

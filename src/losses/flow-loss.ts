@@ -9,9 +9,9 @@ import {
   basisTangents,
   drawProbes,
   probeQuadratic,
+  residualWeight,
   rowDot,
   stopGradient,
-  residualWeight,
   traceFromBasis,
   weightedSquare,
 } from './divergence';
@@ -20,8 +20,6 @@ export const METHODS = ['cfm', 'fdm'] as const;
 export type Method = (typeof METHODS)[number];
 export const FDM_VARIANTS = ['paper', 'reference'] as const;
 export type FdmVariant = (typeof FDM_VARIANTS)[number];
-export { CDM_WEIGHTS } from './divergence';
-
 export interface FlowLossOptions {
   method: Method;
   lambda: number;
@@ -120,7 +118,7 @@ export function conditionalResidual(model: VelocityModel, sample: PathSample): t
 }
 
 /** Mean over the batch, each sample's value [B] times its time's importance weight when there are any. */
-export function weightedMean(perSample: tf.Tensor1D, importance?: tf.Tensor1D): tf.Scalar {
+function weightedMean(perSample: tf.Tensor1D, importance?: tf.Tensor1D): tf.Scalar {
   return tf.mean(importance ? tf.mul(importance, perSample) : perSample) as tf.Scalar;
 }
 
@@ -130,7 +128,7 @@ export function weightedMean(perSample: tf.Tensor1D, importance?: tf.Tensor1D): 
  */
 export function flowLoss(model: VelocityModel, sample: PathSample, opts: FlowLossOptions, rng: Rng, importance?: tf.Tensor1D): LossTerms {
   return tf.tidy(() => {
-    // Without importance weights the mean over batch and coordinates is taken in one step, as ever.
+    // Without importance weights the mean over batch and coordinates is one reduction, as before.
     const flowError = (v: tf.Tensor2D) =>
       importance ? weightedMean(tf.mean(tf.squaredDifference(v, sample.u), 1) as tf.Tensor1D, importance) : (tf.mean(tf.squaredDifference(v, sample.u)) as tf.Scalar);
     if (opts.method === 'cfm') {
