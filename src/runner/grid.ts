@@ -90,8 +90,7 @@ export function runSettings(spec: RunSpec, config: RunConfig): Record<string, st
     solver: config.eval.solver,
     solverSteps: config.eval.steps,
     nllSamples: config.eval.nllSamples,
-    // Recorded only when not the default, so records written before it existed keep their identity.
-    ...(spec.timeSampling === 'uniform' ? {} : { timeSampling: spec.timeSampling }),
+    timeSampling: spec.timeSampling,
   };
   if (spec.method === 'cfm') return shared;
   const { method, ...fdmSettings } = lossOptionsFor(spec, config);
