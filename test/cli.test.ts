@@ -91,6 +91,8 @@ describe('fdm-bench command line', () => {
       [['run', 'checkerboard', '--config', notYaml, '--out', out], /config file .*broken\.yaml is not valid YAML \(line 2\)/],
       [['run', '--out', out], /give a task \(see `fdm-bench list`\), or --resume <run-dir>/],
       [['run', '--resume', out, '--iterations', '5'], /--iterations=5 cannot also be provided when using --resume/],
+      [['run', 'checkerboard', '--out', notYaml], /--out .*broken\.yaml: cannot create the results folder .*broken\.yaml\/checkerboard: a file is in the way/],
+      [['check', out, '--baseline', notYaml], /broken\.yaml: not a baseline: invalid JSON/],
     ];
     const results = await Promise.all(cases.map(([args]) => cliAsync(args)));
     results.forEach((result, i) => {

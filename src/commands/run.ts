@@ -8,6 +8,7 @@ import { parseWorkerRuns, WORKER_FLAG, workerProcesses } from '../cli/workers';
 import { pairedComparisons, renderPairedTerminal } from '../report/paired';
 import { renderTerminal } from '../report/render';
 import { SavedFileError } from '../results/checkpoint';
+import { ensureResultsRoot } from '../results/run-dir';
 import { BenchmarkResult, Interruption, resumeBenchmark, runBenchmark } from '../runner/runner';
 
 function interruptionMessage(interrupted: Interruption, runDir: string): string {
@@ -61,6 +62,13 @@ export default class Run extends FdmCommand {
     const { task, preset, config, backend } = flags.resume
       ? await reopenTask(this, flags.resume, { task: args.task })
       : await startTask(this, args.task!, flags.preset, flags);
+    if (!flags.resume) {
+      try {
+        ensureResultsRoot(path.join(flags.out, task.name));
+      } catch (err) {
+        this.error(`--out ${flags.out}: ${(err as Error).message}`, { exit: 2 });
+      }
+    }
     const only = flags[WORKER_FLAG];
     const jobs = only ? 1 : flags.jobs;
     const interrupt = abortOnSignals();

@@ -77,7 +77,13 @@ function toBaselineRow(row: AggregateRow): BaselineRow {
 
 /** Parses a baseline file's text; `file` only names the source in the error. */
 export function parseBaseline(file: string, text: string): Baseline {
-  const parsed = baselineSchema.safeParse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: not a baseline: invalid JSON (${(err as Error).message})`);
+  }
+  const parsed = baselineSchema.safeParse(json);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(baseline)'}: ${issue.message}`);
   throw new Error(`${file}: invalid baseline: ${problems.join('; ')}`);

@@ -5,13 +5,24 @@ function timestamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
 
+/** Creates a results folder, or says which path is in the way (a file, no permission) instead of an errno. */
+export function ensureResultsRoot(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    const { code } = err as NodeJS.ErrnoException;
+    const reason = code === 'ENOTDIR' || code === 'EEXIST' ? 'a file is in the way' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new Error(`cannot create the results folder ${dir}: ${reason}`);
+  }
+}
+
 /**
  * Creates results/<task>/<run-id>, with a run id made of the start time (and a counter when two
  * runs start within the same second), never touching an existing directory.
  */
 export function createRunDir(outRoot: string, task: string, now = new Date()): { runId: string; dir: string } {
   const parent = path.join(outRoot, task);
-  fs.mkdirSync(parent, { recursive: true });
+  ensureResultsRoot(parent);
   const base = timestamp(now);
   for (let attempt = 0; ; attempt++) {
     const runId = attempt === 0 ? base : `${base}-${attempt + 1}`;
