@@ -11,6 +11,10 @@ import { latentField, randomContext, videoTask, writeCondition } from '../src/ta
 import { FrameAutoencoder } from '../src/models/frame-autoencoder';
 import { movingMnistDefinition } from '../src/tasks/video-sets';
 import { useTestBackend } from './helpers/backend';
+import { makeRecord } from './helpers/run-records';
+import { aggregate } from '../src/report/aggregate';
+import { RunRecord } from '../src/results/record';
+import { runSettings } from '../src/runner/grid';
 
 const config = resolveConfig({ task: 'moving-mnist', preset: 'ci', overrides: {} });
 const fdm: RunSpec = { method: 'fdm', seed: 0, path: 'condot', lambda: 0.1, divEstimator: 'hutchinson-unbiased', probes: 2, cdmWeight: 'path', stopGrad: true, fdmVariant: 'paper', timeSampling: 'uniform' };
@@ -164,5 +168,23 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
 
   it('kth asks for its data paths before anything runs', () => {
     assert.throws(() => resolveConfig({ task: 'kth', preset: 'quick', overrides: {} }), /video.trainPath: kth needs its data/);
+  });
+});
+
+describe('video settings in the records', () => {
+  it('every video setting that shapes a run is recorded, and report keeps runs that differ in one apart', () => {
+    const task = videoTask(movingMnistDefinition);
+    const settings = runSettings(task, fdm, config);
+    assert.equal(settings['video.size'], config.video.size);
+    assert.equal(settings['video.autoencoder.latentChannels'], config.video.autoencoder.latentChannels);
+    assert.ok(!('video.figureSequences' in settings), 'the figure does not shape the numbers');
+    const larger = resolveConfig({ task: 'moving-mnist', preset: 'ci', overrides: { video: { size: 32 } } });
+    const record = (c: typeof config, nll: number): RunRecord => ({
+      ...makeRecord({ method: 'fdm', seed: 0, nll, msPerIter: 1 }),
+      task: 'moving-mnist',
+      settings: runSettings(task, fdm, c),
+    });
+    const rows = aggregate([record(config, 1), record(larger, 2)]);
+    assert.deepEqual(rows.map((r) => r.settings['video.size']), [16, 32]);
   });
 });

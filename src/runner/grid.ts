@@ -1,7 +1,7 @@
 import { RunConfig } from '../config/schema';
 import { ESTIMATOR_FACTS } from '../losses/divergence';
 import { FlowLossOptions } from '../losses/flow-loss';
-import { RunSpec } from '../tasks/task';
+import { RunSpec, Task } from '../tasks/task';
 
 /** Cartesian product of lists, in order (the first list varies slowest). */
 function product<T extends object>(lists: { [K in keyof T]: T[K][] }): T[] {
@@ -68,18 +68,11 @@ export function lossOptionsFor(spec: RunSpec, config: RunConfig): FlowLossOption
   };
 }
 
-/** K and the sequence settings on the simplex tasks, and the Dirichlet path's alpha range and scale. */
-function simplexSettings(spec: RunSpec, config: RunConfig): Record<string, number> {
-  if (spec.simplexDim === undefined) return {};
-  const { length, alphaMax, alphaScale } = config.simplex;
-  return spec.path === 'dirichlet' ? { simplexDim: spec.simplexDim, length, alphaMax, alphaScale } : { simplexDim: spec.simplexDim, length };
-}
-
-/** The settings recorded with a run: the shared ones, plus the FDM settings for FDM runs. */
-export function runSettings(spec: RunSpec, config: RunConfig): Record<string, string | number | boolean> {
+/** The settings recorded with a run: the shared ones, the task's own, and the FDM settings for FDM runs. */
+export function runSettings(task: Pick<Task, 'recordedSettings'>, spec: RunSpec, config: RunConfig): Record<string, string | number | boolean> {
   const shared = {
     path: spec.path,
-    ...simplexSettings(spec, config),
+    ...task.recordedSettings?.(config, spec),
     iterations: config.iterations,
     batchSize: config.batchSize,
     hidden: config.hidden,

@@ -180,7 +180,7 @@ async function runOne(task: Task, config: RunConfig, job: GridJob, ctx: RunConte
       seed: job.spec.seed,
       status: trained.status,
       ...(trained.divergedAt !== undefined ? { divergedAt: trained.divergedAt } : {}),
-      settings: runSettings(job.spec, config),
+      settings: runSettings(task, job.spec, config),
       metrics: Object.fromEntries(Object.entries({ ...evaluation.metrics, ...task.facts }).map(([k, v]) => [k, Number.isFinite(v) ? v : null])),
       timing: { ...timingStats(trained.stepMs, evalSeconds), ...(evaluation.throughput ? { throughput: evaluation.throughput } : {}) },
       backend: ctx.backend.label,
@@ -261,8 +261,8 @@ function writeStatus(file: string, status: Omit<RunStatus, 'updatedAt'>): void {
   writeFileAtomic(file, JSON.stringify({ ...status, updatedAt: new Date().toISOString() }, null, 2) + '\n');
 }
 
-function recordMatches(record: RunRecord, spec: RunSpec, config: RunConfig): boolean {
-  return record.method === spec.method && record.seed === spec.seed && isDeepStrictEqual(record.settings, runSettings(spec, config));
+function recordMatches(task: Task, record: RunRecord, spec: RunSpec, config: RunConfig): boolean {
+  return record.method === spec.method && record.seed === spec.seed && isDeepStrictEqual(record.settings, runSettings(task, spec, config));
 }
 
 /** The pending runs split round-robin (in grid order) over at most `count` workers. */
@@ -298,7 +298,7 @@ async function runHere(task: Task, config: RunConfig, ctx: RunContext, run: RunD
  * --jobs: runs the pending runs in worker processes, then takes their records from records.jsonl.
  * The first interruption in grid order stands for the grid's.
  */
-async function runInWorkers(config: RunConfig, ctx: RunContext, run: RunDir, jobs: GridJob[], pending: GridJob[], records: Array<RunRecord | undefined>) {
+async function runInWorkers(task: Task, config: RunConfig, ctx: RunContext, run: RunDir, jobs: GridJob[], pending: GridJob[], records: Array<RunRecord | undefined>) {
   const workers = ctx.workers!;
   const shares = splitJobs(pending, workers.count);
   let outcome: WorkersOutcome = { interrupted: [], failures: [] };
@@ -307,7 +307,7 @@ async function runInWorkers(config: RunConfig, ctx: RunContext, run: RunDir, job
     outcome = await workers.run(run.dir, shares, ctx.signal);
   }
   for (const record of readExistingRecords(runFiles(run.dir).records, ctx.progress)) {
-    const job = pending.find((j) => recordMatches(record, j.spec, config));
+    const job = pending.find((j) => recordMatches(task, record, j.spec, config));
     if (job) records[job.index] ??= record;
   }
   const order = (i: Interruption) => jobs.findIndex((job) => job.name === i.run);
@@ -325,7 +325,7 @@ async function runInWorkers(config: RunConfig, ctx: RunContext, run: RunDir, job
 async function runGrid(task: Task, config: RunConfig, ctx: RunContext, run: RunDir, existing: RunRecord[]): Promise<BenchmarkResult> {
   const files = runFiles(run.dir);
   const jobs = gridJobs(config);
-  const records = jobs.map((job) => existing.find((r) => recordMatches(r, job.spec, config)));
+  const records = jobs.map((job) => existing.find((r) => recordMatches(task, r, job.spec, config)));
   const mine = (job: GridJob) => !ctx.only || ctx.only.includes(job.index);
   const status = () => ({ runs: jobs.length, finished: records.filter(Boolean).length, diverged: records.filter((r) => r?.status === 'diverged').length });
   ctx.progress.start(task.name, jobs.map((job) => ({ name: job.name, iterations: config.iterations, state: (mine(job) && records[job.index]?.status) || 'pending' })));
@@ -338,7 +338,7 @@ async function runGrid(task: Task, config: RunConfig, ctx: RunContext, run: RunD
   }
   writeStatus(files.status, { state: 'running', ...status() });
   const { interrupted, failures = [] } = ctx.workers && pending.length
-    ? await runInWorkers(config, ctx, run, jobs, pending, records)
+    ? await runInWorkers(task, config, ctx, run, jobs, pending, records)
     : { interrupted: await runHere(task, config, ctx, run, pending, records) };
   const rows = await writeSummaries(task, config, run, jobs, records, ctx.progress);
   const state = interrupted ? 'interrupted' : failures.length ? 'failed' : 'complete';

@@ -163,6 +163,13 @@ const COLUMNS: ColumnSpec[] = [
   { key: 'tvFloor', header: 'TV floor', digits: 4, showStd: false },
 ];
 
+/** K and the sequence length, and the Dirichlet path's alpha range and scale. */
+function simplexSettings(config: RunConfig, spec: RunSpec): Record<string, number> {
+  if (spec.simplexDim === undefined) return {};
+  const { length, alphaMax, alphaScale } = config.simplex;
+  return spec.path === 'dirichlet' ? { simplexDim: spec.simplexDim, length, alphaMax, alphaScale } : { simplexDim: spec.simplexDim, length };
+}
+
 /** Settings the simplex task does not implement, named so a user knows what to change. */
 function unsupportedSettings(config: RunConfig): string[] {
   const problems: string[] = [];
@@ -187,6 +194,7 @@ export const dnaToyTask: Task = {
   columns: COLUMNS,
   facts: {},
   checkConfig: unsupportedSettings,
+  recordedSettings: simplexSettings,
   createExperiment: (config, spec, rng) => new DnaToyExperiment(config, spec, rng),
   async writeFigure(file, panels, _rng, config) {
     const ks = [...new Set(panels.map((p) => p.spec.simplexDim ?? DEFAULT_CLASSES))];

@@ -99,6 +99,12 @@ export interface Task {
   readonly paths: readonly PathName[];
   /** Problems with a configuration that the schema cannot see (settings the task does not support). */
   checkConfig?(config: RunConfig): string[];
+  /**
+   * The settings of the task's own configuration sections that shape a run (e.g. K and the
+   * sequence length, the video frames and autoencoder), recorded with every run beside the shared
+   * ones so that results which differ in them are never aggregated or paired together.
+   */
+  recordedSettings?(config: RunConfig, spec: RunSpec): Record<string, string | number | boolean>;
   /** Extra facts recorded with every record of the task (e.g. the true entropy). */
   readonly facts: Record<string, number>;
   /**

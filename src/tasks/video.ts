@@ -57,6 +57,17 @@ function stage1Key(task: string, config: RunConfig, seed: number): string {
   return `${task}/seed-${seed}/${JSON.stringify(shaping)}`;
 }
 
+/**
+ * Every video setting that shapes a run's numbers (the figure's sequence count does not), flat:
+ * `video.size`, ..., `video.autoencoder.width`, ...
+ */
+function videoSettings(config: RunConfig): Record<string, string | number> {
+  const { figureSequences, autoencoder, ...video } = config.video;
+  const flat = (prefix: string, values: object) =>
+    Object.entries(values).filter(([, v]) => v !== undefined).map(([k, v]) => [`${prefix}.${k}`, v as string | number] as const);
+  return Object.fromEntries([...flat('video', video), ...flat('video.autoencoder', autoencoder)]);
+}
+
 function frameCount(config: RunConfig): number {
   return config.video.contextFrames + config.video.predictFrames;
 }
@@ -380,6 +391,7 @@ export function videoTask(def: VideoTaskDefinition): Task {
     columns: VIDEO_COLUMNS,
     facts: {},
     checkConfig: (config) => [...videoProblems(config), ...(def.checkConfig?.(config) ?? [])],
+    recordedSettings: videoSettings,
     async prepare(config, spec, context) {
       // A timing-only stage 1 (bench) is cached under the same key: bench and run never share a process.
       const key = stage1Key(def.name, config, spec.seed);
