@@ -1,6 +1,6 @@
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
-import { flowLoss, FlowLossOptions } from '../losses/flow-loss';
+import { flowLoss, FlowLossOptions, tangentsPerSample } from '../losses/flow-loss';
 import { lossOptionsFor } from '../runner/grid';
 import { energyDistance, mmdRbf } from '../metrics/sample-quality';
 import { wasserstein2 } from '../metrics/wasserstein';
@@ -140,9 +140,7 @@ class Density2DExperiment extends ModelExperiment<Mlp> implements Experiment {
   }
 
   flopsPerStep(): number {
-    const { method, divEstimator, probes, fdmVariant } = this.opts;
-    const fullJacobian = divEstimator === 'exact' || fdmVariant === 'reference';
-    return this.stepFlops(method === 'cfm' ? 0 : fullJacobian ? this.dim : probes, this.config.batchSize);
+    return this.stepFlops(tangentsPerSample(this.opts, this.dim), this.config.batchSize);
   }
 }
 

@@ -11,7 +11,7 @@ import {
 import { SimplexCnn } from '../models/simplex-cnn';
 import { isSimplexPath, SIMPLEX_PATHS, SimplexPath, simplexPath } from '../paths/simplex';
 import { conditionalBatch, SimplexConditional, tokenBatch } from '../paths/simplex-batch';
-import { LossTerms } from '../losses/flow-loss';
+import { LossTerms, tangentsPerSample } from '../losses/flow-loss';
 import { sampleSimplexFlow } from '../solvers/simplex';
 import { Rng } from '../random/rng';
 import { writeCategoricalPng } from '../report/categorical-png';
@@ -150,8 +150,8 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
   }
 
   flopsPerStep(): number {
-    const { divEstimator, probes } = this.opts;
-    return this.stepFlops(this.method === 'cfm' ? 0 : divEstimator === 'exact' ? this.length * this.classes : probes, this.config.batchSize);
+    const tangents = tangentsPerSample({ ...this.opts, method: this.method, fdmVariant: 'paper' }, this.length * this.classes);
+    return this.stepFlops(tangents, this.config.batchSize);
   }
 }
 

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
 import { VideoSet } from '../datasets/moving-mnist';
-import { flowLoss, FlowLossOptions } from '../losses/flow-loss';
+import { flowLoss, FlowLossOptions, tangentsPerSample } from '../losses/flow-loss';
 import { centroidDistanceBatch, psnrBatch, ssimBatch } from '../metrics/image-quality';
 import { encodeFrames, FrameAutoencoder, loadAutoencoder, normaliseLatent, reconstructionPsnr, saveAutoencoder, trainAutoencoder } from '../models/frame-autoencoder';
 import { ConvLatentField } from '../models/conv-field';
@@ -278,8 +278,7 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
   }
 
   flopsPerStep(): number {
-    const { method, divEstimator, probes } = this.opts;
-    return this.stepFlops(method === 'cfm' ? 0 : divEstimator === 'exact' ? this.latentDim : probes, this.config.batchSize);
+    return this.stepFlops(tangentsPerSample(this.opts, this.latentDim), this.config.batchSize);
   }
 }
 
