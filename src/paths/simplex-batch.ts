@@ -111,11 +111,6 @@ function withSpeeds(path: SimplexPath, points: SimplexPoints, speeds: { speed: F
   };
 }
 
-/** The denoiser's inputs with c and dc/db at every class of every position. */
-export function fieldInputs(path: SimplexPath, points: SimplexPoints): FieldInputs {
-  return withSpeeds(path, points, classSpeeds(path, points));
-}
-
 /** Field inputs plus the conditional quantities of the target classes (one per position, [B * L]). */
 export function conditionalBatch(path: SimplexPath, points: SimplexPoints, targets: Int32Array): SimplexConditional {
   const { x, times, length, classes } = points;

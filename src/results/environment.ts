@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BackendInfo } from '../backend/backend';
@@ -33,8 +34,7 @@ function git(args: string[]): string | null {
 /** Where, with what and from which code a run's numbers came. */
 export function describeEnvironment(backend: BackendInfo): EnvironmentRecord {
   const status = git(['status', '--porcelain', '--untracked-files=no']);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const pkg = require(path.join(PACKAGE_ROOT, 'package.json')) as { version: string };
+  const pkg = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
   return {
     date: new Date().toISOString(),
     node: process.version,
