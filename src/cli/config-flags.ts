@@ -4,12 +4,18 @@ import { loadRunConfig, resolveConfig } from '../config/load';
 import { RunConfig, RunConfigInput } from '../config/schema';
 import { getTask } from '../tasks/registry';
 import { Task } from '../tasks/task';
+import { CDM_WEIGHTS, DIV_ESTIMATORS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
+import { FDM_VARIANTS, METHODS } from '../losses/flow-loss';
+import { AFFINE_PATHS } from '../paths/affine';
+import { SIMPLEX_PATHS } from '../paths/simplex';
+import { TIME_SAMPLINGS } from '../paths/time-sampling';
+import { SOLVERS } from '../solvers/ode';
 import { booleanList, numberList, numberValue, parseSeeds, stringList } from './parse';
 
 /** The flags that set configuration values, shared by `run` and `bench`. */
 export const configFlags = {
   config: Flags.string({ description: 'YAML file with settings; flags override it' }),
-  methods: Flags.string({ description: 'methods to train, e.g. cfm,fdm' }),
+  methods: Flags.string({ description: `methods to train: ${METHODS.join(', ')} (list allowed)` }),
   lambda: Flags.string({ description: 'FDM weight lambda (list allowed)' }),
   seeds: Flags.string({ description: 'a count (3 = seeds 0,1,2) or a list (4,7)' }),
   iterations: Flags.string({ description: 'training iterations' }),
@@ -17,19 +23,19 @@ export const configFlags = {
   hidden: Flags.string({ description: 'hidden width: MLP units, or channels of the DNA CNN and the video conv field' }),
   depth: Flags.string({ description: 'depth: MLP hidden layers, or residual blocks of the DNA CNN and the video conv field' }),
   lr: Flags.string({ description: 'Adam learning rate' }),
-  path: Flags.string({ description: 'probability path: condot, vp, cosine; linear, dirichlet on the simplex (list allowed)' }),
+  path: Flags.string({ description: `probability path: ${AFFINE_PATHS.join(', ')}; ${SIMPLEX_PATHS.join(', ')} on the simplex (list allowed)` }),
   'simplex-dim': Flags.string({ description: 'classes per position K of the simplex tasks (list allowed, e.g. 10,20,40,80,160)' }),
   'div-estimator': Flags.string({
-    description: 'estimator of the FDM term: exact, hutchinson-unbiased, hutchinson-reference, hutchinson-squared (list allowed; `fdm-bench list` says which are unbiased)',
+    description: `estimator of the FDM term: ${DIV_ESTIMATORS.join(', ')} (list allowed; \`fdm-bench list\` says which are unbiased)`,
   }),
   probes: Flags.string({ description: 'Hutchinson probes per sample (list allowed; default 2 for hutchinson-unbiased, else 1)' }),
-  'probe-dist': Flags.string({ description: 'Hutchinson probe distribution: rademacher, gaussian' }),
-  'cdm-weight': Flags.string({ description: "weight w_t of the divergence residual: path (sigma_t on Gaussian paths), sqrt-path, one (list allowed)" }),
-  'time-sampling': Flags.string({ description: 'training times: uniform, or late (denser towards t = 1, importance-weighted) (list allowed)' }),
+  'probe-dist': Flags.string({ options: [...PROBE_DISTRIBUTIONS], description: 'Hutchinson probe distribution' }),
+  'cdm-weight': Flags.string({ description: `weight w_t of the divergence residual: ${CDM_WEIGHTS.join(', ')} (path: sigma_t on Gaussian paths; list allowed)` }),
+  'time-sampling': Flags.string({ description: `training times: ${TIME_SAMPLINGS.join(', ')} (late: denser towards t = 1, importance-weighted; list allowed)` }),
   'stop-grad': Flags.string({ description: 'detach v inside (v - u) . s: true (default), false, or both: true,false' }),
   'no-stop-grad': Flags.boolean({ description: 'the same as --stop-grad false', exclusive: ['stop-grad'] }),
-  'fdm-variant': Flags.string({ description: 'paper, or reference (the 2D reference code with its extra terms)' }),
-  solver: Flags.string({ description: 'ODE solver for NLL and sampling: euler, midpoint, rk4, dopri5' }),
+  'fdm-variant': Flags.string({ description: `${FDM_VARIANTS.join(', ')} (reference: the 2D reference code with its extra terms; list allowed)` }),
+  solver: Flags.string({ options: [...SOLVERS], description: 'ODE solver for NLL and sampling' }),
   'eval-steps': Flags.string({ description: 'fixed solver steps for NLL and sampling' }),
   'nll-samples': Flags.string({ description: 'held-out points whose NLL is computed' }),
   backend: Flags.string({ options: [...BACKEND_CHOICES], description: 'tfjs backend (auto picks GPU > native > wasm > cpu)' }),
