@@ -15,7 +15,7 @@ import { useTestBackend } from './helpers/backend';
  * Is the true marginal field a stationary point of an estimator's expected FDM loss? With
  * v = u* + eps h for a fixed direction h, d/d eps E_{x, z}[L_CDM] at eps = 0 (the gradient training
  * follows, stop-gradient included) must be zero for every estimator declared unbiased or
- * consistent, and it is not for the biased one (SPEC section 1). Measured by Monte Carlo over
+ * consistent, and it is not for the biased one (docs/math.md section 1). Measured by Monte Carlo over
  * batches, against its own standard error.
  */
 

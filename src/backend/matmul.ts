@@ -3,8 +3,8 @@ import { blasActive } from './blas';
 
 /**
  * On the wasm and cpu backends a matMul with transposeA/transposeB runs an order of magnitude
- * slower than an explicit transpose followed by a plain matMul (SPEC section 5), and the stock
- * BatchMatMul gradient uses exactly those transposed forms. Native backends are fast either way,
+ * slower than an explicit transpose followed by a plain matMul, and the stock BatchMatMul gradient
+ * uses exactly those transposed forms. Native backends are fast either way,
  * and so is wasm while its BatchMatMul runs on OpenBLAS (blas.ts), where a transpose is a CBLAS flag.
  */
 export function transposesAreSlow(): boolean {

@@ -46,7 +46,7 @@ function combineColumns(probes: tf.Tensor3D, jvp: tf.Tensor3D): tf.Tensor3D {
 }
 
 /**
- * Estimates of the residual r = div v - div u + (v - u) . s of SPEC section 1, one row per probe
+ * Estimates of the residual r = div v - div u + (v - u) . s of docs/math.md section 1, one row per probe
  * [n, B] (one row, the exact r, for the exact estimator), each with expectation r over its probe.
  * `vFrozen` is v with the gradient stopped when the stop-gradient switch is on.
  */
@@ -87,7 +87,7 @@ function residualEstimates(
 }
 
 /**
- * The reference 2D code's extra terms (SPEC section 1): an elementwise residual built on J^T 1,
+ * The reference 2D code's extra terms (docs/math.md section 1): an elementwise residual built on J^T 1,
  * and (d (v - u))^2.
  */
 function referenceExtraTerms(
@@ -108,7 +108,7 @@ function referenceExtraTerms(
 
 /**
  * The conditional divergence residual r per sample [B], with the exact divergence and no
- * stop-gradient: the quantity whose mean |r| bounds the total variation (SPEC section 1).
+ * stop-gradient: the quantity whose mean |r| bounds the total variation (docs/math.md section 1).
  */
 export function conditionalResidual(model: VelocityModel, sample: PathSample): tf.Tensor1D {
   return tf.tidy(() => {

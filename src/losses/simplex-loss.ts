@@ -21,7 +21,7 @@ function classSum(x: tf.Tensor): tf.Tensor {
 
 /**
  * The denoiser's field v = sum_j p_j c_j (e_j - x) = p * c - (sum_j p_j c_j) x, per position, from
- * class probabilities p and the conditional speeds c_j = c(x_j, t) (SPEC section 2).
+ * class probabilities p and the conditional speeds c_j = c(x_j, t) (docs/math.md section 2).
  */
 export function denoiserField(probs: tf.Tensor3D, inputs: Pick<FieldInputs, 'x' | 'speed'>): tf.Tensor3D {
   return tf.tidy(() => {
@@ -88,7 +88,7 @@ function sequenceSum(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * Estimates of the residual r = div v - div u + (v - u) . s per sequence (SPEC section 1), one row
+ * Estimates of the residual r = div v - div u + (v - u) . s per sequence (docs/math.md section 1), one row
  * per probe [n, B] (one row, the exact r, for the exact estimator), divergences over the simplex's
  * tangent space summed over positions; and v itself. Only the off-diagonal part of v's Jacobian is
  * probed: its diagonal D = diag(p dc/db - sum p c) is known without JVPs, and its tangent trace

@@ -140,7 +140,7 @@ function conditionalTerm(model: VelocityModel, affine: AffinePath, mixture: Gaus
 }
 
 /**
- * The chain of SPEC section 1 for a trained model on a Gaussian-mixture target, where everything
+ * The chain of docs/math.md section 1 for a trained model on a Gaussian-mixture target, where everything
  * is known exactly: TV(p_1, p̂_1) <= marginal bound <= conditional bound (in expectation).
  */
 export function divergenceBounds(

@@ -67,7 +67,7 @@ function coefficients(schedule: AffineSchedule, t: Float32Array) {
 }
 
 /**
- * The Gaussian path x_t = alpha_t x1 + sigma_t x0 with x0 ~ N(0, I) (SPEC section 2):
+ * The Gaussian path x_t = alpha_t x1 + sigma_t x0 with x0 ~ N(0, I) (docs/math.md section 2):
  * u = (dsigma/sigma) x + (dalpha - dsigma alpha/sigma) x1, div u = d dsigma/sigma,
  * score = -(x - alpha x1)/sigma^2, weight sigma_t.
  */

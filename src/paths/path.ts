@@ -2,7 +2,7 @@ import * as tf from '../backend/tf';
 
 /**
  * The conditional quantities of a probability path p_t(x | x1) at a batch of points, everything a
- * CFM or FDM loss needs (SPEC section 2). Shapes: B samples of dimension d.
+ * CFM or FDM loss needs (docs/math.md section 2). Shapes: B samples of dimension d.
  */
 export interface ConditionalQuantities {
   /** Conditional velocity u_t(x | x1), [B, d]. */

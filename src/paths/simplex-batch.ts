@@ -45,7 +45,7 @@ export interface SimplexConditional extends FieldInputs, TokenBatch {
 }
 
 /**
- * The residual's weight min(1, d / |div u|), d = L (K - 1) the tangent dimension. SPEC section 1
+ * The residual's weight min(1, d / |div u|), d = L (K - 1) the tangent dimension. docs/math.md section 1
  * gives d / |div u|, which is 1 - t on the linear path (as sigma_t on CondOT, where |div u| >= d
  * always). On the Dirichlet path |div u| is far below d (about 3 against d = 156 for L = 4, K = 40)
  * and crosses zero near x_k = 0.01-0.03, where x_k sits at small alpha, so d / |div u| would

@@ -12,7 +12,7 @@ export function isSimplexPath(name: string): name is SimplexPathName {
 }
 
 /**
- * A conditional path on the probability simplex, per position (SPEC section 2). Both paths share
+ * A conditional path on the probability simplex, per position (docs/math.md section 2). Both paths share
  * the field u(x | e_k) = c(x_k, t) (e_k - x) and the tangent score a(x_k, t) (e_k - 1/K), so a
  * path is described by the scalars c, dc/db and a at b = x_k.
  */

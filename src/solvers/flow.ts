@@ -85,7 +85,7 @@ function standardNormalLogDensity(values: Float32Array, offset: number, dim: num
 }
 
 /**
- * log p_1(x) of the flow of v (SPEC section 3): the augmented state [x, a] runs backward from t = 1
+ * log p_1(x) of the flow of v (docs/math.md section 3): the augmented state [x, a] runs backward from t = 1
  * (x, 0) to t = 0 under dx/dt = v, da/dt = div v, which leaves a(0) = -integral_0^1 div v dt, so
  * log p_1(x) = log N(x(0); 0, I) + a(0).
  */
