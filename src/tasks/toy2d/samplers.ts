@@ -9,8 +9,9 @@ function mod(a: number, m: number): number {
 }
 
 /**
- * The reference checkerboard (the authors' main_fm_2d.py): a ~ U[-2, 2), b = U[0, 1) - 2 Bernoulli(1/2) + (floor(a) mod 2),
- * x = (a, b) / 0.45. Uniform on 8 squares of side 1/0.45, density 0.45^2 / 8.
+ * The reference checkerboard (the authors' main_fm_2d.py): a ~ U[-2, 2),
+ * b = U[0, 1) - 2 Bernoulli(1/2) + (floor(a) mod 2), x = (a, b) / 0.45. Uniform on 8 squares of side
+ * 1/0.45, density 0.45^2 / 8.
  */
 export const checkerboard: Sampler2D = (n, rng) => {
   const out = new Float32Array(2 * n);
