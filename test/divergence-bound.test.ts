@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { divergenceBounds, quadratureGrid, sampleMixture, timeQuadrature } from '../src/metrics/divergence-bound';
-import { GaussianMixture, GaussianMixturePath, MixtureMarginalField } from '../src/models/gmm-field';
+import { GaussianMixture, sampleMixture } from '../src/datasets/gaussian-mixture';
+import { divergenceBounds, quadratureGrid, timeQuadrature } from '../src/metrics/divergence-bound';
+import { MixtureMarginalField } from '../src/models/gmm-field';
+import { GaussianMixturePath } from '../src/paths/gaussian-mixture-path';
 import { Mlp } from '../src/models/mlp';
 import { AffinePath, condOtSchedule } from '../src/paths/affine';
 import { Rng } from '../src/random/rng';

@@ -1,5 +1,7 @@
 import { before, describe, it } from 'node:test';
-import { GaussianMixture, GaussianMixturePath, MixtureMarginalField } from '../src/models/gmm-field';
+import { GaussianMixture } from '../src/datasets/gaussian-mixture';
+import { MixtureMarginalField } from '../src/models/gmm-field';
+import { GaussianMixturePath } from '../src/paths/gaussian-mixture-path';
 import { affineSchedule, condOtSchedule } from '../src/paths/affine';
 import { Rng } from '../src/random/rng';
 import { logLikelihood } from '../src/solvers/flow';

@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '../src/backend/tf';
-import { GaussianMixturePath, MixtureMarginalField } from '../src/models/gmm-field';
+import { MixtureMarginalField } from '../src/models/gmm-field';
+import { GaussianMixturePath } from '../src/paths/gaussian-mixture-path';
 import { condOtSchedule } from '../src/paths/affine';
 import { Mlp } from '../src/models/mlp';
 import { VelocityModel } from '../src/models/model';

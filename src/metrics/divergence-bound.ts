@@ -1,26 +1,14 @@
 import * as tf from '../backend/tf';
 import { basisTangents, traceFromBasis } from '../losses/divergence';
 import { conditionalResidual, flowLoss } from '../losses/flow-loss';
-import { GaussianMixture, GaussianMixturePath } from '../models/gmm-field';
+import { GaussianMixture, sampleMixture } from '../datasets/gaussian-mixture';
+import { GaussianMixturePath } from '../paths/gaussian-mixture-path';
 import { VelocityModel } from '../models/model';
 import { AffinePath } from '../paths/affine';
 import { disposeQuantities } from '../paths/path';
 import { Rng } from '../random/rng';
 import { logLikelihood } from '../solvers/flow';
 import { SolverOptions } from '../solvers/ode';
-
-/** Draws n points of an isotropic Gaussian mixture, flat [n * d]. */
-export function sampleMixture(mixture: GaussianMixture, n: number, rng: Rng): Float32Array {
-  const d = mixture.means[0].length;
-  const cumulative = mixture.weights.map((_, k) => mixture.weights.slice(0, k + 1).reduce((a, b) => a + b, 0));
-  const out = new Float32Array(n * d);
-  for (let i = 0; i < n; i++) {
-    const u = rng.uniform() * cumulative[cumulative.length - 1];
-    const k = Math.max(0, cumulative.findIndex((c) => u < c));
-    for (let j = 0; j < d; j++) out[i * d + j] = mixture.means[k][j] + mixture.stds[k] * rng.normal();
-  }
-  return out;
-}
 
 /** Cell centres of a regular grid on [low, high]^d and the volume of one cell. */
 export function quadratureGrid([low, high]: [number, number], perAxis: number, dim: 1 | 2): { points: Float32Array; cell: number } {

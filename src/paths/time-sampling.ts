@@ -9,6 +9,9 @@ import { Rng } from '../random/rng';
  *   towards t = tMax where the TV bound's integrand E|L_t| has most of its mass (the conditional
  *   score grows like 1/sigma_t); weight 2 (1 - u) = 2 sqrt(1 - t/tMax).
  */
+/** Training times lie in [0, T_MAX): sigma_t = 0 at t = 1 would make the conditional score infinite. */
+export const T_MAX = 1 - 1e-5;
+
 export const TIME_SAMPLINGS = ['uniform', 'late'] as const;
 export type TimeSampling = (typeof TIME_SAMPLINGS)[number];
 

@@ -1,6 +1,6 @@
 import { RunConfig } from '../config/schema';
 import { ESTIMATOR_FACTS } from '../losses/divergence';
-import { FlowLossOptions } from '../losses/flow-loss';
+import { lossOptionsFor } from '../tasks/loss-options';
 import { RunSpec, Task } from '../tasks/task';
 
 /** Cartesian product of lists, in order (the first list varies slowest). */
@@ -52,20 +52,6 @@ export function expandRuns(config: RunConfig): RunSpec[] {
     seen.add(key);
     return true;
   });
-}
-
-/** The loss options of a run: its method and the FDM settings (which CFM ignores). */
-export function lossOptionsFor(spec: RunSpec, config: RunConfig): FlowLossOptions {
-  return {
-    method: spec.method,
-    lambda: spec.lambda,
-    divEstimator: spec.divEstimator,
-    probes: spec.probes,
-    probeDist: config.probeDist,
-    cdmWeight: spec.cdmWeight,
-    stopGrad: spec.stopGrad,
-    fdmVariant: spec.fdmVariant,
-  };
 }
 
 /** The settings recorded with a run: the shared ones, the task's own, and the FDM settings for FDM runs. */

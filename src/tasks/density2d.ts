@@ -1,25 +1,23 @@
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
 import { flowLoss, FlowLossOptions, tangentsPerSample } from '../losses/flow-loss';
-import { lossOptionsFor } from '../runner/grid';
 import { energyDistance, mmdRbf } from '../metrics/sample-quality';
 import { wasserstein2 } from '../metrics/wasserstein';
 import { VelocityModel } from '../models/model';
 import { Mlp } from '../models/mlp';
 import { AFFINE_PATHS, AffinePath, affinePathName, affineSchedule } from '../paths/affine';
 import { disposeQuantities } from '../paths/path';
-import { drawTrainingTimes } from '../paths/time-sampling';
+import { drawTrainingTimes, T_MAX } from '../paths/time-sampling';
 import { Rng } from '../random/rng';
 import { ColumnSpec } from '../report/render';
 import { writeDensityPng } from '../report/density-png';
 import { logLikelihood, sampleFlow } from '../solvers/flow';
 import { isLogIteration } from '../training/trainer';
 import { Sampler2D } from './toy2d/samplers';
+import { lossOptionsFor } from './loss-options';
 import { ModelExperiment } from './model-experiment';
 import { EvaluationResult, Experiment, FigurePanel, RunSpec, Task } from './task';
 
-/** Training times are drawn from U[0, T_MAX): sigma_t = 0 at t = 1 would make the score infinite. */
-export const T_MAX = 1 - 1e-5;
 
 export interface Density2DDefinition {
   name: string;

@@ -17,6 +17,7 @@ import { Rng } from '../random/rng';
 import { writeCategoricalPng } from '../report/categorical-png';
 import { ColumnSpec } from '../report/render';
 import { isLogIteration } from '../training/trainer';
+import { lossOptionsFor } from './loss-options';
 import { ModelExperiment } from './model-experiment';
 import { EvaluationResult, Experiment, RunSpec, Task } from './task';
 
@@ -64,7 +65,7 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
     if (!isSimplexPath(spec.path)) throw new Error(`path '${spec.path}' is not a simplex path (${SIMPLEX_PATHS.join(', ')})`);
     this.path = simplexPath(spec.path, config.simplex.alphaMax);
     this.method = spec.method;
-    this.opts = { lambda: spec.lambda, divEstimator: spec.divEstimator, probes: spec.probes, probeDist: config.probeDist, cdmWeight: spec.cdmWeight, stopGrad: spec.stopGrad };
+    this.opts = lossOptionsFor(spec, config);
   }
 
   /** Training times: uniform on the linear path, 1 + alphaScale Exp(1) on the Dirichlet path (Dirichlet FM). */

@@ -1,12 +1,15 @@
 import { RunConfig } from '../config/schema';
-import { conditionalLosses, divergenceBounds, quadratureGrid, sampleMixture } from '../metrics/divergence-bound';
-import { GaussianMixture, GaussianMixturePath, MixtureMarginalField, mixtureDim } from '../models/gmm-field';
+import { GaussianMixture, mixtureDim, sampleMixture } from '../datasets/gaussian-mixture';
+import { conditionalLosses, divergenceBounds, quadratureGrid } from '../metrics/divergence-bound';
+import { MixtureMarginalField } from '../models/gmm-field';
+import { GaussianMixturePath } from '../paths/gaussian-mixture-path';
 import { VelocityModel } from '../models/model';
 import { AffinePath, affinePathName, affineSchedule, condOtSchedule } from '../paths/affine';
 import { Rng } from '../random/rng';
 import { Curve, writeCurvesPng } from '../report/curves-png';
 import { ColumnSpec } from '../report/render';
-import { density2DTask, ExtraEvaluation, T_MAX } from './density2d';
+import { T_MAX } from '../paths/time-sampling';
+import { density2DTask, ExtraEvaluation } from './density2d';
 import { FigurePanel, RunSpec, Task } from './task';
 
 export interface MixtureTaskDefinition {

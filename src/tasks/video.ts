@@ -9,13 +9,12 @@ import { encodeFrames, FrameAutoencoder, loadAutoencoder, normaliseLatent, recon
 import { ConvLatentField } from '../models/conv-field';
 import { AffinePath, affinePathName, affineSchedule, AFFINE_PATHS } from '../paths/affine';
 import { disposeQuantities } from '../paths/path';
-import { drawTrainingTimes } from '../paths/time-sampling';
+import { drawTrainingTimes, T_MAX } from '../paths/time-sampling';
 import { Rng } from '../random/rng';
 import { ColumnSpec } from '../report/render';
 import { writeVideoStrip } from '../report/video-png';
-import { lossOptionsFor } from '../runner/grid';
 import { sampleFlow } from '../solvers/flow';
-import { T_MAX } from './density2d';
+import { lossOptionsFor } from './loss-options';
 import { ModelExperiment } from './model-experiment';
 import { EvaluationResult, Experiment, FigurePanel, PrepareContext, RunSpec, Task } from './task';
 
