@@ -93,6 +93,7 @@ describe('fdm-bench command line', () => {
       [['run', '--resume', out, '--iterations', '5'], /--iterations=5 cannot also be provided when using --resume/],
       [['run', 'checkerboard', '--out', notYaml], /--out .*broken\.yaml: cannot create the results folder .*broken\.yaml\/checkerboard: a file is in the way/],
       [['check', out, '--baseline', notYaml], /broken\.yaml: not a baseline: invalid JSON/],
+      [['run', 'checkerboard', '--batch-size', '100000000', '--backend', 'wasm', '--out', out], /batchSize 100000000: a training step needs at least 381\.5 GiB .* more than the wasm backend's 4 GiB heap/],
     ];
     const results = await Promise.all(cases.map(([args]) => cliAsync(args)));
     results.forEach((result, i) => {

@@ -98,6 +98,26 @@ async function exitOnMistake<T>(command: Command, setup: () => Promise<T>): Prom
   }
 }
 
+/** WebAssembly's address space: the wasm backend's tensors all live in one heap of at most 4 GiB. */
+const WASM_HEAP_BYTES = 4 * 2 ** 30;
+
+/**
+ * Refuses a batch that cannot fit the wasm backend's heap, before anything runs (past it, the
+ * backend traps mid-step, or the process thrashes its memory instead of ending). The estimate is a
+ * lower bound, so nothing that fits is refused: every model here keeps at least a pre- and a
+ * post-activation of `hidden` floats per layer and sample for the backward pass.
+ */
+function refuseWhatCannotFit(config: RunConfig, backend: BackendInfo): void {
+  if (backend.name !== 'wasm') return;
+  const bytes = config.batchSize * config.hidden * config.depth * 2 * 4;
+  if (bytes <= WASM_HEAP_BYTES) return;
+  const gib = (bytes / 2 ** 30).toFixed(1);
+  throw new Error(
+    `batchSize ${config.batchSize}: a training step needs at least ${gib} GiB (batch x hidden x depth x 2 floats), ` +
+      `more than the wasm backend's 4 GiB heap; lower --batch-size (or --hidden, --depth)`,
+  );
+}
+
 /**
  * The task named on the command line, its configuration (preset, --config, flags) and the started
  * backend. Any mistake ends the command with a clear message and exit code 2, before anything runs.
@@ -106,7 +126,9 @@ export function startTask(command: Command, taskName: string, preset: string, fl
   return exitOnMistake(command, async () => {
     const task = getTask(taskName);
     const config = resolveConfig({ task: task.name, preset, configFile: flags.config as string | undefined, overrides: configOverrides(flags) });
-    return { task, preset, config, backend: await initBackend(config.backend) };
+    const backend = await initBackend(config.backend);
+    refuseWhatCannotFit(config, backend);
+    return { task, preset, config, backend };
   });
 }
 
