@@ -82,8 +82,8 @@ export default class Run extends FdmCommand {
       result = flags.resume ? await resumeBenchmark(task, config, flags.resume, ctx) : await runBenchmark(task, config, ctx);
     } catch (err) {
       if (err instanceof SavedFileError) this.error(err.message, { exit: 2 });
-      if (err instanceof WebAssembly.RuntimeError) {
-        // A trap of the wasm backend, in practice a run too large for its 4 GiB heap.
+      if (err instanceof Error && err.name === 'RuntimeError') {
+        // WebAssembly's RuntimeError: a trap of the wasm backend, in practice a run too large for its heap.
         this.error(`the wasm backend stopped (${err.message}): the run probably needs more than its 4 GiB heap; lower --batch-size`, { exit: 2 });
       }
       throw err;
