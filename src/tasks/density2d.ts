@@ -167,7 +167,8 @@ export function density2DTask(def: Density2DDefinition): Task {
     description: def.description,
     presetFile: def.presetFile,
     paths: AFFINE_PATHS,
-    columns: [...DENSITY_COLUMNS, ...(def.extraColumns ?? [])],
+    // The gap to entropy exists only where the data's entropy is known.
+    columns: [...DENSITY_COLUMNS.filter((c) => c.key !== 'gap' || def.entropy !== undefined), ...(def.extraColumns ?? [])],
     get facts() {
       return facts();
     },
