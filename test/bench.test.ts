@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { benchTask } from '../src/bench/bench';
 import { compareEstimators, DEFAULT_CHOICES } from '../src/bench/estimators';
-import { resolveConfig } from '../src/config/load';
+import { resolveConfig } from '../src/cli/load-config';
 import { getTask } from '../src/tasks/registry';
 import { useTestBackend } from './helpers/backend';
 

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { PNG } from 'pngjs';
 import { PositionDistributions } from '../src/metrics/categorical';
 import { barHeight, writeCategoricalPng } from '../src/report/categorical-png';
-import { resolveConfig } from '../src/config/load';
+import { resolveConfig } from '../src/cli/load-config';
 import { dnaToyTask } from '../src/tasks/dna-toy';
 import { Rng } from '../src/random/rng';
 import { gridJobs } from '../src/runner/runner';

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadRunConfig, resolveConfig, taskPresets } from '../src/config/load';
+import { ConfigError, loadRunConfig, resolveConfig, taskPresets } from '../src/cli/load-config';
 import { listTasks } from '../src/tasks/registry';
 import { expandRuns } from '../src/runner/grid';
 

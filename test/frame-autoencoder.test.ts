@@ -16,7 +16,7 @@ import {
   saveAutoencoder,
   spaceToDepth2,
   trainAutoencoder,
-} from '../src/models/frame-autoencoder';
+} from '../src/tasks/frame-autoencoder';
 import { Rng } from '../src/random/rng';
 import { useTestBackend } from './helpers/backend';
 import { assertAllClose } from './helpers/numeric';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { resolveConfig } from '../src/config/load';
+import { resolveConfig } from '../src/cli/load-config';
 import { Rng } from '../src/random/rng';
 import { expandRuns } from '../src/runner/grid';
 import { mixtureTask } from '../src/tasks/gmm';

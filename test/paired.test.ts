@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PairedComparison, pairedComparisons, renderPairedMarkdown, renderPairedTerminal } from '../src/report/paired';
-import { ColumnSpec } from '../src/report/render';
+import { ColumnSpec } from '../src/core/columns';
 import { RunRecord } from '../src/results/record';
 import { assertClose } from './helpers/numeric';
 import { lambdaGridRecords, makeRecord } from './helpers/run-records';

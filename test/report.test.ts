@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { aggregate, AggregateRow, variedSettings } from '../src/report/aggregate';
-import { ColumnSpec, renderCsv, renderJson, renderMarkdown, renderTerminal } from '../src/report/render';
+import { ColumnSpec } from '../src/core/columns';
+import { renderCsv, renderJson, renderMarkdown, renderTerminal } from '../src/report/render';
 
 const CHECKERBOARD_COLUMNS: ColumnSpec[] = [
   { key: 'nll', header: 'NLL (nats)', digits: 3, showStd: true },

@@ -8,7 +8,7 @@ import { RunConfig } from '../src/config/schema';
 import { runFiles } from '../src/results/run-dir';
 import { GridRun, Progress, RunState } from '../src/runner/progress';
 import { BenchmarkResult, resumeBenchmark, RunContext, runBenchmark, RunStatus } from '../src/runner/runner';
-import { Task } from '../src/tasks/task';
+import { Task } from '../src/core/task';
 import { fakeConfig, fakeTask } from './helpers/fake-task';
 
 /** A Progress that keeps what it was told. */

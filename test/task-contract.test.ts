@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '../src/backend/tf';
-import { resolveConfig, taskPresets } from '../src/config/load';
+import { resolveConfig, taskPresets } from '../src/cli/load-config';
 import { Rng } from '../src/random/rng';
 import { gridJobs } from '../src/runner/runner';
 import { listTasks } from '../src/tasks/registry';
-import { Experiment, Task } from '../src/tasks/task';
+import { Experiment, Task } from '../src/core/task';
 import { createStepper } from '../src/training/trainer';
 import { useTestBackend } from './helpers/backend';
 

@@ -18,7 +18,7 @@ import {
 } from '../src/tasks/toy2d/cnf-sets';
 import { Sampler2D } from '../src/tasks/toy2d/samplers';
 import { getTask } from '../src/tasks/registry';
-import { taskPresets } from '../src/config/load';
+import { taskPresets } from '../src/cli/load-config';
 import { assertClose } from './helpers/numeric';
 
 /*

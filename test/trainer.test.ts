@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '../src/backend/tf';
-import { resolveConfig } from '../src/config/load';
+import { resolveConfig } from '../src/cli/load-config';
 import { RunConfig } from '../src/config/schema';
 import { Rng } from '../src/random/rng';
 import { expandRuns } from '../src/runner/grid';
 import { getTask } from '../src/tasks/registry';
-import { Experiment } from '../src/tasks/task';
-import { captureState, ExperimentState, restoreState } from '../src/training/state';
+import { Experiment } from '../src/core/task';
+import { ExperimentState } from '../src/core/state';
+import { captureState, restoreState } from '../src/training/state';
 import { learningRateAt, train, TrainerState } from '../src/training/trainer';
 import { useTestBackend } from './helpers/backend';
 

@@ -3,7 +3,7 @@ import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
 import { Rng } from '../random/rng';
 import { gridJobs } from '../runner/runner';
-import { RunSpec, Task } from '../tasks/task';
+import { RunSpec, Task } from '../core/task';
 import { createStepper } from '../training/trainer';
 
 export interface BenchOptions {

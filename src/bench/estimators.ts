@@ -3,9 +3,9 @@ import { RunConfig } from '../config/schema';
 import { DivEstimator, ESTIMATOR_FACTS, EstimatorBias } from '../losses/divergence';
 import { Rng } from '../random/rng';
 import { expandRuns } from '../runner/grid';
-import { RunSpec, Task } from '../tasks/task';
+import { RunSpec, Task } from '../core/task';
 import { createStepper } from '../training/trainer';
-import { ExperimentState } from '../training/state';
+import { ExperimentState } from '../core/state';
 
 /** An estimator of the FDM term with its probe count. */
 export interface EstimatorChoice {

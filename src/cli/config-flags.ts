@@ -1,9 +1,9 @@
 import { Command, Flags } from '@oclif/core';
 import { BACKEND_CHOICES, BackendChoice, BackendInfo, initBackend } from '../backend/backend';
-import { loadRunConfig, resolveConfig } from '../config/load';
+import { loadRunConfig, resolveConfig } from './load-config';
 import { RunConfig, RunConfigInput } from '../config/schema';
 import { getTask } from '../tasks/registry';
-import { Task } from '../tasks/task';
+import { Task } from '../core/task';
 import { CDM_WEIGHTS, DIV_ESTIMATORS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
 import { FDM_VARIANTS, METHODS } from '../losses/flow-loss';
 import { AFFINE_PATHS } from '../paths/affine';

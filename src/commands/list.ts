@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core';
-import { taskPresets } from '../config/load';
+import { taskPresets } from '../cli/load-config';
 import { DivEstimator, ESTIMATOR_FACTS } from '../losses/divergence';
 import { listTasks } from '../tasks/registry';
 

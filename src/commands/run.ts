@@ -7,7 +7,7 @@ import { createProgress } from '../cli/progress';
 import { parseWorkerRuns, WORKER_FLAG, workerProcesses } from '../cli/workers';
 import { pairedComparisons, renderPairedTerminal } from '../report/paired';
 import { renderTerminal } from '../report/render';
-import { SavedFileError } from '../results/checkpoint';
+import { SavedFileError } from '../training/checkpoint';
 import { ensureResultsRoot } from '../results/run-dir';
 import { BenchmarkResult, Interruption, resumeBenchmark, runBenchmark } from '../runner/runner';
 

@@ -4,7 +4,7 @@ import { FdmCommand } from '../cli/base-command';
 import { BACKEND_CHOICES, BackendChoice } from '../backend/backend';
 import { reopenTask } from '../cli/config-flags';
 import { Rng } from '../random/rng';
-import { loadModel } from '../results/checkpoint';
+import { loadModel } from '../training/checkpoint';
 import { runFiles } from '../results/run-dir';
 import { SAMPLE_FORMATS, SampleFormat, writeSamplesFile } from '../results/samples-file';
 import { GridJob, gridJobs } from '../runner/runner';

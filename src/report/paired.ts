@@ -2,7 +2,8 @@ import ttest from '@stdlib/stats-ttest';
 import wilcoxon from '@stdlib/stats-wilcoxon';
 import { RunRecord } from '../results/record';
 import { aggregate, FDM_ONLY_SETTINGS, groupBy, groupKey, pickSettings, Settings, variedSettings } from './aggregate';
-import { ColumnSpec, formatNumber, markdownTable, terminalTable } from './render';
+import { ColumnSpec } from '../core/columns';
+import { formatNumber, markdownTable, terminalTable } from './render';
 
 /** Significance level of the verdict in the 'better' column. */
 export const ALPHA = 0.05;

@@ -1,7 +1,7 @@
 import { RunConfig } from '../config/schema';
 import { ESTIMATOR_FACTS } from '../losses/divergence';
 import { lossOptionsFor } from '../tasks/loss-options';
-import { RunSpec, Task } from '../tasks/task';
+import { RunSpec, Task } from '../core/task';
 
 /** Cartesian product of lists, in order (the first list varies slowest). */
 function product<T extends object>(lists: { [K in keyof T]: T[K][] }): T[] {

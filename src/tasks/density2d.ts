@@ -9,14 +9,14 @@ import { AFFINE_PATHS, AffinePath, affinePathName, affineSchedule } from '../pat
 import { disposeQuantities } from '../paths/path';
 import { drawTrainingTimes, T_MAX } from '../paths/time-sampling';
 import { Rng } from '../random/rng';
-import { ColumnSpec } from '../report/render';
+import { ColumnSpec } from '../core/columns';
 import { writeDensityPng } from '../report/density-png';
 import { logLikelihood, sampleFlow } from '../solvers/flow';
 import { isLogIteration } from '../training/trainer';
 import { Sampler2D } from './toy2d/samplers';
 import { lossOptionsFor } from './loss-options';
 import { ModelExperiment } from './model-experiment';
-import { EvaluationResult, Experiment, FigurePanel, RunSpec, Task } from './task';
+import { EvaluationResult, Experiment, FigurePanel, RunSpec, Task } from '../core/task';
 
 
 export interface Density2DDefinition {

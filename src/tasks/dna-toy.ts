@@ -15,11 +15,11 @@ import { LossTerms, tangentsPerSample } from '../losses/flow-loss';
 import { sampleSimplexFlow } from '../solvers/simplex';
 import { Rng } from '../random/rng';
 import { writeCategoricalPng } from '../report/categorical-png';
-import { ColumnSpec } from '../report/render';
+import { ColumnSpec } from '../core/columns';
 import { isLogIteration } from '../training/trainer';
 import { lossOptionsFor } from './loss-options';
 import { ModelExperiment } from './model-experiment';
-import { EvaluationResult, Experiment, RunSpec, Task } from './task';
+import { EvaluationResult, Experiment, RunSpec, Task } from '../core/task';
 
 /** Dirichlet FM's CNN kernel width. */
 const KERNEL = 9;

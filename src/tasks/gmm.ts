@@ -7,10 +7,10 @@ import { VelocityModel } from '../models/model';
 import { AffinePath, affinePathName, affineSchedule, condOtSchedule } from '../paths/affine';
 import { Rng } from '../random/rng';
 import { Curve, writeCurvesPng } from '../report/curves-png';
-import { ColumnSpec } from '../report/render';
+import { ColumnSpec } from '../core/columns';
 import { T_MAX } from '../paths/time-sampling';
 import { density2DTask, ExtraEvaluation } from './density2d';
-import { FigurePanel, RunSpec, Task } from './task';
+import { FigurePanel, RunSpec, Task } from '../core/task';
 
 export interface MixtureTaskDefinition {
   name: string;

@@ -1,6 +1,6 @@
 import { RunConfig } from '../config/schema';
 import { FlowLossOptions } from '../losses/flow-loss';
-import { RunSpec } from './task';
+import { RunSpec } from '../core/task';
 
 /** The loss options of a run: its method and the FDM settings (which CFM ignores). */
 export function lossOptionsFor(spec: RunSpec, config: RunConfig): FlowLossOptions {

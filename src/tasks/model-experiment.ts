@@ -1,6 +1,7 @@
 import * as tf from '../backend/tf';
 import { Rng } from '../random/rng';
-import { captureState, ExperimentState, restoreState } from '../training/state';
+import { ExperimentState } from '../core/state';
+import { captureState, restoreState } from '../training/state';
 
 /** The random streams a training step draws from, each forked by name from the run's seed. */
 export type TrainingStreams = Record<'data' | 'noise' | 'time' | 'probes', Rng>;

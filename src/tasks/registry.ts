@@ -1,7 +1,7 @@
 import { density2DTask } from './density2d';
 import { dnaToyTask } from './dna-toy';
 import { mixtureTask } from './gmm';
-import { Task } from './task';
+import { Task } from '../core/task';
 import { kthTask, movingMnistTask } from './video-sets';
 import {
   circles,

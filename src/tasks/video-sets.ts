@@ -1,7 +1,7 @@
 import { RunConfig } from '../config/schema';
 import { loadKth } from '../datasets/kth';
 import { MNIST_DIGIT_SIZE, movingMnist, VideoSet } from '../datasets/moving-mnist';
-import { Task } from './task';
+import { Task } from '../core/task';
 import { VideoData, videoTask, VideoTaskDefinition } from './video';
 
 function frames(config: RunConfig): number {

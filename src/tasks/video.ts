@@ -5,18 +5,18 @@ import { RunConfig } from '../config/schema';
 import { VideoSet } from '../datasets/moving-mnist';
 import { flowLoss, FlowLossOptions, tangentsPerSample } from '../losses/flow-loss';
 import { centroidDistanceBatch, psnrBatch, ssimBatch } from '../metrics/image-quality';
-import { encodeFrames, FrameAutoencoder, loadAutoencoder, normaliseLatent, reconstructionPsnr, saveAutoencoder, trainAutoencoder } from '../models/frame-autoencoder';
+import { encodeFrames, FrameAutoencoder, loadAutoencoder, normaliseLatent, reconstructionPsnr, saveAutoencoder, trainAutoencoder } from './frame-autoencoder';
 import { ConvLatentField } from '../models/conv-field';
 import { AffinePath, affinePathName, affineSchedule, AFFINE_PATHS } from '../paths/affine';
 import { disposeQuantities } from '../paths/path';
 import { drawTrainingTimes, T_MAX } from '../paths/time-sampling';
 import { Rng } from '../random/rng';
-import { ColumnSpec } from '../report/render';
+import { ColumnSpec } from '../core/columns';
 import { writeVideoStrip } from '../report/video-png';
 import { sampleFlow } from '../solvers/flow';
 import { lossOptionsFor } from './loss-options';
 import { ModelExperiment } from './model-experiment';
-import { EvaluationResult, Experiment, FigurePanel, PrepareContext, RunSpec, Task } from './task';
+import { EvaluationResult, Experiment, FigurePanel, PrepareContext, RunSpec, Task } from '../core/task';
 
 /** Train and test videos, each [count, frames, size, size] in [0, 1]. */
 export interface VideoData {

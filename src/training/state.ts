@@ -1,18 +1,7 @@
 import { z } from 'zod';
 import * as tf from '../backend/tf';
+import { EncodedTensor, ExperimentState } from '../core/state';
 import { Rng, RngState } from '../random/rng';
-
-/** A float32 tensor as JSON: its shape and its bytes (little-endian float32) in base64. */
-export interface EncodedTensor {
-  shape: number[];
-  base64: string;
-}
-
-/** What training changes in an experiment: its variables, and its random streams by name. */
-export interface ExperimentState {
-  variables: EncodedTensor[];
-  streams: Record<string, RngState>;
-}
 
 function elementCount(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);

@@ -1,7 +1,8 @@
 import * as tf from '../backend/tf';
 import { LossPoint } from '../results/record';
-import { Experiment, StepLosses } from '../tasks/task';
-import { decodeTensor, EncodedTensor, encodeTensor } from './state';
+import { Experiment, StepLosses } from '../core/task';
+import { EncodedTensor } from '../core/state';
+import { decodeTensor, encodeTensor } from './state';
 
 export interface TrainOptions {
   iterations: number;

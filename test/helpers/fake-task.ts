@@ -1,8 +1,9 @@
 import * as tf from '../../src/backend/tf';
 import { RunConfig, runConfigSchema } from '../../src/config/schema';
 import { Rng } from '../../src/random/rng';
-import { Experiment, RunSpec, Task } from '../../src/tasks/task';
-import { captureState, ExperimentState, restoreState } from '../../src/training/state';
+import { Experiment, RunSpec, Task } from '../../src/core/task';
+import { ExperimentState } from '../../src/core/state';
+import { captureState, restoreState } from '../../src/training/state';
 
 export interface FakeTaskOptions {
   /** The iteration whose loss is NaN, for the runs it returns one for. */

@@ -4,8 +4,8 @@ import { FdmVariant, Method } from '../losses/flow-loss';
 import { CdmWeight, DivEstimator } from '../losses/divergence';
 import { TimeSampling } from '../paths/time-sampling';
 import { Rng } from '../random/rng';
-import { ColumnSpec } from '../report/render';
-import { ExperimentState } from '../training/state';
+import { ColumnSpec } from './columns';
+import { ExperimentState } from './state';
 
 /** One point of the sweep: a method with scalar settings, for one seed. */
 export interface RunSpec {

@@ -4,12 +4,13 @@ import { z } from 'zod';
 import * as tf from '../backend/tf';
 import { psnrBatch } from '../metrics/image-quality';
 import { Rng } from '../random/rng';
-import { SavedFileError } from '../results/checkpoint';
+import { SavedFileError } from '../training/checkpoint';
 import { writeFileAtomic } from '../results/store';
-import { captureState, encodedTensorSchema, ExperimentState, restoreState } from '../training/state';
-import { silu } from './activations';
-import { conv3x3 } from './conv';
-import { ParamFactory } from './params';
+import { ExperimentState } from '../core/state';
+import { captureState, encodedTensorSchema, restoreState } from '../training/state';
+import { silu } from '../models/activations';
+import { conv3x3 } from '../models/conv';
+import { ParamFactory } from '../models/params';
 
 /**
  * Stage 1 of the RIVER-style video task: a convolutional autoencoder that maps each grayscale

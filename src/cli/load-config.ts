@@ -6,7 +6,7 @@ import { PACKAGE_ROOT } from '../results/environment';
 import { runFiles } from '../results/run-dir';
 import { isSimplexPath } from '../paths/simplex';
 import { getTask } from '../tasks/registry';
-import { describeIssues, RunConfig, RunConfigInput, runConfigSchema } from './schema';
+import { describeIssues, RunConfig, RunConfigInput, runConfigSchema } from '../config/schema';
 
 export const CONFIG_DIR = path.join(PACKAGE_ROOT, 'configs');
 

@@ -1,10 +1,11 @@
 import * as fs from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { Experiment, FigurePanel, RunSpec } from '../tasks/task';
-import { decodeValues, EncodedTensor, encodedTensorSchema, encodeValues, ExperimentState, experimentStateSchema } from '../training/state';
-import { TrainerState } from '../training/trainer';
-import { writeFileAtomic } from './store';
+import { Experiment, FigurePanel, RunSpec } from '../core/task';
+import { EncodedTensor, ExperimentState } from '../core/state';
+import { decodeValues, encodedTensorSchema, encodeValues, experimentStateSchema } from './state';
+import { TrainerState } from './trainer';
+import { writeFileAtomic } from '../results/store';
 
 /** A missing, truncated or corrupt checkpoint or model file; the message names the file. */
 export class SavedFileError extends Error {}

@@ -1,0 +1,12 @@
+/** One metric or timing column of a report; which ones a task shows differs by task. */
+export interface ColumnSpec {
+  /** Metric name or timing key (see TIMING_KEYS). */
+  key: string;
+  header: string;
+  /** Decimal places. */
+  digits: number;
+  /** Show 'mean ± std' (when the row has more than one value). */
+  showStd: boolean;
+  /** Which way is better; only columns with a direction get a paired CFM-vs-FDM test (report/paired.ts). */
+  better?: 'lower' | 'higher';
+}

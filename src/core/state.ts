@@ -1,0 +1,13 @@
+import { RngState } from '../random/rng';
+
+/** A float32 tensor as JSON: its shape and its bytes (little-endian float32) in base64. */
+export interface EncodedTensor {
+  shape: number[];
+  base64: string;
+}
+
+/** What training changes in an experiment: its variables, and its random streams by name. */
+export interface ExperimentState {
+  variables: EncodedTensor[];
+  streams: Record<string, RngState>;
+}
