@@ -2,17 +2,11 @@ import * as tf from '../backend/tf';
 import { SimplexDenoiser } from '../models/simplex-cnn';
 import { FieldInputs, SimplexConditional, TokenBatch } from '../paths/simplex-batch';
 import { Rng } from '../random/rng';
-import { CdmWeight, DivEstimator, ProbeDistribution, drawProbes, residualWeight, stopGradient, weightedSquare } from './divergence';
-import { LossTerms } from './flow-loss';
+import { drawProbes, residualWeight, stopGradient, weightedSquare } from './divergence';
+import { FlowLossOptions, LossTerms } from './flow-loss';
 
-export interface SimplexLossOptions {
-  lambda: number;
-  divEstimator: DivEstimator;
-  probes: number;
-  probeDist: ProbeDistribution;
-  cdmWeight: CdmWeight;
-  stopGrad: boolean;
-}
+/** The FDM settings the simplex loss takes (one method, the paper's residual). */
+export type SimplexLossOptions = Pick<FlowLossOptions, 'lambda' | 'divEstimator' | 'probes' | 'probeDist' | 'cdmWeight' | 'stopGrad'>;
 
 /** Sum over the class axis, kept for broadcasting. */
 function classSum(x: tf.Tensor): tf.Tensor {
