@@ -9,7 +9,7 @@ import { barHeight, writeCategoricalPng } from '../src/report/categorical-png';
 import { resolveConfig } from '../src/cli/load-config';
 import { dnaToyTask } from '../src/tasks/dna-toy';
 import { Rng } from '../src/random/rng';
-import { gridJobs } from '../src/runner/runner';
+import { gridJobs } from '../src/runner/jobs';
 
 /** The colours of one pixel column below the legend (two entries: 2 x (9 + 4) + 2 x 8 pixels). */
 function columnColours(png: PNG, x: number): string[] {

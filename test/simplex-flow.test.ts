@@ -18,7 +18,7 @@ import { conditionalBatch } from '../src/paths/simplex-batch';
 import { speedTable } from '../src/paths/speed-table';
 import { Rng } from '../src/random/rng';
 import { sampleSimplexFlow } from '../src/solvers/simplex';
-import { gridJobs } from '../src/runner/runner';
+import { gridJobs } from '../src/runner/jobs';
 import { toyTarget } from '../src/tasks/dna-toy';
 import { useTestBackend } from './helpers/backend';
 import { assertAllClose, assertClose } from './helpers/numeric';

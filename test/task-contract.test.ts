@@ -3,7 +3,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '../src/backend/tf';
 import { resolveConfig, taskPresets } from '../src/cli/load-config';
 import { Rng } from '../src/random/rng';
-import { gridJobs } from '../src/runner/runner';
+import { gridJobs } from '../src/runner/jobs';
 import { listTasks } from '../src/tasks/registry';
 import { Experiment, Task } from '../src/core/task';
 import { createStepper } from '../src/training/trainer';

@@ -2,7 +2,7 @@ import { Bench } from 'tinybench';
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
 import { Rng } from '../random/rng';
-import { gridJobs } from '../runner/runner';
+import { gridJobs } from '../runner/jobs';
 import { RunSpec, Task } from '../core/task';
 import { createStepper } from '../training/trainer';
 

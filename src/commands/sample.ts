@@ -7,7 +7,7 @@ import { Rng } from '../random/rng';
 import { loadModel } from '../training/checkpoint';
 import { runFiles } from '../results/run-dir';
 import { SAMPLE_FORMATS, SampleFormat, writeSamplesFile } from '../results/samples-file';
-import { GridJob, gridJobs } from '../runner/runner';
+import { GridJob, gridJobs } from '../runner/jobs';
 
 /** The run named by --run: a 1-based index, a name ('fdm lambda=0.1 seed 0') or a file key; the first by default. */
 function pickRun(jobs: GridJob[], wanted: string | undefined): GridJob {

@@ -2,24 +2,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { stringify as stringifyYaml } from 'yaml';
-import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { BackendInfo } from '../backend/backend';
 import { RunConfig } from '../config/schema';
+import { EvaluationResult, RunSpec, Task } from '../core/task';
 import { Rng } from '../random/rng';
 import { describeEnvironment } from '../results/environment';
 import { RunRecord } from '../results/record';
-import { loadCheckpoint, modelPanel, readModel, writeCheckpoint, writeModel } from '../training/checkpoint';
-import { createRunDir, runFiles, runKey } from '../results/run-dir';
+import { createRunDir, runFiles } from '../results/run-dir';
 import { appendRecord, parseRecordsFile, writeFileAtomic } from '../results/store';
-import { aggregate, AggregateRow } from '../report/aggregate';
-import { pairedComparisons, renderPairedMarkdown } from '../report/paired';
-import { TrainingHistory, writeTrainingCurves } from '../report/training-curves';
-import { renderMarkdown } from '../report/render';
-import { EvaluationResult, FigurePanel, RunSpec, Task } from '../core/task';
-import { train } from '../training/trainer';
+import { AggregateRow } from '../report/aggregate';
+import { loadCheckpoint, writeCheckpoint, writeModel } from '../training/checkpoint';
 import { timingStats } from '../training/timing';
-import { expandRuns, runSettings } from './grid';
+import { train } from '../training/trainer';
+import { runSettings } from './grid';
+import { GridJob, gridJobs, splitJobs } from './jobs';
 import { Progress } from './progress';
+import { RunDir, writeSummaries } from './summaries';
 
 export interface RunContext {
   backend: BackendInfo;
@@ -89,58 +87,6 @@ export interface RunStatus {
   failures?: string[];
 }
 
-/** One run of the grid, with its names in logs, figures and file names. */
-export interface GridJob {
-  index: number;
-  spec: RunSpec;
-  /** e.g. 'fdm lambda=0.1', shared by the seeds of a setting (figure panels). */
-  label: string;
-  /** e.g. 'fdm lambda=0.1 seed 0'. */
-  name: string;
-  /** name as a file name, e.g. 'fdm-lambda-0.1-seed-0'. */
-  key: string;
-}
-
-/** Settings that name CFM runs too; the others shape only the FDM loss. */
-const SHARED_LABEL_SETTINGS: readonly string[] = ['path', 'simplexDim', 'timeSampling'];
-const LABEL_SETTINGS = ['path', 'simplexDim', 'timeSampling', 'divEstimator', 'probes', 'cdmWeight', 'stopGrad', 'fdmVariant'] as const;
-
-/** A short label for a run in logs and figures, e.g. 'fdm lambda=0.1 probes=4'. */
-export function specLabel(spec: RunSpec, varied: readonly string[]): string {
-  const parts: string[] = [spec.method];
-  if (spec.method === 'fdm') parts.push(`lambda=${spec.lambda}`);
-  for (const key of LABEL_SETTINGS) {
-    if (varied.includes(key) && (SHARED_LABEL_SETTINGS.includes(key) || spec.method === 'fdm')) parts.push(`${key}=${String(spec[key])}`);
-  }
-  return parts.join(' ');
-}
-
-/** Grid settings that take more than one value among the runs that use them. */
-function variedGridSettings(specs: RunSpec[]): string[] {
-  const fdm = specs.filter((s) => s.method === 'fdm');
-  return LABEL_SETTINGS.filter((key) => new Set((SHARED_LABEL_SETTINGS.includes(key) ? specs : fdm).map((s) => s[key])).size > 1);
-}
-
-/** Every run of a configuration, named. */
-export function gridJobs(config: RunConfig): GridJob[] {
-  const specs = expandRuns(config);
-  const varied = variedGridSettings(specs);
-  const jobs = specs.map((spec, index) => {
-    const label = specLabel(spec, varied);
-    const name = `${label} seed ${spec.seed}`;
-    return { index, spec, label, name, key: runKey(name) };
-  });
-  // Checkpoints and models are files named by key: two runs sharing one would overwrite each other.
-  const keys = new Set(jobs.map((job) => job.key));
-  if (keys.size !== jobs.length) throw new Error(`internal: runs of this grid share file names: ${jobs.map((j) => j.key).join(', ')}`);
-  return jobs;
-}
-
-interface RunDir {
-  runId: string;
-  dir: string;
-}
-
 type RunOutcome = { record: RunRecord } | { interruptedAt: number };
 
 /**
@@ -197,79 +143,12 @@ async function runOne(task: Task, config: RunConfig, job: GridJob, ctx: RunConte
   }
 }
 
-function flattenRecord(record: RunRecord): Record<string, unknown> {
-  const { settings, metrics, timing, history, ...head } = record;
-  const { throughput, ...times } = timing;
-  return { ...head, ...settings, ...metrics, ...times, ...throughput };
-}
-
-function writeRecordsCsv(file: string, records: RunRecord[]): void {
-  const rows = records.map(flattenRecord);
-  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  writeFileAtomic(file, stringifyCsv(rows, { header: true, columns }));
-}
-
-/** The figure's panels: the first seed of every setting that finished, from its saved model. */
-function figurePanels(task: Task, run: RunDir, jobs: GridJob[], records: Array<RunRecord | undefined>, progress: Progress): FigurePanel[] {
-  const panels: FigurePanel[] = [];
-  for (const job of jobs) {
-    if (records[job.index]?.status !== 'ok' || panels.some((p) => p.label === job.label)) continue;
-    try {
-      const panel = modelPanel(readModel(runFiles(run.dir).model(job.key), task.name, job.spec), job.label, job.spec);
-      if (panel) panels.push(panel);
-    } catch (err) {
-      progress.log(`warning: ${(err as Error).message}; ${job.name} is left out of the figure`);
-    }
-  }
-  return panels;
-}
-
-/** The loss history of the first finished seed of every setting, labelled as in the figure. */
-function firstSeedHistories(jobs: GridJob[], records: Array<RunRecord | undefined>): TrainingHistory[] {
-  const histories: TrainingHistory[] = [];
-  for (const job of jobs) {
-    const history = records[job.index]?.history;
-    if (history?.length && !histories.some((h) => h.label === job.label)) histories.push({ label: job.label, history });
-  }
-  return histories;
-}
-
-/** records.csv, table.md, the training curves and the figure, for the runs finished so far. */
-async function writeSummaries(task: Task, config: RunConfig, run: RunDir, jobs: GridJob[], records: Array<RunRecord | undefined>, progress: Progress) {
-  const files = runFiles(run.dir);
-  const finished = records.filter((r): r is RunRecord => r !== undefined);
-  const rows = aggregate(finished);
-  if (finished.length === 0) return rows;
-  writeRecordsCsv(files.csv, finished);
-  // The paired CFM-vs-FDM tests, when there are several seeds, go under the table.
-  const paired = renderPairedMarkdown(pairedComparisons(finished, task.columns), task.columns);
-  writeFileAtomic(files.markdown, [renderMarkdown(rows, task.columns), paired].join('\n'));
-  writeTrainingCurves(files.curves, firstSeedHistories(jobs, records), task.name);
-  if (task.writeFigure) {
-    const panels = figurePanels(task, run, jobs, records, progress);
-    try {
-      if (panels.length) await task.writeFigure(files.figure, panels, new Rng(`${task.name}/figure`), config);
-    } catch (err) {
-      // A figure is a view of the results: failing to draw it must not cost the table or the status.
-      progress.log(`warning: no figure: ${(err as Error).message}`);
-    }
-  }
-  return rows;
-}
-
 function writeStatus(file: string, status: Omit<RunStatus, 'updatedAt'>): void {
   writeFileAtomic(file, JSON.stringify({ ...status, updatedAt: new Date().toISOString() }, null, 2) + '\n');
 }
 
 function recordMatches(task: Task, record: RunRecord, spec: RunSpec, config: RunConfig): boolean {
   return record.method === spec.method && record.seed === spec.seed && isDeepStrictEqual(record.settings, runSettings(task, spec, config));
-}
-
-/** The pending runs split round-robin (in grid order) over at most `count` workers. */
-export function splitJobs(pending: readonly GridJob[], count: number): number[][] {
-  const shares: number[][] = Array.from({ length: Math.min(count, pending.length) }, () => []);
-  pending.forEach((job, i) => shares[i % shares.length].push(job.index));
-  return shares;
 }
 
 /**

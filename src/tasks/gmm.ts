@@ -9,7 +9,7 @@ import { Rng } from '../random/rng';
 import { Curve, writeCurvesPng } from '../report/curves-png';
 import { ColumnSpec } from '../core/columns';
 import { T_MAX } from '../paths/time-sampling';
-import { density2DTask, ExtraEvaluation } from './density2d';
+import { densityTask, ExtraEvaluation } from './density';
 import { FigurePanel, RunSpec, Task } from '../core/task';
 
 export interface MixtureTaskDefinition {
@@ -103,7 +103,7 @@ function densityCurves(def: MixtureTaskDefinition) {
 /** A Gaussian-mixture density task whose path, field and TV bounds are known in closed form. */
 export function mixtureTask(def: MixtureTaskDefinition): Task {
   const dim = mixtureDim(def.mixture);
-  return density2DTask({
+  return densityTask({
     name: def.name,
     description: def.description,
     dim,

@@ -1,4 +1,4 @@
-import { density2DTask } from './density2d';
+import { densityTask } from './density';
 import { dnaToyTask } from './dna-toy';
 import { mixtureTask } from './gmm';
 import { Task } from '../core/task';
@@ -16,11 +16,11 @@ import { CHECKERBOARD_ENTROPY, checkerboard, Sampler2D } from './toy2d/samplers'
 
 /** A 2D set of the CNF literature (FFJORD's toy data): FFJORD's plot range, presets in configs/toy2d.yaml. */
 function toy2dTask(name: string, description: string, sample: Sampler2D, entropy?: number): Task {
-  return density2DTask({ name, description, sample, entropy, range: [-4, 4], presetFile: 'toy2d' });
+  return densityTask({ name, description, sample, entropy, range: [-4, 4], presetFile: 'toy2d' });
 }
 
 const TASKS: Task[] = [
-  density2DTask({
+  densityTask({
     name: 'checkerboard',
     description: 'the reference 2D checkerboard (8 uniform squares); NLL floor ln(8/0.45^2) = 3.676 nats',
     sample: checkerboard,

@@ -19,7 +19,7 @@ import { ModelExperiment } from './model-experiment';
 import { EvaluationResult, Experiment, FigurePanel, RunSpec, Task } from '../core/task';
 
 
-export interface Density2DDefinition {
+export interface DensityDefinition {
   name: string;
   description: string;
   sample: Sampler2D;
@@ -57,13 +57,13 @@ function standardError(values: Float64Array, m: number): number {
   return Math.sqrt(variance / values.length);
 }
 
-class Density2DExperiment extends ModelExperiment<Mlp> implements Experiment {
+class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
   private readonly path: AffinePath;
   private readonly opts: FlowLossOptions;
   private readonly dim: number;
 
   constructor(
-    private readonly def: Density2DDefinition,
+    private readonly def: DensityDefinition,
     private readonly facts: Record<string, number>,
     private readonly config: RunConfig,
     private readonly spec: RunSpec,
@@ -152,8 +152,11 @@ const DENSITY_COLUMNS: ColumnSpec[] = [
   { key: 'w2', header: 'W2', digits: 4, showStd: true, better: 'lower' },
 ];
 
-/** A 2D density-estimation task: the MLP of the reference code on an affine Gaussian path. */
-export function density2DTask(def: Density2DDefinition): Task {
+/**
+ * A density-estimation task in R^d (the 2D sets, the 1D and 2D mixtures): the MLP of the reference
+ * code on an affine Gaussian path.
+ */
+export function densityTask(def: DensityDefinition): Task {
   let known: Record<string, number> | null = null;
   const facts = (): Record<string, number> => {
     if (known === null) {
@@ -172,7 +175,7 @@ export function density2DTask(def: Density2DDefinition): Task {
     get facts() {
       return facts();
     },
-    createExperiment: (config, spec, rng) => new Density2DExperiment(def, facts(), config, spec, rng),
+    createExperiment: (config, spec, rng) => new DensityExperiment(def, facts(), config, spec, rng),
     async writeFigure(file: string, panels: FigurePanel[], rng: Rng, config: RunConfig): Promise<void> {
       if (def.writeFigure) return def.writeFigure(file, panels, config);
       const count = panels[0]?.points.length ? panels[0].points.length / 2 : 2000;

@@ -1,0 +1,58 @@
+import { RunConfig } from '../config/schema';
+import { RunSpec } from '../core/task';
+import { runKey } from '../results/run-dir';
+import { expandRuns } from './grid';
+
+/** One run of the grid, with its names in logs, figures and file names. */
+export interface GridJob {
+  index: number;
+  spec: RunSpec;
+  /** e.g. 'fdm lambda=0.1', shared by the seeds of a setting (figure panels). */
+  label: string;
+  /** e.g. 'fdm lambda=0.1 seed 0'. */
+  name: string;
+  /** name as a file name, e.g. 'fdm-lambda-0.1-seed-0'. */
+  key: string;
+}
+
+/** Settings that name CFM runs too; the others shape only the FDM loss. */
+const SHARED_LABEL_SETTINGS: readonly string[] = ['path', 'simplexDim', 'timeSampling'];
+const LABEL_SETTINGS = ['path', 'simplexDim', 'timeSampling', 'divEstimator', 'probes', 'cdmWeight', 'stopGrad', 'fdmVariant'] as const;
+
+/** A short label for a run in logs and figures, e.g. 'fdm lambda=0.1 probes=4'. */
+function specLabel(spec: RunSpec, varied: readonly string[]): string {
+  const parts: string[] = [spec.method];
+  if (spec.method === 'fdm') parts.push(`lambda=${spec.lambda}`);
+  for (const key of LABEL_SETTINGS) {
+    if (varied.includes(key) && (SHARED_LABEL_SETTINGS.includes(key) || spec.method === 'fdm')) parts.push(`${key}=${String(spec[key])}`);
+  }
+  return parts.join(' ');
+}
+
+/** Grid settings that take more than one value among the runs that use them. */
+function variedGridSettings(specs: RunSpec[]): string[] {
+  const fdm = specs.filter((s) => s.method === 'fdm');
+  return LABEL_SETTINGS.filter((key) => new Set((SHARED_LABEL_SETTINGS.includes(key) ? specs : fdm).map((s) => s[key])).size > 1);
+}
+
+/** Every run of a configuration, named. */
+export function gridJobs(config: RunConfig): GridJob[] {
+  const specs = expandRuns(config);
+  const varied = variedGridSettings(specs);
+  const jobs = specs.map((spec, index) => {
+    const label = specLabel(spec, varied);
+    const name = `${label} seed ${spec.seed}`;
+    return { index, spec, label, name, key: runKey(name) };
+  });
+  // Checkpoints and models are files named by key: two runs sharing one would overwrite each other.
+  const keys = new Set(jobs.map((job) => job.key));
+  if (keys.size !== jobs.length) throw new Error(`internal: runs of this grid share file names: ${jobs.map((j) => j.key).join(', ')}`);
+  return jobs;
+}
+
+/** The pending runs split round-robin (in grid order) over at most `count` workers. */
+export function splitJobs(pending: readonly GridJob[], count: number): number[][] {
+  const shares: number[][] = Array.from({ length: Math.min(count, pending.length) }, () => []);
+  pending.forEach((job, i) => shares[i % shares.length].push(job.index));
+  return shares;
+}

@@ -1,0 +1,80 @@
+import { stringify as stringifyCsv } from 'csv-stringify/sync';
+import { RunConfig } from '../config/schema';
+import { FigurePanel, Task } from '../core/task';
+import { Rng } from '../random/rng';
+import { RunRecord } from '../results/record';
+import { runFiles } from '../results/run-dir';
+import { writeFileAtomic } from '../results/store';
+import { aggregate } from '../report/aggregate';
+import { pairedComparisons, renderPairedMarkdown } from '../report/paired';
+import { renderMarkdown } from '../report/render';
+import { TrainingHistory, writeTrainingCurves } from '../report/training-curves';
+import { modelPanel, readModel } from '../training/checkpoint';
+import { GridJob } from './jobs';
+import { Progress } from './progress';
+
+/** A run directory and its id. */
+export interface RunDir {
+  runId: string;
+  dir: string;
+}
+
+function flattenRecord(record: RunRecord): Record<string, unknown> {
+  const { settings, metrics, timing, history, ...head } = record;
+  const { throughput, ...times } = timing;
+  return { ...head, ...settings, ...metrics, ...times, ...throughput };
+}
+
+function writeRecordsCsv(file: string, records: RunRecord[]): void {
+  const rows = records.map(flattenRecord);
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  writeFileAtomic(file, stringifyCsv(rows, { header: true, columns }));
+}
+
+/** The figure's panels: the first seed of every setting that finished, from its saved model. */
+function figurePanels(task: Task, run: RunDir, jobs: GridJob[], records: Array<RunRecord | undefined>, progress: Progress): FigurePanel[] {
+  const panels: FigurePanel[] = [];
+  for (const job of jobs) {
+    if (records[job.index]?.status !== 'ok' || panels.some((p) => p.label === job.label)) continue;
+    try {
+      const panel = modelPanel(readModel(runFiles(run.dir).model(job.key), task.name, job.spec), job.label, job.spec);
+      if (panel) panels.push(panel);
+    } catch (err) {
+      progress.log(`warning: ${(err as Error).message}; ${job.name} is left out of the figure`);
+    }
+  }
+  return panels;
+}
+
+/** The loss history of the first finished seed of every setting, labelled as in the figure. */
+function firstSeedHistories(jobs: GridJob[], records: Array<RunRecord | undefined>): TrainingHistory[] {
+  const histories: TrainingHistory[] = [];
+  for (const job of jobs) {
+    const history = records[job.index]?.history;
+    if (history?.length && !histories.some((h) => h.label === job.label)) histories.push({ label: job.label, history });
+  }
+  return histories;
+}
+
+/** records.csv, table.md, the training curves and the figure, for the runs finished so far. */
+export async function writeSummaries(task: Task, config: RunConfig, run: RunDir, jobs: GridJob[], records: Array<RunRecord | undefined>, progress: Progress) {
+  const files = runFiles(run.dir);
+  const finished = records.filter((r): r is RunRecord => r !== undefined);
+  const rows = aggregate(finished);
+  if (finished.length === 0) return rows;
+  writeRecordsCsv(files.csv, finished);
+  // The paired CFM-vs-FDM tests, when there are several seeds, go under the table.
+  const paired = renderPairedMarkdown(pairedComparisons(finished, task.columns), task.columns);
+  writeFileAtomic(files.markdown, [renderMarkdown(rows, task.columns), paired].join('\n'));
+  writeTrainingCurves(files.curves, firstSeedHistories(jobs, records), task.name);
+  if (task.writeFigure) {
+    const panels = figurePanels(task, run, jobs, records, progress);
+    try {
+      if (panels.length) await task.writeFigure(files.figure, panels, new Rng(`${task.name}/figure`), config);
+    } catch (err) {
+      // A figure is a view of the results: failing to draw it must not cost the table or the status.
+      progress.log(`warning: no figure: ${(err as Error).message}`);
+    }
+  }
+  return rows;
+}
