@@ -7,13 +7,8 @@ import { Rng } from '../random/rng';
 import { ColumnSpec } from './columns';
 import { ExperimentState } from './state';
 
-/** One point of the sweep: a method with scalar settings, for one seed. */
-export interface RunSpec {
-  method: Method;
-  seed: number;
-  path: PathName;
-  /** Classes per position K, for the simplex tasks only. */
-  simplexDim?: number;
+/** The grid settings of FDM's loss (core/methods.ts says what CFM holds for them). */
+export interface FdmSettings {
   lambda: number;
   divEstimator: DivEstimator;
   /** Hutchinson probes per sample (0 with the exact estimator). */
@@ -21,6 +16,15 @@ export interface RunSpec {
   cdmWeight: CdmWeight;
   stopGrad: boolean;
   fdmVariant: FdmVariant;
+}
+
+/** One point of the sweep: a method with scalar settings, for one seed. */
+export interface RunSpec extends FdmSettings {
+  method: Method;
+  seed: number;
+  path: PathName;
+  /** Classes per position K, for the simplex tasks only. */
+  simplexDim?: number;
   /** How training times are drawn (shared by CFM and FDM, which train on the same batches). */
   timeSampling: TimeSampling;
 }

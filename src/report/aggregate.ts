@@ -1,19 +1,9 @@
 import { mean, median, sampleStandardDeviation } from 'simple-statistics';
+import { FDM_ONLY_SETTINGS } from '../core/methods';
 import { RunRecord } from '../results/record';
 
 export type SettingValue = string | number | boolean;
 export type Settings = Record<string, SettingValue>;
-
-/** Settings that only shape the FDM loss; CFM runs ignore them, so CFM rows never show them. */
-export const FDM_ONLY_SETTINGS: readonly string[] = [
-  'lambda',
-  'divEstimator',
-  'probes',
-  'probeDist',
-  'cdmWeight',
-  'stopGrad',
-  'fdmVariant',
-];
 
 /** Settings that never split rows: seeds are what a row aggregates over; method is its own column. */
 const NON_GROUPING_SETTINGS: readonly string[] = ['seed', 'method'];

@@ -1,7 +1,8 @@
 import ttest from '@stdlib/stats-ttest';
 import wilcoxon from '@stdlib/stats-wilcoxon';
 import { RunRecord } from '../results/record';
-import { aggregate, FDM_ONLY_SETTINGS, groupBy, groupKey, pickSettings, Settings, variedSettings } from './aggregate';
+import { FDM_ONLY_SETTINGS } from '../core/methods';
+import { aggregate, groupBy, groupKey, pickSettings, Settings, variedSettings } from './aggregate';
 import { ColumnSpec } from '../core/columns';
 import { formatNumber, markdownTable, terminalTable } from './render';
 

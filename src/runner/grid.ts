@@ -1,4 +1,5 @@
 import { RunConfig } from '../config/schema';
+import { CFM_NEUTRAL_SETTINGS } from '../core/methods';
 import { ESTIMATOR_FACTS } from '../losses/divergence';
 import { lossOptionsFor } from '../tasks/loss-options';
 import { RunSpec, Task } from '../core/task';
@@ -19,7 +20,7 @@ function canonical(spec: RunSpec): RunSpec {
     return canonical(rest);
   }
   if (spec.method === 'cfm') {
-    return { ...spec, lambda: 0, divEstimator: 'exact', probes: 0, cdmWeight: 'path', stopGrad: false, fdmVariant: 'paper' };
+    return { ...spec, ...CFM_NEUTRAL_SETTINGS };
   }
   if (spec.divEstimator === 'exact') return { ...spec, probes: 0 };
   // No probe count given: the estimator's own default.

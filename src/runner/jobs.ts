@@ -1,4 +1,5 @@
 import { RunConfig } from '../config/schema';
+import { FDM_ONLY_SETTINGS } from '../core/methods';
 import { RunSpec } from '../core/task';
 import { runKey } from '../results/run-dir';
 import { expandRuns } from './grid';
@@ -15,16 +16,16 @@ export interface GridJob {
   key: string;
 }
 
-/** Settings that name CFM runs too; the others shape only the FDM loss. */
-const SHARED_LABEL_SETTINGS: readonly string[] = ['path', 'simplexDim', 'timeSampling'];
+/** Grid settings that name a run when they vary; lambda always names an FDM run. */
 const LABEL_SETTINGS = ['path', 'simplexDim', 'timeSampling', 'divEstimator', 'probes', 'cdmWeight', 'stopGrad', 'fdmVariant'] as const;
+const namesCfm = (key: string) => !FDM_ONLY_SETTINGS.includes(key);
 
 /** A short label for a run in logs and figures, e.g. 'fdm lambda=0.1 probes=4'. */
 function specLabel(spec: RunSpec, varied: readonly string[]): string {
   const parts: string[] = [spec.method];
   if (spec.method === 'fdm') parts.push(`lambda=${spec.lambda}`);
   for (const key of LABEL_SETTINGS) {
-    if (varied.includes(key) && (SHARED_LABEL_SETTINGS.includes(key) || spec.method === 'fdm')) parts.push(`${key}=${String(spec[key])}`);
+    if (varied.includes(key) && (namesCfm(key) || spec.method === 'fdm')) parts.push(`${key}=${String(spec[key])}`);
   }
   return parts.join(' ');
 }
@@ -32,7 +33,7 @@ function specLabel(spec: RunSpec, varied: readonly string[]): string {
 /** Grid settings that take more than one value among the runs that use them. */
 function variedGridSettings(specs: RunSpec[]): string[] {
   const fdm = specs.filter((s) => s.method === 'fdm');
-  return LABEL_SETTINGS.filter((key) => new Set((SHARED_LABEL_SETTINGS.includes(key) ? specs : fdm).map((s) => s[key])).size > 1);
+  return LABEL_SETTINGS.filter((key) => new Set((namesCfm(key) ? specs : fdm).map((s) => s[key])).size > 1);
 }
 
 /** Every run of a configuration, named. */
