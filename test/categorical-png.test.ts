@@ -43,7 +43,7 @@ describe('categorical figure (dna-toy samples.png)', () => {
 
   it('dna-toy draws the panels of one K and refuses panels of several', async () => {
     const config = resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: {} });
-    const { length } = config.simplex;
+    const { length } = config.simplex as { length: number };
     const tokens = Float32Array.from({ length: 50 * length }, (_, i) => i % 20);
     const spec = gridJobs(config)[0].spec;
     const file = path.join(dir, 'dna.png');

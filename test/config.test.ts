@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadRunConfig, resolveConfig, taskPresets } from '../src/cli/load-config';
+import { RunConfigInput } from '../src/config/schema';
 import { listTasks } from '../src/tasks/registry';
 import { expandRuns } from '../src/runner/grid';
 
@@ -30,7 +31,7 @@ describe('configuration', () => {
     ['lambda < 0', { lambda: [-0.5] }, /lambda\.0: Too small/],
     ['zero probes', { probes: 0 }, /probes\.0: Too small: expected number to be >0/],
     ['a wrong type', { iterations: 'many' }, /iterations: Invalid input: expected number/],
-    ['an unknown key', { learningRate: 0.1 }, /Unrecognized key: "learningRate"/],
+    ['an unknown key', { learningRate: 0.1 }, /unknown setting\(s\) 'learningRate'/],
     ['an unknown method', { methods: ['cfm', 'ot'] }, /methods\.1: Invalid option: expected one of "cfm"\|"fdm"/],
   ];
   for (const [what, overrides, message] of invalid) {
@@ -43,9 +44,16 @@ describe('configuration', () => {
     });
   }
 
+  it("a task's own section is validated by its schema, and refused on a task that does not have it", () => {
+    assert.throws(() => resolveConfig({ task: 'moving-mnist', preset: 'ci', overrides: { video: { size: -2 } } }), /video\.size: Too small/);
+    assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'ci', overrides: { video: { size: 32 } } }), /unknown setting\(s\) 'video'/);
+    const dna = resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: { simplex: { length: 6 } } });
+    assert.deepEqual(dna.simplex, { length: 6, alphaMax: 8, alphaScale: 2 });
+  });
+
   it('validates every preset of every task', () => {
     // kth reads the user's copy of KTH: its presets are complete once the data paths are given.
-    const dataPaths = { kth: { video: { trainPath: 'kth/train', testPath: 'kth/test' } } } as Record<string, object>;
+    const dataPaths = { kth: { video: { trainPath: 'kth/train', testPath: 'kth/test' } } } as Record<string, RunConfigInput>;
     for (const task of listTasks()) {
       for (const preset of Object.keys(taskPresets(task.name))) {
         const overrides = dataPaths[task.name] ?? {};

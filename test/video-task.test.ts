@@ -10,6 +10,7 @@ import { RunSpec } from '../src/core/task';
 import { latentField, randomContext, videoTask, writeCondition } from '../src/tasks/video';
 import { FrameAutoencoder } from '../src/tasks/frame-autoencoder';
 import { movingMnistDefinition } from '../src/tasks/video-sets';
+import { videoOf } from '../src/tasks/video-settings';
 import { useTestBackend } from './helpers/backend';
 import { makeRecord } from './helpers/run-records';
 import { aggregate } from '../src/report/aggregate';
@@ -46,7 +47,7 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
     const task = videoTask(movingMnistDefinition);
     await task.prepare!(config, fdm, context);
     const experiment = task.createExperiment(config, fdm, new Rng('video/seed-0'));
-    const { size, predictFrames, testSequences } = config.video;
+    const { size, predictFrames, testSequences } = videoOf(config);
     const frames = experiment.sample(3, new Rng('predict'));
     assert.equal(frames.length, 3 * predictFrames * size * size);
     assert.ok(frames.every((v) => v >= 0 && v <= 1));
@@ -64,7 +65,7 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
     assert.ok(metrics.ssim <= 1);
     // The held-last-frame baseline, by hand: PSNR of frame contextFrames - 1 against each later frame.
     const { test } = await movingMnistDefinition.load(config);
-    const { contextFrames, predictFrames, size } = config.video;
+    const { contextFrames, predictFrames, size } = videoOf(config);
     const pixels = size * size;
     const frame = (v: number, f: number) => test.data.subarray((v * test.frames + f) * pixels, (v * test.frames + f + 1) * pixels);
     const psnrs: number[] = [];
@@ -122,7 +123,7 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
     const task = videoTask(movingMnistDefinition);
     await task.prepare!(config, fdm, context);
     const [cold, warm] = [0, 0.9].map((warmStart) => {
-      const experiment = task.createExperiment({ ...config, video: { ...config.video, warmStart } }, fdm, new Rng('video/seed-0'));
+      const experiment = task.createExperiment({ ...config, video: { ...videoOf(config), warmStart } }, fdm, new Rng('video/seed-0'));
       const frames = experiment.sample(2, new Rng('predict'));
       experiment.dispose();
       return frames;
@@ -130,13 +131,13 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
     assert.notDeepEqual(cold, warm);
     // Frames rolled out from an untrained field: with a warm start little noise enters, so they stay nearer the last context frame.
     const { test } = await movingMnistDefinition.load(config);
-    const { contextFrames, size } = config.video;
+    const { contextFrames, size } = videoOf(config);
     const pixels = size * size;
     const distanceToLast = (frames: Float32Array) => {
       let total = 0;
       for (let v = 0; v < 2; v++) {
         const last = test.data.subarray((v * test.frames + contextFrames - 1) * pixels, (v * test.frames + contextFrames) * pixels);
-        frames.subarray(v * config.video.predictFrames * pixels, (v * config.video.predictFrames + 1) * pixels).forEach((p, i) => (total += (p - last[i]) ** 2));
+        frames.subarray(v * videoOf(config).predictFrames * pixels, (v * videoOf(config).predictFrames + 1) * pixels).forEach((p, i) => (total += (p - last[i]) ** 2));
       }
       return total;
     };
@@ -154,8 +155,8 @@ describe('video settings in the records', () => {
   it('every video setting that shapes a run is recorded, and report keeps runs that differ in one apart', () => {
     const task = videoTask(movingMnistDefinition);
     const settings = runSettings(task, fdm, config);
-    assert.equal(settings['video.size'], config.video.size);
-    assert.equal(settings['video.autoencoder.latentChannels'], config.video.autoencoder.latentChannels);
+    assert.equal(settings['video.size'], videoOf(config).size);
+    assert.equal(settings['video.autoencoder.latentChannels'], videoOf(config).autoencoder.latentChannels);
     assert.ok(!('video.figureSequences' in settings), 'the figure does not shape the numbers');
     const larger = resolveConfig({ task: 'moving-mnist', preset: 'ci', overrides: { video: { size: 32 } } });
     const record = (c: typeof config, nll: number): RunRecord => ({

@@ -6,7 +6,7 @@ import { PACKAGE_ROOT } from '../results/environment';
 import { runFiles } from '../results/run-dir';
 import { isSimplexPath } from '../paths/simplex';
 import { getTask } from '../tasks/registry';
-import { describeIssues, RunConfig, RunConfigInput, runConfigSchema } from '../config/schema';
+import { describeIssues, RunConfig, RunConfigInput, withTaskSection } from '../config/schema';
 
 export const CONFIG_DIR = path.join(PACKAGE_ROOT, 'configs');
 
@@ -90,7 +90,7 @@ export function resolveConfig(sources: ConfigSources): RunConfig {
     layers.push(fromFile);
   }
   layers.push(sources.overrides as PlainObject);
-  const parsed = runConfigSchema.safeParse(mergeLayers(...layers));
+  const parsed = withTaskSection(getTask(sources.task).section).safeParse(mergeLayers(...layers));
   const source = [`preset '${sources.preset}'`, sources.configFile, 'flags'].filter(Boolean).join(' + ');
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, source));
   checkAgainstTask(sources.task, parsed.data, source);
@@ -125,8 +125,7 @@ export function loadRunConfig(dir: string): RunDirConfig {
   if (!isPlainObject(values)) throw new ConfigError(`config file ${file} must hold a mapping of settings`);
   const { task, preset, ...settings } = values;
   if (typeof task !== 'string') throw new ConfigError(`config file ${file} names no task (a 'task:' line)`);
-  getTask(task);
-  const parsed = runConfigSchema.safeParse(settings);
+  const parsed = withTaskSection(getTask(task).section).safeParse(settings);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, file));
   checkAgainstTask(task, parsed.data, file);
   return { task, preset: typeof preset === 'string' ? preset : 'unknown', config: parsed.data };

@@ -35,67 +35,15 @@ export const evalSchema = z
   })
   .strict();
 
-/** Settings of the simplex (categorical sequence) tasks. */
-export const simplexSchema = z
-  .object({
-    /** Sequence length L. */
-    length: positiveInt.default(4),
-    /** The Dirichlet path's last time (alpha); sampling integrates alpha from 1 to here. */
-    alphaMax: z.number().gt(1).default(8),
-    /** Training alphas are 1 + alphaScale * Exp(1), as in Dirichlet FM. */
-    alphaScale: z.number().positive().default(2),
-  })
-  .strict();
-
-/** Stage 1 of the video tasks: the frame autoencoder and its training. */
-export const autoencoderSchema = z
-  .object({
-    /** 2x down-samplings: the latent grid is size / 2^downsamplings on a side (RIVER: 3 at 64x64). */
-    downsamplings: positiveInt.default(2),
-    latentChannels: positiveInt.default(4),
-    /** Base channels of the convolutions. */
-    width: positiveInt.default(16),
-    iterations: positiveInt.default(1000),
-    batchSize: positiveInt.default(32),
-    lr: z.number().positive().max(1).default(0.003),
-  })
-  .strict();
-
-/** Settings of the video-prediction tasks (frames, data, stage 1). */
-export const videoSchema = z
-  .object({
-    /** Frame side in pixels. */
-    size: positiveInt.default(32),
-    /** Moving MNIST: digits per sequence and their side (28, or 14 by 2x2 averaging). */
-    digits: positiveInt.default(1),
-    digitSize: positiveInt.default(14),
-    /** Frames given, then frames predicted autoregressively. */
-    contextFrames: positiveInt.default(5),
-    predictFrames: positiveInt.default(5),
-    trainSequences: positiveInt.default(500),
-    testSequences: positiveInt.default(32),
-    /** KTH: an HDF5 shard (or folder of shards, or of frame folders) for training and one for testing. */
-    trainPath: z.string().optional(),
-    testPath: z.string().optional(),
-    /** Test sequences drawn in the figure. */
-    figureSequences: positiveInt.default(3),
-    /**
-     * RIVER's warm start: each predicted frame's ODE starts at this time, at the path's point
-     * between noise and "no change from the previous frame", instead of at 0 from pure noise.
-     */
-    warmStart: z.number().min(0).lt(1).default(0),
-    autoencoder: autoencoderSchema.default(() => autoencoderSchema.parse({})),
-  })
-  .strict();
-
 export const PATHS = [...AFFINE_PATHS, ...SIMPLEX_PATHS] as const;
 export type PathName = (typeof PATHS)[number];
 
 /**
- * Every setting of `fdm-bench run`, validated in one place for presets, --config files and flags.
- * Grid settings accept a list; every combination runs.
+ * The settings every task shares, validated in one place for presets, --config files and flags
+ * (a task's own section, e.g. `video:`, is added by withTaskSection). Grid settings accept a list;
+ * every combination runs.
  */
-export const runConfigSchema = z
+export const sharedConfigSchema = z
   .object({
     methods: grid(z.enum(METHODS)).default(['cfm', 'fdm']),
     seeds: grid(z.number().int().nonnegative()).default([0]),
@@ -110,8 +58,6 @@ export const runConfigSchema = z
     path: grid(z.preprocess((v) => (v === 'ot' ? 'condot' : v), z.enum(PATHS))).default(['condot']),
     /** Classes per position K of the simplex tasks (absent for the others). */
     simplexDim: grid(z.number().int().min(2).max(1000)).optional(),
-    simplex: simplexSchema.default(() => simplexSchema.parse({})),
-    video: videoSchema.default(() => videoSchema.parse({})),
     sigmaMin: z.number().min(0).lt(1).default(0),
     lambda: grid(z.number().nonnegative()).default([0.1]),
     /** How the FDM term E[(w r)^2] is estimated (losses/divergence.ts says which are unbiased). */
@@ -132,22 +78,43 @@ export const runConfigSchema = z
     checkpointEvery: z.number().int().nonnegative().default(500),
     eval: evalSchema.default(() => evalSchema.parse({})),
   })
-  .strict()
-  .superRefine((config, ctx) => {
-    for (const estimator of config.divEstimator) {
-      const least = ESTIMATOR_FACTS[estimator].minProbes;
-      const few = (config.probes ?? []).filter((n) => n < least);
-      if (few.length) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['probes'], message: `${estimator} needs at least ${least} probes (got ${few.join(', ')})` });
-    }
-  });
+  .strict();
 
-export type RunConfigInput = z.input<typeof runConfigSchema>;
-export type RunConfig = z.output<typeof runConfigSchema>;
+/** Checks between settings that no single field's schema sees. */
+function checkProbeCounts(config: z.output<typeof sharedConfigSchema>, ctx: z.RefinementCtx): void {
+  for (const estimator of config.divEstimator) {
+    const least = ESTIMATOR_FACTS[estimator].minProbes;
+    const few = (config.probes ?? []).filter((n) => n < least);
+    if (few.length) ctx.addIssue({ code: 'custom', path: ['probes'], message: `${estimator} needs at least ${least} probes (got ${few.join(', ')})` });
+  }
+}
+
+/** A task's own configuration section: its key in presets and config files, and its schema (with defaults). */
+export interface ConfigSection {
+  key: string;
+  schema: z.ZodType;
+}
+
+/** The schema of a task's whole configuration: the shared settings and, if it has one, its own section. */
+export function withTaskSection(section?: ConfigSection): z.ZodType<RunConfig, RunConfigInput> {
+  const object = section ? sharedConfigSchema.extend({ [section.key]: section.schema.default(() => section.schema.parse({})) }) : sharedConfigSchema;
+  // The extended object's output is the shared settings plus the section: a RunConfig.
+  return (object as typeof sharedConfigSchema).superRefine(checkProbeCounts) as unknown as z.ZodType<RunConfig, RunConfigInput>;
+}
+
+/** The shared settings alone (for code and tests that need no task section). */
+export const runConfigSchema = withTaskSection();
+
+export type RunConfigInput = z.input<typeof sharedConfigSchema> & { [section: string]: unknown };
+/** A validated configuration: the shared settings, and the task's own section under its key. */
+export type RunConfig = z.output<typeof sharedConfigSchema> & { readonly [section: string]: unknown };
 
 /** Formats zod issues as one line per field, naming the field and what was allowed. */
 export function describeIssues(error: z.ZodError, source: string): string {
   const lines = error.issues.map((issue) => {
     const field = issue.path.length ? issue.path.join('.') : '(top level)';
+    // A key no schema knows: a typo, or the section of another task.
+    if (issue.code === 'unrecognized_keys') return `  ${field}: unknown setting(s) ${issue.keys.map((k) => `'${k}'`).join(', ')} (\`fdm-bench list\` shows each task's)`;
     return `  ${field}: ${issue.message}`;
   });
   return `invalid configuration (${source}):\n${lines.join('\n')}`;

@@ -1,5 +1,5 @@
 import * as tf from '../backend/tf';
-import { PathName, RunConfig } from '../config/schema';
+import { ConfigSection, PathName, RunConfig } from '../config/schema';
 import { FdmVariant, Method } from '../losses/flow-loss';
 import { CdmWeight, DivEstimator } from '../losses/divergence';
 import { TimeSampling } from '../paths/time-sampling';
@@ -101,6 +101,11 @@ export interface Task {
   readonly columns: ColumnSpec[];
   /** The probability paths the task trains on; the first is its default. */
   readonly paths: readonly PathName[];
+  /**
+   * The task's own configuration section (e.g. `video:`): its key and schema, which presets,
+   * config files and config.yaml are validated with, beside the shared settings.
+   */
+  readonly section?: ConfigSection;
   /** Problems with a configuration that the schema cannot see (settings the task does not support). */
   checkConfig?(config: RunConfig): string[];
   /**

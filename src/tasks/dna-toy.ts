@@ -1,5 +1,6 @@
 import * as tf from '../backend/tf';
-import { RunConfig } from '../config/schema';
+import { z } from 'zod';
+import { ConfigSection, RunConfig } from '../config/schema';
 import { denoiserLoss, simplexFdmLoss, SimplexLossOptions } from '../losses/simplex-loss';
 import {
   categoricalDivergences,
@@ -20,6 +21,29 @@ import { isLogIteration } from '../training/trainer';
 import { lossOptionsFor } from './loss-options';
 import { ModelExperiment } from './model-experiment';
 import { EvaluationResult, Experiment, RunSpec, Task } from '../core/task';
+
+const positiveInt = z.number().int().positive();
+
+/** Settings of the simplex (categorical sequence) tasks. */
+const simplexSchema = z
+  .object({
+    /** Sequence length L. */
+    length: positiveInt.default(4),
+    /** The Dirichlet path's last time (alpha); sampling integrates alpha from 1 to here. */
+    alphaMax: z.number().gt(1).default(8),
+    /** Training alphas are 1 + alphaScale * Exp(1), as in Dirichlet FM. */
+    alphaScale: z.number().positive().default(2),
+  })
+  .strict();
+
+type SimplexSettings = z.output<typeof simplexSchema>;
+
+/** dna-toy's section, `simplex:` in presets and config files. */
+const SIMPLEX_SECTION: ConfigSection = { key: 'simplex', schema: simplexSchema };
+
+function simplexOf(config: RunConfig): SimplexSettings {
+  return config.simplex as SimplexSettings;
+}
 
 /** Dirichlet FM's CNN kernel width. */
 const KERNEL = 9;
@@ -56,14 +80,14 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
     spec: RunSpec,
     private readonly rng: Rng,
   ) {
-    const length = config.simplex.length;
+    const length = simplexOf(config).length;
     const classes = spec.simplexDim ?? DEFAULT_CLASSES;
     super(new SimplexCnn({ length, classes, hidden: config.hidden, layers: config.depth, kernel: KERNEL }, rng.fork('init')), rng);
     this.length = length;
     this.classes = classes;
     this.truth = toyTarget(length, classes);
     if (!isSimplexPath(spec.path)) throw new Error(`path '${spec.path}' is not a simplex path (${SIMPLEX_PATHS.join(', ')})`);
-    this.path = simplexPath(spec.path, config.simplex.alphaMax);
+    this.path = simplexPath(spec.path, simplexOf(config).alphaMax);
     this.method = spec.method;
     this.opts = lossOptionsFor(spec, config);
   }
@@ -72,7 +96,7 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
   private trainingTimes(count: number): Float64Array {
     const rng = this.streams.time;
     if (this.path.name === 'linear') return Float64Array.from({ length: count }, () => LINEAR_T_MAX * rng.uniform());
-    return Float64Array.from({ length: count }, () => 1 - this.config.simplex.alphaScale * Math.log(1 - rng.uniform()));
+    return Float64Array.from({ length: count }, () => 1 - simplexOf(this.config).alphaScale * Math.log(1 - rng.uniform()));
   }
 
   loss(iteration: number): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar } {
@@ -167,7 +191,7 @@ const COLUMNS: ColumnSpec[] = [
 /** K and the sequence length, and the Dirichlet path's alpha range and scale. */
 function simplexSettings(config: RunConfig, spec: RunSpec): Record<string, number> {
   if (spec.simplexDim === undefined) return {};
-  const { length, alphaMax, alphaScale } = config.simplex;
+  const { length, alphaMax, alphaScale } = simplexOf(config);
   return spec.path === 'dirichlet' ? { simplexDim: spec.simplexDim, length, alphaMax, alphaScale } : { simplexDim: spec.simplexDim, length };
 }
 
@@ -194,13 +218,14 @@ export const dnaToyTask: Task = {
   paths: SIMPLEX_PATHS,
   columns: COLUMNS,
   facts: {},
+  section: SIMPLEX_SECTION,
   checkConfig: unsupportedSettings,
   recordedSettings: simplexSettings,
   createExperiment: (config, spec, rng) => new DnaToyExperiment(config, spec, rng),
   async writeFigure(file, panels, _rng, config) {
     const ks = [...new Set(panels.map((p) => p.spec.simplexDim ?? DEFAULT_CLASSES))];
     if (ks.length !== 1) throw new Error(`the dna-toy figure shows one K at a time; these runs have K = ${ks.join(', ')}`);
-    const truth = toyTarget(config.simplex.length, ks[0]);
+    const truth = toyTarget(simplexOf(config).length, ks[0]);
     writeCategoricalPng(file, truth, panels.map((p) => ({ label: p.label, tokens: p.points })));
   },
 };

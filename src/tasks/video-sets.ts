@@ -1,16 +1,17 @@
 import { RunConfig } from '../config/schema';
+import { videoOf } from './video-settings';
 import { loadKth } from '../datasets/kth';
 import { MNIST_DIGIT_SIZE, movingMnist, VideoSet } from '../datasets/moving-mnist';
 import { Task } from '../core/task';
 import { VideoData, videoTask, VideoTaskDefinition } from './video';
 
 function frames(config: RunConfig): number {
-  return config.video.contextFrames + config.video.predictFrames;
+  return videoOf(config).contextFrames + videoOf(config).predictFrames;
 }
 
 /** Moving MNIST from the `mnist` package's digits: train and test sequences use disjoint digits and fixed seeds. */
 function movingMnistData(config: RunConfig): Promise<VideoData> {
-  const { size, digits, digitSize, trainSequences, testSequences } = config.video;
+  const { size, digits, digitSize, trainSequences, testSequences } = videoOf(config);
   const common = { frames: frames(config), size, digits, digitSize };
   return Promise.resolve({
     train: movingMnist({ ...common, split: 'train', count: trainSequences, seed: 'moving-mnist/train' }),
@@ -19,7 +20,7 @@ function movingMnistData(config: RunConfig): Promise<VideoData> {
 }
 
 function movingMnistProblems(config: RunConfig): string[] {
-  const { size, digitSize } = config.video;
+  const { size, digitSize } = videoOf(config);
   if (MNIST_DIGIT_SIZE % digitSize !== 0) return [`video.digitSize: ${digitSize} must divide ${MNIST_DIGIT_SIZE} (28, 14, 7, 4, 2 or 1)`];
   if (digitSize >= size) return [`video.digitSize: ${digitSize} must be below the frame size ${size}`];
   return [];
@@ -32,7 +33,7 @@ function firstVideos(videos: VideoSet, count: number): VideoSet {
 }
 
 async function kthData(config: RunConfig): Promise<VideoData> {
-  const { trainPath, testPath, size, trainSequences, testSequences } = config.video;
+  const { trainPath, testPath, size, trainSequences, testSequences } = videoOf(config);
   const options = { frames: frames(config), size };
   return {
     train: firstVideos(await loadKth(trainPath!, options), trainSequences),
@@ -41,7 +42,7 @@ async function kthData(config: RunConfig): Promise<VideoData> {
 }
 
 function kthProblems(config: RunConfig): string[] {
-  const missing = (['trainPath', 'testPath'] as const).filter((key) => !config.video[key]);
+  const missing = (['trainPath', 'testPath'] as const).filter((key) => !videoOf(config)[key]);
   return missing.map((key) => `video.${key}: kth needs its data (RIVER's HDF5 shards or folders of frame PNGs; see the README)`);
 }
 

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
+import { VIDEO_SECTION, videoOf } from './video-settings';
 import { VideoSet } from '../datasets/moving-mnist';
 import { flowLoss, FlowLossOptions, tangentsPerSample } from '../losses/flow-loss';
 import { centroidDistanceBatch, psnrBatch, ssimBatch } from '../metrics/image-quality';
@@ -52,7 +53,7 @@ const TIMING_VIDEOS = 8;
 const CODEC_BATCH = 256;
 
 function stage1Key(task: string, config: RunConfig, seed: number): string {
-  const { figureSequences, warmStart, ...shaping } = config.video;
+  const { figureSequences, warmStart, ...shaping } = videoOf(config);
   return `${task}/seed-${seed}/${JSON.stringify(shaping)}`;
 }
 
@@ -61,14 +62,14 @@ function stage1Key(task: string, config: RunConfig, seed: number): string {
  * `video.size`, ..., `video.autoencoder.width`, ...
  */
 function videoSettings(config: RunConfig): Record<string, string | number> {
-  const { figureSequences, autoencoder, ...video } = config.video;
+  const { figureSequences, autoencoder, ...video } = videoOf(config);
   const flat = (prefix: string, values: object) =>
     Object.entries(values).filter(([, v]) => v !== undefined).map(([k, v]) => [`${prefix}.${k}`, v as string | number] as const);
   return Object.fromEntries([...flat('video', video), ...flat('video.autoencoder', autoencoder)]);
 }
 
 function frameCount(config: RunConfig): number {
-  return config.video.contextFrames + config.video.predictFrames;
+  return videoOf(config).contextFrames + videoOf(config).predictFrames;
 }
 
 /** Frames [from, to) of every video of a set, [count, to - from, size, size]. */
@@ -88,8 +89,8 @@ function frameRange(videos: VideoSet, from: number, to: number): Float32Array {
  */
 async function runStage1(def: VideoTaskDefinition, runConfig: RunConfig, seed: number, context: PrepareContext): Promise<Stage1> {
   // A step's cost does not depend on how many videos there are, nor on the autoencoder's weights.
-  const config = context.timingOnly ? { ...runConfig, video: { ...runConfig.video, trainSequences: TIMING_VIDEOS, testSequences: TIMING_VIDEOS } } : runConfig;
-  const video = config.video;
+  const config = context.timingOnly ? { ...runConfig, video: { ...videoOf(runConfig), trainSequences: TIMING_VIDEOS, testSequences: TIMING_VIDEOS } } : runConfig;
+  const video = videoOf(config);
   const { train, test } = await def.load(config);
   const ae = video.autoencoder;
   const autoencoder = new FrameAutoencoder({ size: video.size, downsamplings: ae.downsamplings, latentChannels: ae.latentChannels, width: ae.width }, new Rng(`${def.name}/seed-${seed}/autoencoder`));
@@ -180,7 +181,7 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
    * field, as RIVER integrates, then normalised as the encoder normalises its latents.
    */
   private rollout(count: number, rng: Rng): Float32Array {
-    const { contextFrames, predictFrames, warmStart } = this.config.video;
+    const { contextFrames, predictFrames, warmStart } = videoOf(this.config);
     const frames = frameCount(this.config);
     const d = this.latentDim;
     const width = this.model.conditionWidth;
@@ -220,7 +221,7 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
    * for a change of zero (the previous frame), sigma_w times noise.
    */
   private startingPoints(count: number, rng: Rng): Float32Array {
-    const scale = this.path.schedule.sigma(this.config.video.warmStart);
+    const scale = this.path.schedule.sigma(videoOf(this.config).warmStart);
     return rng.normalArray(count * this.latentDim).map((z) => scale * z);
   }
 
@@ -230,7 +231,7 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
     if (count > available) throw new Error(`video samples are predictions of the ${available} test videos; asked for ${count}`);
     const latents = this.rollout(count, rng);
     const rows = latents.length / this.latentDim;
-    const size = this.config.video.size;
+    const size = videoOf(this.config).size;
     const frames = new Float32Array(rows * size * size);
     for (let first = 0; first < rows; first += CODEC_BATCH) {
       const n = Math.min(CODEC_BATCH, rows - first);
@@ -241,7 +242,7 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
   }
 
   async evaluate(): Promise<EvaluationResult> {
-    const { contextFrames, predictFrames, size, figureSequences } = this.config.video;
+    const { contextFrames, predictFrames, size, figureSequences } = videoOf(this.config);
     const test = this.stage1.test;
     const start = performance.now();
     const predicted = this.sample(test.count, this.rng.fork('eval'));
@@ -363,7 +364,7 @@ const VIDEO_COLUMNS: ColumnSpec[] = [
  */
 function videoProblems(config: RunConfig): string[] {
   const problems: string[] = [];
-  const { contextFrames } = config.video;
+  const { contextFrames } = videoOf(config);
   if (contextFrames < 2) problems.push(`video.contextFrames: ${contextFrames} is too few; the flow conditions on the previous frame and an earlier one, so at least 2 are needed`);
   if (config.eval.solver === 'dopri5') problems.push('eval.solver: dopri5 adapts its steps to the error, and the video field changes its context frame at every evaluation; use euler, midpoint or rk4');
   return problems;
@@ -388,6 +389,7 @@ export function videoTask(def: VideoTaskDefinition): Task {
     paths: AFFINE_PATHS,
     columns: VIDEO_COLUMNS,
     facts: {},
+    section: VIDEO_SECTION,
     checkConfig: (config) => [...videoProblems(config), ...(def.checkConfig?.(config) ?? [])],
     recordedSettings: videoSettings,
     async prepare(config, spec, context) {
@@ -400,7 +402,7 @@ export function videoTask(def: VideoTaskDefinition): Task {
       // Loaded again rather than taken from stage 1: with --jobs the figure is drawn by a process
       // that trained nothing. The videos are fixed by the configuration, so they are the same ones.
       const { test } = await def.load(config);
-      writeVideoStrip(file, test, panels, config.video);
+      writeVideoStrip(file, test, panels, videoOf(config));
     },
   };
 }
