@@ -2,7 +2,7 @@ import { Command, Flags } from '@oclif/core';
 import { BACKEND_CHOICES, BackendChoice, BackendInfo, initBackend } from '../backend/backend';
 import { loadRunConfig, resolveConfig } from './load-config';
 import { RunConfig, RunConfigInput } from '../config/schema';
-import { getTask } from '../tasks/registry';
+import { getTask, listTasks } from '../tasks/registry';
 import { Task } from '../core/task';
 import { CDM_WEIGHTS, DIV_ESTIMATORS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
 import { FDM_VARIANTS, METHODS } from '../losses/flow-loss';
@@ -12,8 +12,8 @@ import { TIME_SAMPLINGS } from '../paths/time-sampling';
 import { SOLVERS } from '../solvers/ode';
 import { booleanList, numberList, numberValue, parseSeeds, stringList } from './parse';
 
-/** The flags that set configuration values, shared by `run` and `bench`. */
-export const configFlags = {
+/** The flags that set the shared settings. */
+const sharedFlags = {
   config: Flags.string({ description: 'YAML file with settings; flags override it' }),
   methods: Flags.string({ description: `methods to train: ${METHODS.join(', ')} (list allowed)` }),
   lambda: Flags.string({ description: 'FDM weight lambda (list allowed)' }),
@@ -43,14 +43,47 @@ export const configFlags = {
   'checkpoint-every': Flags.string({ description: 'checkpoint every N iterations for --resume after a crash (0: only on Ctrl-C/SIGTERM)' }),
 };
 
-type ConfigFlagValues = { [K in keyof typeof configFlags]?: string | boolean };
+/** The flags the tasks' own sections declare (e.g. points' --data), named after their task in --help. */
+/** A plain string-valued flag, as every flag of the configuration is. */
+const stringFlag = (description: string) => Flags.string({ description });
+type StringFlag = ReturnType<typeof stringFlag>;
+
+function sectionFlags(): Record<string, StringFlag> {
+  const flags: Record<string, StringFlag> = {};
+  for (const task of listTasks()) {
+    for (const [name, flag] of Object.entries(task.section?.flags ?? {})) {
+      const tasks = listTasks().filter((t) => t.section?.flags?.[name]).map((t) => t.name);
+      flags[name] ??= stringFlag(`${flag.description} (task ${tasks.join(', ')})`);
+    }
+  }
+  return flags;
+}
+
+/** The flags that set configuration values, shared by `run`, `bench` and `estimators`. */
+export const configFlags = { ...sharedFlags, ...sectionFlags() };
+
+type ConfigFlagValues = { [name: string]: string | boolean | undefined };
+
+/** The values of the task's own section given by flags; a flag of another task's section is a mistake. */
+function sectionOverrides(flags: ConfigFlagValues, task: Task): Record<string, Record<string, string | number>> {
+  const own = task.section?.flags ?? {};
+  const values: Record<string, string | number> = {};
+  for (const name of Object.keys(sectionFlags())) {
+    const given = flags[name];
+    if (typeof given !== 'string') continue;
+    const flag = own[name];
+    if (!flag) throw new Error(`--${name} is not a setting of task '${task.name}'`);
+    values[flag.key] = flag.type === 'number' ? numberValue(given)! : given;
+  }
+  return Object.keys(values).length ? { [task.section!.key]: values } : {};
+}
 
 function definedOnly(obj: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined));
 }
 
 /** The configuration values given by flags (absent flags leave the preset's values alone). */
-export function configOverrides(flags: ConfigFlagValues): RunConfigInput {
+export function configOverrides(flags: ConfigFlagValues, task?: Task): RunConfigInput {
   const str = (name: keyof ConfigFlagValues) => flags[name] as string | undefined;
   const evalOverrides = definedOnly({
     solver: str('solver'),
@@ -79,6 +112,7 @@ export function configOverrides(flags: ConfigFlagValues): RunConfigInput {
     logEvery: numberValue(str('log-every')),
     checkpointEvery: numberValue(str('checkpoint-every')),
     eval: Object.keys(evalOverrides).length ? evalOverrides : undefined,
+    ...(task ? sectionOverrides(flags, task) : {}),
   }) as RunConfigInput;
 }
 
@@ -125,7 +159,7 @@ function refuseWhatCannotFit(config: RunConfig, backend: BackendInfo): void {
 export function startTask(command: Command, taskName: string, preset: string, flags: ConfigFlagValues): Promise<StartedTask> {
   return exitOnMistake(command, async () => {
     const task = getTask(taskName);
-    const config = resolveConfig({ task: task.name, preset, configFile: flags.config as string | undefined, overrides: configOverrides(flags) });
+    const config = resolveConfig({ task: task.name, preset, configFile: flags.config as string | undefined, overrides: configOverrides(flags, task) });
     const backend = await initBackend(config.backend);
     refuseWhatCannotFit(config, backend);
     return { task, preset, config, backend };

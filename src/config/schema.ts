@@ -89,10 +89,22 @@ function checkProbeCounts(config: z.output<typeof sharedConfigSchema>, ctx: z.Re
   }
 }
 
-/** A task's own configuration section: its key in presets and config files, and its schema (with defaults). */
+/** A command-line flag that sets one value of a task's section (`--data file` sets `points.data`). */
+export interface SectionFlag {
+  /** The setting in the section. */
+  key: string;
+  description: string;
+  type: 'string' | 'number';
+}
+
+/**
+ * A task's own configuration section: its key in presets and config files, its schema (with
+ * defaults), and the flags that set its values, by flag name.
+ */
 export interface ConfigSection {
   key: string;
   schema: z.ZodType;
+  flags?: Record<string, SectionFlag>;
 }
 
 /** The schema of a task's whole configuration: the shared settings and, if it has one, its own section. */
