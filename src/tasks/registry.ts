@@ -1,6 +1,7 @@
 import { densityTask } from './density';
 import { dnaToyTask } from './dna-toy';
 import { mixtureTask } from './gmm';
+import { pointsTask } from './points';
 import { Task } from '../core/task';
 import { kthTask, movingMnistTask } from './video-sets';
 import {
@@ -48,6 +49,7 @@ const TASKS: Task[] = [
   dnaToyTask,
   movingMnistTask,
   kthTask,
+  pointsTask,
 ];
 
 export function listTasks(): Task[] {
