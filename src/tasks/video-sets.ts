@@ -3,7 +3,8 @@ import { videoOf } from './video-settings';
 import { loadKth } from '../datasets/kth';
 import { MNIST_DIGIT_SIZE, movingMnist, VideoSet } from '../datasets/moving-mnist';
 import { Task } from '../core/task';
-import { VideoData, videoTask, VideoTaskDefinition } from './video';
+import { videoTask } from './video';
+import { VideoData, VideoTaskDefinition } from './video-stage1';
 
 function frames(config: RunConfig): number {
   return videoOf(config).contextFrames + videoOf(config).predictFrames;

@@ -1,12 +1,12 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
 import { VIDEO_SECTION, videoOf } from './video-settings';
+import { CODEC_BATCH, frameCount, frameRange, runStage1, Stage1, stage1Key, VideoTaskDefinition } from './video-stage1';
+import { frameChange, latentField, randomContext, writeCondition } from './video-conditioning';
 import { VideoSet } from '../datasets/moving-mnist';
 import { flowLoss, FlowLossOptions, tangentsPerSample } from '../losses/flow-loss';
 import { centroidDistanceBatch, psnrBatch, ssimBatch } from '../metrics/image-quality';
-import { encodeFrames, FrameAutoencoder, loadAutoencoder, normaliseLatent, reconstructionPsnr, saveAutoencoder, trainAutoencoder } from './frame-autoencoder';
+import { normaliseLatent } from './frame-autoencoder';
 import { ConvLatentField } from '../models/conv-field';
 import { AffinePath, affinePathName, affineSchedule, AFFINE_PATHS } from '../paths/affine';
 import { disposeQuantities } from '../paths/path';
@@ -17,45 +17,7 @@ import { writeVideoStrip } from '../report/video-png';
 import { sampleFlow } from '../solvers/flow';
 import { lossOptionsFor } from './loss-options';
 import { ModelExperiment } from './model-experiment';
-import { EvaluationResult, Experiment, FigurePanel, PrepareContext, RunSpec, Task } from '../core/task';
-
-/** Train and test videos, each [count, frames, size, size] in [0, 1]. */
-export interface VideoData {
-  train: VideoSet;
-  test: VideoSet;
-}
-
-export interface VideoTaskDefinition {
-  name: string;
-  description: string;
-  presetFile?: string;
-  /** The task's videos with the configured frame count and size. */
-  load(config: RunConfig): Promise<VideoData>;
-  /** Settings the task cannot run with, as messages. */
-  checkConfig?(config: RunConfig): string[];
-}
-
-/** What stage 1 leaves for the flow: the autoencoder, the training latents and the test set. */
-interface Stage1 {
-  autoencoder: FrameAutoencoder;
-  /** Latents of every training frame, [videos, frames, latentDim]. */
-  trainLatents: Float32Array;
-  test: VideoSet;
-  /** Latents of the test videos' context frames, [videos, contextFrames, latentDim]. */
-  testContext: Float32Array;
-  /** Mean PSNR of the test frames through the autoencoder: a ceiling for the predictions. */
-  reconstructionPsnr: number;
-}
-
-/** Videos loaded when only training steps are timed. */
-const TIMING_VIDEOS = 8;
-/** Rows encoded or decoded at once. */
-const CODEC_BATCH = 256;
-
-function stage1Key(task: string, config: RunConfig, seed: number): string {
-  const { figureSequences, warmStart, ...shaping } = videoOf(config);
-  return `${task}/seed-${seed}/${JSON.stringify(shaping)}`;
-}
+import { EvaluationResult, Experiment, FigurePanel, RunSpec, Task } from '../core/task';
 
 /**
  * Every video setting that shapes a run's numbers (the figure's sequence count does not), flat:
@@ -66,55 +28,6 @@ function videoSettings(config: RunConfig): Record<string, string | number> {
   const flat = (prefix: string, values: object) =>
     Object.entries(values).filter(([, v]) => v !== undefined).map(([k, v]) => [`${prefix}.${k}`, v as string | number] as const);
   return Object.fromEntries([...flat('video', video), ...flat('video.autoencoder', autoencoder)]);
-}
-
-function frameCount(config: RunConfig): number {
-  return videoOf(config).contextFrames + videoOf(config).predictFrames;
-}
-
-/** Frames [from, to) of every video of a set, [count, to - from, size, size]. */
-function frameRange(videos: VideoSet, from: number, to: number): Float32Array {
-  const pixels = videos.size * videos.size;
-  const out = new Float32Array(videos.count * (to - from) * pixels);
-  for (let v = 0; v < videos.count; v++) {
-    const start = (v * videos.frames + from) * pixels;
-    out.set(videos.data.subarray(start, start + (to - from) * pixels), v * (to - from) * pixels);
-  }
-  return out;
-}
-
-/**
- * Trains the frame autoencoder (or loads it from the run directory, where it is cached so that a
- * resumed run, every method of a seed and `sample` share it) and encodes the videos.
- */
-async function runStage1(def: VideoTaskDefinition, runConfig: RunConfig, seed: number, context: PrepareContext): Promise<Stage1> {
-  // A step's cost does not depend on how many videos there are, nor on the autoencoder's weights.
-  const config = context.timingOnly ? { ...runConfig, video: { ...videoOf(runConfig), trainSequences: TIMING_VIDEOS, testSequences: TIMING_VIDEOS } } : runConfig;
-  const video = videoOf(config);
-  const { train, test } = await def.load(config);
-  const ae = video.autoencoder;
-  const autoencoder = new FrameAutoencoder({ size: video.size, downsamplings: ae.downsamplings, latentChannels: ae.latentChannels, width: ae.width }, new Rng(`${def.name}/seed-${seed}/autoencoder`));
-  const file = context.dir === null ? null : path.join(context.dir, 'stage1', `autoencoder-seed-${seed}.json`);
-  if (context.timingOnly) {
-    context.log(`stage 1: skipped for timing (untrained autoencoder, ${TIMING_VIDEOS} videos)`);
-  } else if (file !== null && fs.existsSync(file)) {
-    loadAutoencoder(autoencoder, file);
-    context.log(`stage 1: autoencoder loaded from ${file}`);
-  } else {
-    context.log(`stage 1: training the frame autoencoder (${ae.iterations} iterations, latent ${autoencoder.latentDim})`);
-    const every = Math.max(1, Math.floor(ae.iterations / 5));
-    const onProgress = (i: number, loss: number) => i % every === 0 && context.log(`  autoencoder it ${i}/${ae.iterations}  mse ${loss.toFixed(5)}`);
-    const trained = trainAutoencoder(autoencoder, train.data, { iterations: ae.iterations, batchSize: ae.batchSize, lr: ae.lr, onProgress }, new Rng(`${def.name}/seed-${seed}/autoencoder-batches`));
-    context.log(`stage 1: trained in ${trained.seconds.toFixed(1)} s`);
-    if (file !== null) saveAutoencoder(autoencoder, file);
-  }
-  return {
-    autoencoder,
-    trainLatents: encodeFrames(autoencoder, train.data, CODEC_BATCH),
-    test,
-    testContext: encodeFrames(autoencoder, frameRange(test, 0, video.contextFrames), CODEC_BATCH),
-    reconstructionPsnr: reconstructionPsnr(autoencoder, test.data, CODEC_BATCH),
-  };
 }
 
 class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experiment {
@@ -280,45 +193,6 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
   flopsPerStep(): number {
     return this.stepFlops(tangentsPerSample(this.opts, this.latentDim), this.config.batchSize);
   }
-}
-
-/**
- * The latent field, conditioned as in RIVER on the previous frame's latent grid, one earlier
- * frame's grid and that frame's distance: `hidden` channels, `depth` residual blocks.
- */
-export function latentField(ae: FrameAutoencoder, config: RunConfig, rng: Rng): ConvLatentField {
-  const shape = { grid: ae.latentSize, channels: ae.shape.latentChannels, conditionGrids: 2, conditionScalars: 1, width: config.hidden, blocks: config.depth };
-  return new ConvLatentField(shape, rng);
-}
-
-/**
- * What the flow generates: the change of the latent from the previous frame, next - previous.
- * Most of a frame is the previous one (the background, a digit's shape), so on the change a
- * small network spends its capacity on the motion instead of on copying; the prediction is the
- * previous latent plus the generated change. A shift by the (given) previous latent, so
- * likelihoods and divergences of the field are those of the next latent's.
- */
-function frameChange(next: Float32Array, previous: Float32Array, out: Float32Array): void {
-  for (let i = 0; i < out.length; i++) out[i] = next[i] - previous[i];
-}
-
-/**
- * RIVER's context frame for target frame tau (>= 2): uniform among the frames before the previous
- * one, so that it always differs from it (a copy of the previous frame would carry no motion), and
- * its distance from the previous frame, in units of the video's length.
- */
-export function randomContext(rng: Rng, tau: number, frames: number): { context: number; distance: number } {
-  const context = rng.int(tau - 1);
-  return { context, distance: (tau - 1 - context) / frames };
-}
-
-/** Row i of a condition matrix: [previous latent, context latent, distance]. */
-export function writeCondition(out: Float32Array, row: number, previous: Float32Array, context: Float32Array, distance: number): void {
-  const d = previous.length;
-  const offset = row * (2 * d + 1);
-  out.set(previous, offset);
-  out.set(context, offset + d);
-  out[offset + 2 * d] = distance;
 }
 
 /** Each video's last context frame repeated predictFrames times, [count, predictFrames, size, size]. */
