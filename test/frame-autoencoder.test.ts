@@ -5,18 +5,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '../src/backend/tf';
 import { conv3x3 } from '../src/models/conv';
-import {
-  AutoencoderShape,
-  depthToSpace2,
-  encodeFrames,
-  FrameAutoencoder,
-  loadAutoencoder,
-  normaliseLatent,
-  reconstructionPsnr,
-  saveAutoencoder,
-  spaceToDepth2,
-  trainAutoencoder,
-} from '../src/tasks/frame-autoencoder';
+import { AutoencoderShape, depthToSpace2, FrameAutoencoder, normaliseLatent, spaceToDepth2 } from '../src/models/frame-autoencoder';
+import { encodeFrames, loadAutoencoder, reconstructionPsnr, saveAutoencoder, trainAutoencoder } from '../src/tasks/video-autoencoder';
 import { Rng } from '../src/random/rng';
 import { useTestBackend } from './helpers/backend';
 import { assertAllClose } from './helpers/numeric';

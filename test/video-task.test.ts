@@ -9,7 +9,7 @@ import { Rng } from '../src/random/rng';
 import { RunSpec } from '../src/core/task';
 import { videoTask } from '../src/tasks/video';
 import { latentField, randomContext, writeCondition } from '../src/tasks/video-conditioning';
-import { FrameAutoencoder } from '../src/tasks/frame-autoencoder';
+import { FrameAutoencoder } from '../src/models/frame-autoencoder';
 import { movingMnistDefinition } from '../src/tasks/video-sets';
 import { videoOf } from '../src/tasks/video-settings';
 import { useTestBackend } from './helpers/backend';

@@ -1,7 +1,7 @@
 import { RunConfig } from '../config/schema';
 import { ConvLatentField } from '../models/conv-field';
 import { Rng } from '../random/rng';
-import { FrameAutoencoder } from './frame-autoencoder';
+import { FrameAutoencoder } from '../models/frame-autoencoder';
 
 /**
  * The latent field, conditioned as in RIVER on the previous frame's latent grid, one earlier

@@ -4,7 +4,8 @@ import { RunConfig } from '../config/schema';
 import { PrepareContext } from '../core/task';
 import { VideoSet } from '../datasets/moving-mnist';
 import { Rng } from '../random/rng';
-import { encodeFrames, FrameAutoencoder, loadAutoencoder, reconstructionPsnr, saveAutoencoder, trainAutoencoder } from './frame-autoencoder';
+import { FrameAutoencoder } from '../models/frame-autoencoder';
+import { encodeFrames, loadAutoencoder, reconstructionPsnr, saveAutoencoder, trainAutoencoder } from './video-autoencoder';
 import { videoOf } from './video-settings';
 
 /** Train and test videos, each [count, frames, size, size] in [0, 1]. */

@@ -6,7 +6,7 @@ import { frameChange, latentField, randomContext, writeCondition } from './video
 import { VideoSet } from '../datasets/moving-mnist';
 import { flowLoss, FlowLossOptions, tangentsPerSample } from '../losses/flow-loss';
 import { centroidDistanceBatch, psnrBatch, ssimBatch } from '../metrics/image-quality';
-import { normaliseLatent } from './frame-autoencoder';
+import { normaliseLatent } from '../models/frame-autoencoder';
 import { ConvLatentField } from '../models/conv-field';
 import { AffinePath, affinePathName, affineSchedule, AFFINE_PATHS } from '../paths/affine';
 import { disposeQuantities } from '../paths/path';
