@@ -45,9 +45,9 @@ describe('categorical figure (dna-toy samples.png)', () => {
     const config = resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: {} });
     const { length } = config.simplex as { length: number };
     const tokens = Float32Array.from({ length: 50 * length }, (_, i) => i % 20);
-    const spec = gridJobs(config)[0].spec;
+    const spec = gridJobs(config, dnaToyTask)[0].spec;
     const file = path.join(dir, 'dna.png');
-    const panel = (k: number) => ({ label: `cfm K=${k}`, spec: { ...spec, simplexDim: k }, points: tokens });
+    const panel = (k: number) => ({ label: `cfm K=${k}`, spec: { ...spec, axes: { simplexDim: k } }, points: tokens });
     await dnaToyTask.writeFigure!(file, [panel(40)], new Rng('f'), config);
     assert.ok(PNG.sync.read(fs.readFileSync(file)).width > 0);
     await assert.rejects(dnaToyTask.writeFigure!(file, [panel(40), panel(20)], new Rng('f'), config), /one K at a time; these runs have K = 40, 20/);

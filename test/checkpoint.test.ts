@@ -14,7 +14,7 @@ import { TrainerState } from '../src/training/trainer';
 import { useTestBackend } from './helpers/backend';
 import { fakeTask } from './helpers/fake-task';
 
-const spec = expandRuns(runConfigSchema.parse({ methods: ['fdm'] }))[0];
+const spec = expandRuns(runConfigSchema.parse({ methods: ['fdm'] }), fakeTask())[0];
 const otherSpec = { ...spec, lambda: 5 };
 const trainer: TrainerState = { iteration: 3, stepMs: [1, 2, 3], history: [], optimizer: { iterations: 3, betaPowers: [0.729, 0.997], moments: [] } };
 

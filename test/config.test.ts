@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadRunConfig, resolveConfig, taskPresets } from '../src/cli/load-config';
 import { RunConfigInput } from '../src/config/schema';
-import { listTasks } from '../src/tasks/registry';
+import { getTask, listTasks } from '../src/tasks/registry';
 import { expandRuns } from '../src/runner/grid';
 
 function tempYaml(text: string): string {
@@ -48,7 +48,7 @@ describe('configuration', () => {
     assert.throws(() => resolveConfig({ task: 'moving-mnist', preset: 'ci', overrides: { video: { size: -2 } } }), /video\.size: Too small/);
     assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'ci', overrides: { video: { size: 32 } } }), /unknown setting\(s\) 'video'/);
     const dna = resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: { simplex: { length: 6 } } });
-    assert.deepEqual(dna.simplex, { length: 6, alphaMax: 8, alphaScale: 2 });
+    assert.deepEqual(dna.simplex, { simplexDim: [5], length: 6, alphaMax: 8, alphaScale: 2 });
   });
 
   it('validates every preset of every task', () => {
@@ -65,9 +65,9 @@ describe('configuration', () => {
   it('rejects settings a task does not take: a path it does not train on, K off the simplex, a non-Euler simplex sampler', () => {
     assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'ci', overrides: { path: ['dirichlet'] } }), /path: 'dirichlet' is not a path of task 'checkerboard'; valid paths: condot, vp, cosine/);
     assert.throws(() => resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: { path: ['condot'] } }), /valid paths: linear, dirichlet/);
-    assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'ci', overrides: { simplexDim: [10] } }), /simplexDim: task 'checkerboard' is not on the simplex/);
+    assert.throws(() => resolveConfig({ task: 'checkerboard', preset: 'ci', overrides: { simplex: { simplexDim: [10] } } }), /unknown setting\(s\) 'simplex'/);
     assert.throws(() => resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: { eval: { solver: 'rk4' } } }), /dna-toy samples with Euler steps only/);
-    assert.throws(() => resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: { simplexDim: [1] } }), /simplexDim.0/);
+    assert.throws(() => resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: { simplex: { simplexDim: [1] } } }), /simplex\.simplexDim\.0: Too small/);
   });
 
   it("accepts 'ot' as another name for the CondOT path", () => {
@@ -107,7 +107,7 @@ describe('configuration', () => {
       preset: 'quick',
       overrides: { seeds: [0, 1], lambda: [0.01, 0.1, 1], divEstimator: ['exact', 'hutchinson-squared'], probes: [1, 4] },
     });
-    const runs = expandRuns(config);
+    const runs = expandRuns(config, getTask('checkerboard'));
     const count = (method: string) => runs.filter((r) => r.method === method).length;
     assert.equal(count('cfm'), 2);
     // Per seed: 3 lambdas x (exact + hutchinson-squared with 2 probe counts) = 9.
@@ -116,7 +116,7 @@ describe('configuration', () => {
 
   it("without a probe count each estimator takes its own default, and too few probes are refused by name", () => {
     const config = resolveConfig({ task: 'checkerboard', preset: 'quick', overrides: { divEstimator: ['exact', 'hutchinson-unbiased', 'hutchinson-reference'] } });
-    const probes = expandRuns(config).filter((r) => r.method === 'fdm').map((r) => `${r.divEstimator}:${r.probes}`);
+    const probes = expandRuns(config, getTask('checkerboard')).filter((r) => r.method === 'fdm').map((r) => `${r.divEstimator}:${r.probes}`);
     assert.deepEqual(probes, ['exact:0', 'hutchinson-unbiased:2', 'hutchinson-reference:1']);
     assert.throws(
       () => resolveConfig({ task: 'checkerboard', preset: 'quick', overrides: { divEstimator: ['hutchinson-unbiased'], probes: [1] } }),

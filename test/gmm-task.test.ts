@@ -24,7 +24,7 @@ describe('Gaussian-mixture task', () => {
         preset: 'ci',
         overrides: { iterations: 400, hidden: 32, depth: 2, batchSize: 256, lr: 0.005, logEvery: 0, eval: { gridPerAxis: 400, conditionalSamples: 500, nllSamples: 2000 } },
       });
-      const spec = expandRuns(config).find((s) => s.method === method)!;
+      const spec = expandRuns(config, task).find((s) => s.method === method)!;
       const experiment = task.createExperiment(config, spec, new Rng('gauss1d/seed-0'));
       await train(experiment, { iterations: config.iterations, lr: config.lr, lrSchedule: 'constant', logEvery: 0 });
       const { metrics } = await experiment.evaluate();

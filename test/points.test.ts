@@ -35,7 +35,7 @@ function gaussianRows(rows: number, dim: number, factor = 1): number[] {
 /** The FDM run of a points configuration, trained a few steps, evaluated. */
 async function evaluateOn(data: string, iterations = 20) {
   const config = resolveConfig({ task: 'points', preset: 'ci', overrides: { iterations, points: { data } } });
-  const { spec } = gridJobs(config).find((job) => job.spec.method === 'fdm')!;
+  const { spec } = gridJobs(config, pointsTask).find((job) => job.spec.method === 'fdm')!;
   const experiment = pointsTask.createExperiment(config, spec, new Rng('points-test'));
   const stepper = createStepper(experiment, config.lr, 'constant');
   for (let i = 1; i <= iterations; i++) stepper.step(i);

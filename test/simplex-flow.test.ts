@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '../src/backend/tf';
-import { runConfigSchema } from '../src/config/schema';
+import { resolveConfig } from '../src/cli/load-config';
 import {
   denoiserField,
   denoiserFieldTangent,
@@ -19,7 +19,7 @@ import { speedTable } from '../src/paths/speed-table';
 import { Rng } from '../src/random/rng';
 import { sampleSimplexFlow } from '../src/solvers/simplex';
 import { gridJobs } from '../src/runner/jobs';
-import { toyTarget } from '../src/tasks/dna-toy';
+import { dnaToyTask, toyTarget } from '../src/tasks/dna-toy';
 import { useTestBackend } from './helpers/backend';
 import { assertAllClose, assertClose } from './helpers/numeric';
 
@@ -201,8 +201,8 @@ describe('simplex flows: model, field, residual, sampler', () => {
   }
 
   it('dna-toy: a K sweep names each run (and its checkpoint and model files) by K', () => {
-    const config = runConfigSchema.parse({ path: ['dirichlet'], simplexDim: [10, 20], eval: { solver: 'euler' } });
-    const jobs = gridJobs(config);
+    const config = resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: { path: ['dirichlet'], simplex: { simplexDim: [10, 20] } } });
+    const jobs = gridJobs(config, dnaToyTask);
     assert.deepEqual(jobs.map((j) => j.name), [
       'cfm simplexDim=10 seed 0',
       'cfm simplexDim=20 seed 0',

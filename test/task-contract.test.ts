@@ -16,7 +16,7 @@ const STEPS = 4;
 /** An FDM run of the task's `ci` preset, shortened, and what training it leaves. */
 async function train(task: Task): Promise<{ experiment: Experiment; losses: number[]; tensorCounts: number[]; make: () => Experiment }> {
   const config = resolveConfig({ task: task.name, preset: 'ci', overrides: { iterations: STEPS } });
-  const { spec } = gridJobs(config).find((job) => job.spec.method === 'fdm')!;
+  const { spec } = gridJobs(config, task).find((job) => job.spec.method === 'fdm')!;
   await task.prepare?.(config, spec, { dir: null, log: () => undefined });
   const make = () => task.createExperiment(config, spec, new Rng(`${task.name}/contract`));
   const experiment = make();

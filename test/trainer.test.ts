@@ -21,7 +21,7 @@ function tinyConfig(overrides: Record<string, unknown> = {}): RunConfig {
 }
 
 function experiment(config: RunConfig, method: 'cfm' | 'fdm', seed = 0): Experiment {
-  const spec = expandRuns(config).find((s) => s.method === method)!;
+  const spec = expandRuns(config, getTask('checkerboard')).find((s) => s.method === method)!;
   return getTask('checkerboard').createExperiment(config, { ...spec, seed }, new Rng(`checkerboard/seed-${seed}`));
 }
 

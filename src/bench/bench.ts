@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { Bench } from 'tinybench';
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
@@ -75,14 +76,14 @@ function percentile(samples: number[], q: number): number | null {
 
 /** Benchmarks the training step of every run in the configuration (first seed only). */
 export async function benchTask(task: Task, config: RunConfig, opts: BenchOptions, log: (line: string) => void): Promise<BenchRow[]> {
-  const jobs = gridJobs({ ...config, seeds: [config.seeds[0]] });
+  const jobs = gridJobs({ ...config, seeds: [config.seeds[0]] }, task);
   const timed: { spec: RunSpec; row: BenchRow }[] = [];
   for (const { spec, label } of jobs) {
     log(`benchmarking ${task.name} ${label}: ${opts.warmup} warm-up + ${opts.iterations} timed steps`);
     timed.push({ spec, row: { label, ratioToCfm: null, ...(await benchSpec(task, config, spec, opts, log)) } });
   }
-  // Each run against the CFM run on the same path (and K): what FDM adds to that step.
-  const sameProblem = (a: RunSpec, b: RunSpec) => a.path === b.path && a.simplexDim === b.simplexDim;
+  // Each run against the CFM run on the same path (and the task's axes, e.g. K): what FDM adds to that step.
+  const sameProblem = (a: RunSpec, b: RunSpec) => a.path === b.path && isDeepStrictEqual(a.axes, b.axes);
   return timed.map(({ spec, row }) => {
     const cfm = timed.find((t) => t.spec.method === 'cfm' && sameProblem(t.spec, spec));
     return { ...row, ratioToCfm: cfm ? row.msMedian / cfm.row.msMedian : null };

@@ -50,8 +50,8 @@ function standardError(values: number[]): number {
   return Math.sqrt(values.reduce((a, v) => a + (v - m) ** 2, 0) / (values.length - 1) / values.length);
 }
 
-/** One FDM spec per problem of the configuration (path and K), first seed, exact estimator. */
-function problems(config: RunConfig): RunSpec[] {
+/** One FDM spec per problem of the configuration (path and the task's axes), first seed, exact estimator. */
+function problems(task: Task, config: RunConfig): RunSpec[] {
   const one = <T>(values: T[]) => [values[0]];
   return expandRuns({
     ...config,
@@ -64,7 +64,7 @@ function problems(config: RunConfig): RunSpec[] {
     stopGrad: one(config.stopGrad),
     fdmVariant: one(config.fdmVariant),
     timeSampling: one(config.timeSampling),
-  });
+  }, task);
 }
 
 /** The weights and random streams after `warmup` CFM steps from the task's initialisation. */
@@ -101,8 +101,8 @@ function cdmValues(task: Task, config: RunConfig, spec: RunSpec, state: Experime
  */
 export async function compareEstimators(task: Task, config: RunConfig, opts: EstimatorOptions, log: (line: string) => void): Promise<EstimatorRow[]> {
   const rows: EstimatorRow[] = [];
-  for (const spec of problems(config)) {
-    const problem = [spec.path, spec.simplexDim === undefined ? '' : `K=${spec.simplexDim}`].filter(Boolean).join(' ');
+  for (const spec of problems(task, config)) {
+    const problem = [spec.path, ...Object.entries(spec.axes ?? {}).map(([axis, value]) => `${axis}=${value}`)].join(' ');
     await task.prepare?.(config, spec, { dir: null, log });
     const rng = new Rng(`${task.name}/estimators`);
     log(`${task.name} ${problem}: ${opts.warmup} CFM steps, then L_CDM on ${opts.batches} batches per estimator`);

@@ -24,7 +24,6 @@ const sharedFlags = {
   depth: Flags.string({ description: 'depth: MLP hidden layers, or residual blocks of the DNA CNN and the video conv field' }),
   lr: Flags.string({ description: 'Adam learning rate' }),
   path: Flags.string({ description: `probability path: ${AFFINE_PATHS.join(', ')}; ${SIMPLEX_PATHS.join(', ')} on the simplex (list allowed)` }),
-  'simplex-dim': Flags.string({ description: 'classes per position K of the simplex tasks (list allowed, e.g. 10,20,40,80,160)' }),
   'div-estimator': Flags.string({
     description: `estimator of the FDM term: ${DIV_ESTIMATORS.join(', ')} (list allowed; \`fdm-bench list\` says which are unbiased)`,
   }),
@@ -65,15 +64,15 @@ export const configFlags = { ...sharedFlags, ...sectionFlags() };
 type ConfigFlagValues = { [name: string]: string | boolean | undefined };
 
 /** The values of the task's own section given by flags; a flag of another task's section is a mistake. */
-function sectionOverrides(flags: ConfigFlagValues, task: Task): Record<string, Record<string, string | number>> {
+function sectionOverrides(flags: ConfigFlagValues, task: Task): Record<string, Record<string, string | number | number[]>> {
   const own = task.section?.flags ?? {};
-  const values: Record<string, string | number> = {};
+  const values: Record<string, string | number | number[]> = {};
   for (const name of Object.keys(sectionFlags())) {
     const given = flags[name];
     if (typeof given !== 'string') continue;
     const flag = own[name];
     if (!flag) throw new Error(`--${name} is not a setting of task '${task.name}'`);
-    values[flag.key] = flag.type === 'number' ? numberValue(given)! : given;
+    values[flag.key] = flag.type === 'number' ? numberValue(given)! : flag.type === 'numberList' ? numberList(given)! : given;
   }
   return Object.keys(values).length ? { [task.section!.key]: values } : {};
 }
@@ -100,7 +99,6 @@ export function configOverrides(flags: ConfigFlagValues, task?: Task): RunConfig
     depth: numberValue(str('depth')),
     lr: numberValue(str('lr')),
     path: stringList(str('path')),
-    simplexDim: numberList(str('simplex-dim')),
     divEstimator: stringList(str('div-estimator')),
     probes: numberList(str('probes')),
     probeDist: str('probe-dist'),

@@ -4,7 +4,6 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { PACKAGE_ROOT } from '../results/environment';
 import { runFiles } from '../results/run-dir';
-import { isSimplexPath } from '../paths/simplex';
 import { getTask } from '../tasks/registry';
 import { describeIssues, RunConfig, RunConfigInput, withTaskSection } from '../config/schema';
 
@@ -103,9 +102,6 @@ function checkAgainstTask(taskName: string, config: RunConfig, source: string): 
   const problems = config.path
     .filter((p) => !task.paths.includes(p))
     .map((p) => `path: '${p}' is not a path of task '${task.name}'; valid paths: ${task.paths.join(', ')}`);
-  if (config.simplexDim !== undefined && !task.paths.some(isSimplexPath)) {
-    problems.push(`simplexDim: task '${task.name}' is not on the simplex (simplexDim applies to dna-toy)`);
-  }
   problems.push(...(task.checkConfig?.(config) ?? []));
   if (problems.length) throw new ConfigError(`invalid configuration (${source}) for task '${task.name}':\n${problems.map((p) => `  ${p}`).join('\n')}`);
 }

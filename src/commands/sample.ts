@@ -45,7 +45,7 @@ export default class Sample extends FdmCommand {
     const format = flags.format as SampleFormat;
     let job: GridJob;
     try {
-      job = pickRun(gridJobs(config), flags.run);
+      job = pickRun(gridJobs(config, task), flags.run);
     } catch (err) {
       this.error((err as Error).message, { exit: 2 });
     }

@@ -8,7 +8,7 @@ import { SIMPLEX_PATHS } from '../paths/simplex';
 import { SOLVERS } from '../solvers/ode';
 
 /** A setting that may be given as one value or as a list of values to sweep over. */
-function grid<T extends z.ZodType>(item: T) {
+export function grid<T extends z.ZodType>(item: T) {
   // Wrapping a single value first keeps zod's messages about the item itself ("lambda.0: ...").
   return z.preprocess((v) => (v === undefined || Array.isArray(v) ? v : [v]), z.array(item).nonempty());
 }
@@ -56,8 +56,6 @@ export const sharedConfigSchema = z
     lrSchedule: z.enum(['constant', 'reference']).default('constant'),
     // 'ot' is accepted as another name for the CondOT path.
     path: grid(z.preprocess((v) => (v === 'ot' ? 'condot' : v), z.enum(PATHS))).default(['condot']),
-    /** Classes per position K of the simplex tasks (absent for the others). */
-    simplexDim: grid(z.number().int().min(2).max(1000)).optional(),
     sigmaMin: z.number().min(0).lt(1).default(0),
     lambda: grid(z.number().nonnegative()).default([0.1]),
     /** How the FDM term E[(w r)^2] is estimated (losses/divergence.ts says which are unbiased). */
@@ -94,7 +92,7 @@ export interface SectionFlag {
   /** The setting in the section. */
   key: string;
   description: string;
-  type: 'string' | 'number';
+  type: 'string' | 'number' | 'numberList';
 }
 
 /**

@@ -23,8 +23,8 @@ export interface RunSpec extends FdmSettings {
   method: Method;
   seed: number;
   path: PathName;
-  /** Classes per position K, for the simplex tasks only. */
-  simplexDim?: number;
+  /** The task's own grid axes at this point (dna-toy's simplexDim), absent for tasks without any. */
+  axes?: Record<string, number | string>;
   /** How training times are drawn (shared by CFM and FDM, which train on the same batches). */
   timeSampling: TimeSampling;
 }
@@ -106,6 +106,11 @@ export interface Task {
    * config files and config.yaml are validated with, beside the shared settings.
    */
   readonly section?: ConfigSection;
+  /**
+   * The task's own grid axes: settings of its section that take a list of values, every one of
+   * which runs (dna-toy's simplexDim). They name runs and are recorded like the shared axes.
+   */
+  gridAxes?(config: RunConfig): Record<string, ReadonlyArray<number | string>>;
   /** Problems with a configuration that the schema cannot see (settings the task does not support). */
   checkConfig?(config: RunConfig): string[];
   /**

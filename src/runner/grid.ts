@@ -14,9 +14,9 @@ function product<T extends object>(lists: { [K in keyof T]: T[K][] }): T[] {
 
 /** Normalises settings that cannot matter, so equivalent FDM runs are not repeated. */
 function canonical(spec: RunSpec): RunSpec {
-  if ('simplexDim' in spec && spec.simplexDim === undefined) {
-    // Off the simplex K means nothing: no key, so specs compare equal to those saved before it existed.
-    const { simplexDim, ...rest } = spec;
+  if ('axes' in spec && spec.axes === undefined) {
+    // A task without axes of its own: no key, so its specs compare equal to those saved before axes existed.
+    const { axes, ...rest } = spec;
     return canonical(rest);
   }
   if (spec.method === 'cfm') {
@@ -32,11 +32,13 @@ function canonical(spec: RunSpec): RunSpec {
  * Every run of a configuration: methods x path x (FDM-only settings for FDM) x seeds. CFM is not
  * repeated over lambda, estimator and the other FDM-only settings.
  */
-export function expandRuns(config: RunConfig): RunSpec[] {
+export function expandRuns(config: RunConfig, task: Pick<Task, 'gridAxes'>): RunSpec[] {
+  const taskAxes = task.gridAxes?.(config);
+  const axes = taskAxes ? product<Record<string, number | string>>(taskAxes as Record<string, Array<number | string>>) : [undefined];
   const all = product<RunSpec>({
     method: config.methods,
     path: config.path,
-    simplexDim: config.simplexDim ?? [undefined],
+    axes,
     lambda: config.lambda,
     divEstimator: config.divEstimator,
     probes: config.probes ?? [Number.NaN],
@@ -59,6 +61,7 @@ export function expandRuns(config: RunConfig): RunSpec[] {
 export function runSettings(task: Pick<Task, 'recordedSettings'>, spec: RunSpec, config: RunConfig): Record<string, string | number | boolean> {
   const shared = {
     path: spec.path,
+    ...spec.axes,
     ...task.recordedSettings?.(config, spec),
     iterations: config.iterations,
     batchSize: config.batchSize,

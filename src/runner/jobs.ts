@@ -1,6 +1,6 @@
 import { RunConfig } from '../config/schema';
 import { FDM_ONLY_SETTINGS } from '../core/methods';
-import { RunSpec } from '../core/task';
+import { RunSpec, Task } from '../core/task';
 import { runKey } from '../results/run-dir';
 import { expandRuns } from './grid';
 
@@ -17,13 +17,15 @@ export interface GridJob {
 }
 
 /** Grid settings that name a run when they vary; lambda always names an FDM run. */
-const LABEL_SETTINGS = ['path', 'simplexDim', 'timeSampling', 'divEstimator', 'probes', 'cdmWeight', 'stopGrad', 'fdmVariant'] as const;
+const LABEL_SETTINGS = ['timeSampling', 'divEstimator', 'probes', 'cdmWeight', 'stopGrad', 'fdmVariant'] as const;
 const namesCfm = (key: string) => !FDM_ONLY_SETTINGS.includes(key);
 
 /** A short label for a run in logs and figures, e.g. 'fdm lambda=0.1 probes=4'. */
 function specLabel(spec: RunSpec, varied: readonly string[]): string {
   const parts: string[] = [spec.method];
   if (spec.method === 'fdm') parts.push(`lambda=${spec.lambda}`);
+  if (varied.includes('path')) parts.push(`path=${spec.path}`);
+  for (const [axis, value] of Object.entries(spec.axes ?? {})) if (varied.includes(axis)) parts.push(`${axis}=${value}`);
   for (const key of LABEL_SETTINGS) {
     if (varied.includes(key) && (namesCfm(key) || spec.method === 'fdm')) parts.push(`${key}=${String(spec[key])}`);
   }
@@ -33,12 +35,14 @@ function specLabel(spec: RunSpec, varied: readonly string[]): string {
 /** Grid settings that take more than one value among the runs that use them. */
 function variedGridSettings(specs: RunSpec[]): string[] {
   const fdm = specs.filter((s) => s.method === 'fdm');
-  return LABEL_SETTINGS.filter((key) => new Set((namesCfm(key) ? specs : fdm).map((s) => s[key])).size > 1);
+  const axes = [...new Set(specs.flatMap((s) => Object.keys(s.axes ?? {})))];
+  const shared = ['path', ...axes].filter((key) => new Set(specs.map((s) => (key === 'path' ? s.path : s.axes?.[key]))).size > 1);
+  return [...shared, ...LABEL_SETTINGS.filter((key) => new Set((namesCfm(key) ? specs : fdm).map((s) => s[key])).size > 1)];
 }
 
 /** Every run of a configuration, named. */
-export function gridJobs(config: RunConfig): GridJob[] {
-  const specs = expandRuns(config);
+export function gridJobs(config: RunConfig, task: Pick<Task, 'gridAxes'>): GridJob[] {
+  const specs = expandRuns(config, task);
   const varied = variedGridSettings(specs);
   const jobs = specs.map((spec, index) => {
     const label = specLabel(spec, varied);

@@ -203,7 +203,7 @@ async function runInWorkers(task: Task, config: RunConfig, ctx: RunContext, run:
  */
 async function runGrid(task: Task, config: RunConfig, ctx: RunContext, run: RunDir, existing: RunRecord[]): Promise<BenchmarkResult> {
   const files = runFiles(run.dir);
-  const jobs = gridJobs(config);
+  const jobs = gridJobs(config, task);
   const records = jobs.map((job) => existing.find((r) => recordMatches(task, r, job.spec, config)));
   const mine = (job: GridJob) => !ctx.only || ctx.only.includes(job.index);
   const status = () => ({ runs: jobs.length, finished: records.filter(Boolean).length, diverged: records.filter((r) => r?.status === 'diverged').length });

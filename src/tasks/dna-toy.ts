@@ -1,6 +1,6 @@
 import * as tf from '../backend/tf';
 import { z } from 'zod';
-import { ConfigSection, RunConfig } from '../config/schema';
+import { ConfigSection, grid, RunConfig } from '../config/schema';
 import { denoiserLoss, simplexFdmLoss, SimplexLossOptions } from '../losses/simplex-loss';
 import {
   categoricalDivergences,
@@ -23,10 +23,14 @@ import { ModelExperiment } from './model-experiment';
 import { EvaluationResult, Experiment, RunSpec, Task } from '../core/task';
 
 const positiveInt = z.number().int().positive();
+/** K when the configuration sets none: Dirichlet FM's toy. */
+const DEFAULT_CLASSES = 40;
 
 /** Settings of the simplex (categorical sequence) tasks. */
 const simplexSchema = z
   .object({
+    /** Classes per position K: a grid axis (`--simplex-dim 10,20,40` runs every K). */
+    simplexDim: grid(z.number().int().min(2).max(1000)).default([DEFAULT_CLASSES]),
     /** Sequence length L. */
     length: positiveInt.default(4),
     /** The Dirichlet path's last time (alpha); sampling integrates alpha from 1 to here. */
@@ -39,7 +43,11 @@ const simplexSchema = z
 type SimplexSettings = z.output<typeof simplexSchema>;
 
 /** dna-toy's section, `simplex:` in presets and config files. */
-const SIMPLEX_SECTION: ConfigSection = { key: 'simplex', schema: simplexSchema };
+const SIMPLEX_SECTION: ConfigSection = {
+  key: 'simplex',
+  schema: simplexSchema,
+  flags: { 'simplex-dim': { key: 'simplexDim', description: 'classes per position K (list allowed, e.g. 10,20,40,80,160)', type: 'numberList' } },
+};
 
 function simplexOf(config: RunConfig): SimplexSettings {
   return config.simplex as SimplexSettings;
@@ -49,8 +57,6 @@ function simplexOf(config: RunConfig): SimplexSettings {
 const KERNEL = 9;
 /** Linear-path training times stay below 1, where u = (e_k - x)/(1 - t) is 0/0. */
 const LINEAR_T_MAX = 1 - 1e-4;
-/** K when the configuration sets no simplexDim: Dirichlet FM's toy. */
-const DEFAULT_CLASSES = 40;
 /** Draws of N true sequences averaged for the sampling-noise floor. */
 const FLOOR_REPLICATES = 20;
 
@@ -81,7 +87,7 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
     private readonly rng: Rng,
   ) {
     const length = simplexOf(config).length;
-    const classes = spec.simplexDim ?? DEFAULT_CLASSES;
+    const classes = classesOf(spec);
     super(new SimplexCnn({ length, classes, hidden: config.hidden, layers: config.depth, kernel: KERNEL }, rng.fork('init')), rng);
     this.length = length;
     this.classes = classes;
@@ -188,11 +194,15 @@ const COLUMNS: ColumnSpec[] = [
   { key: 'tvFloor', header: 'TV floor', digits: 4, showStd: false },
 ];
 
-/** K and the sequence length, and the Dirichlet path's alpha range and scale. */
+/** A run's K, from its grid axes. */
+function classesOf(spec: RunSpec): number {
+  return Number(spec.axes?.simplexDim ?? DEFAULT_CLASSES);
+}
+
+/** The sequence length, and the Dirichlet path's alpha range and scale (K is recorded as a grid axis). */
 function simplexSettings(config: RunConfig, spec: RunSpec): Record<string, number> {
-  if (spec.simplexDim === undefined) return {};
   const { length, alphaMax, alphaScale } = simplexOf(config);
-  return spec.path === 'dirichlet' ? { simplexDim: spec.simplexDim, length, alphaMax, alphaScale } : { simplexDim: spec.simplexDim, length };
+  return spec.path === 'dirichlet' ? { length, alphaMax, alphaScale } : { length };
 }
 
 /** Settings the simplex task does not implement, named so a user knows what to change. */
@@ -219,11 +229,12 @@ export const dnaToyTask: Task = {
   columns: COLUMNS,
   facts: {},
   section: SIMPLEX_SECTION,
+  gridAxes: (config) => ({ simplexDim: simplexOf(config).simplexDim }),
   checkConfig: unsupportedSettings,
   recordedSettings: simplexSettings,
   createExperiment: (config, spec, rng) => new DnaToyExperiment(config, spec, rng),
   async writeFigure(file, panels, _rng, config) {
-    const ks = [...new Set(panels.map((p) => p.spec.simplexDim ?? DEFAULT_CLASSES))];
+    const ks = [...new Set(panels.map((p) => classesOf(p.spec)))];
     if (ks.length !== 1) throw new Error(`the dna-toy figure shows one K at a time; these runs have K = ${ks.join(', ')}`);
     const truth = toyTarget(simplexOf(config).length, ks[0]);
     writeCategoricalPng(file, truth, panels.map((p) => ({ label: p.label, tokens: p.points })));
