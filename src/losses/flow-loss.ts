@@ -117,16 +117,6 @@ export function conditionalResidual(model: VelocityModel, sample: PathSample): t
   });
 }
 
-/**
- * Jacobian-vector products per sample that one evaluation of the loss needs (for FLOP counts):
- * none for CFM; d for the exact divergence and for the reference variant, which builds the full
- * Jacobian; otherwise one per probe.
- */
-export function tangentsPerSample(opts: Pick<FlowLossOptions, 'method' | 'divEstimator' | 'probes' | 'fdmVariant'>, dim: number): number {
-  if (opts.method === 'cfm') return 0;
-  return opts.divEstimator === 'exact' || opts.fdmVariant === 'reference' ? dim : opts.probes;
-}
-
 /** Mean over the batch, each sample's value [B] times its time's importance weight when there are any. */
 function weightedMean(perSample: tf.Tensor1D, importance?: tf.Tensor1D): tf.Scalar {
   return tf.mean(importance ? tf.mul(importance, perSample) : perSample) as tf.Scalar;

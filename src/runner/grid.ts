@@ -1,5 +1,5 @@
 import { RunConfig } from '../config/schema';
-import { CFM_NEUTRAL_SETTINGS } from '../core/methods';
+import { METHOD_DEFINITIONS } from '../core/methods';
 import { ESTIMATOR_FACTS } from '../losses/divergence';
 import { lossOptionsFor } from '../tasks/loss-options';
 import { RunSpec, Task } from '../core/task';
@@ -19,9 +19,8 @@ function canonical(spec: RunSpec): RunSpec {
     const { axes, ...rest } = spec;
     return canonical(rest);
   }
-  if (spec.method === 'cfm') {
-    return { ...spec, ...CFM_NEUTRAL_SETTINGS };
-  }
+  const { neutral } = METHOD_DEFINITIONS[spec.method];
+  if (neutral) return { ...spec, ...neutral };
   if (spec.divEstimator === 'exact') return { ...spec, probes: 0 };
   // No probe count given: the estimator's own default.
   if (Number.isNaN(spec.probes)) return { ...spec, probes: ESTIMATOR_FACTS[spec.divEstimator].defaultProbes };

@@ -1,5 +1,5 @@
 import { RunConfig } from '../config/schema';
-import { FDM_ONLY_SETTINGS } from '../core/methods';
+import { FDM_ONLY_SETTINGS, METHOD_DEFINITIONS } from '../core/methods';
 import { RunSpec, Task } from '../core/task';
 import { runKey } from '../results/run-dir';
 import { expandRuns } from './grid';
@@ -22,8 +22,7 @@ const namesCfm = (key: string) => !FDM_ONLY_SETTINGS.includes(key);
 
 /** A short label for a run in logs and figures, e.g. 'fdm lambda=0.1 probes=4'. */
 function specLabel(spec: RunSpec, varied: readonly string[]): string {
-  const parts: string[] = [spec.method];
-  if (spec.method === 'fdm') parts.push(`lambda=${spec.lambda}`);
+  const parts: string[] = [spec.method, ...METHOD_DEFINITIONS[spec.method].name(spec)];
   if (varied.includes('path')) parts.push(`path=${spec.path}`);
   for (const [axis, value] of Object.entries(spec.axes ?? {})) if (varied.includes(axis)) parts.push(`${axis}=${value}`);
   for (const key of LABEL_SETTINGS) {

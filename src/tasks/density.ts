@@ -1,6 +1,7 @@
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
-import { flowLoss, FlowLossOptions, tangentsPerSample } from '../losses/flow-loss';
+import { flowLoss, FlowLossOptions } from '../losses/flow-loss';
+import { tangentsPerSample } from '../core/methods';
 import { energyDistance, mmdRbf } from '../metrics/sample-quality';
 import { wasserstein2 } from '../metrics/wasserstein';
 import { VelocityModel } from '../models/model';

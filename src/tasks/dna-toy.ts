@@ -12,7 +12,8 @@ import {
 import { SimplexCnn } from '../models/simplex-cnn';
 import { isSimplexPath, SIMPLEX_PATHS, SimplexPath, simplexPath } from '../paths/simplex';
 import { conditionalBatch, SimplexConditional, tokenBatch } from '../paths/simplex-batch';
-import { LossTerms, tangentsPerSample } from '../losses/flow-loss';
+import { LossTerms } from '../losses/flow-loss';
+import { tangentsPerSample } from '../core/methods';
 import { sampleSimplexFlow } from '../solvers/simplex';
 import { Rng } from '../random/rng';
 import { writeCategoricalPng } from '../report/categorical-png';
