@@ -2,8 +2,8 @@ import * as tf from '../backend/tf';
 import { Rng } from '../random/rng';
 
 /**
- * How the FDM loss estimates E[(w r)^2], r = div v - div u + (v - u) . s (docs/math.md section 1). Under
- * Hutchinson every per-probe estimate r̂(z) has E_z[r̂] = r; what differs is how it is squared:
+ * How the FDM loss estimates E[(w r)^2], r = div v - div u + (v - u) . s (docs/math.md section 1).
+ * Under Hutchinson every per-probe estimate r̂(z) has E_z[r̂] = r; what differs is how it is squared:
  * - `exact`: d Jacobian-vector products give div v exactly; the loss is E[(w r)^2] itself.
  * - `hutchinson-unbiased`: the U-statistic over pairs of n >= 2 independent probes,
  *   w^2 ((sum_i r̂_i)^2 - sum_i r̂_i^2) / (n (n - 1)); its expectation is (w r)^2 exactly, and with

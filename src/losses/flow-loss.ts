@@ -46,8 +46,8 @@ function combineColumns(probes: tf.Tensor3D, jvp: tf.Tensor3D): tf.Tensor3D {
 }
 
 /**
- * Estimates of the residual r = div v - div u + (v - u) . s of docs/math.md section 1, one row per probe
- * [n, B] (one row, the exact r, for the exact estimator), each with expectation r over its probe.
+ * Estimates of the residual r = div v - div u + (v - u) . s of docs/math.md section 1, one row per
+ * probe [n, B] (one row, the exact r, for the exact estimator), each with expectation r over its probe.
  * `vFrozen` is v with the gradient stopped when the stop-gradient switch is on.
  */
 function residualEstimates(

@@ -82,8 +82,8 @@ function sequenceSum(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * Estimates of the residual r = div v - div u + (v - u) . s per sequence (docs/math.md section 1), one row
- * per probe [n, B] (one row, the exact r, for the exact estimator), divergences over the simplex's
+ * Estimates of the residual r = div v - div u + (v - u) . s per sequence (docs/math.md section 1),
+ * one row per probe [n, B] (one row, the exact r, for the exact estimator), divergences over the simplex's
  * tangent space summed over positions; and v itself. Only the off-diagonal part of v's Jacobian is
  * probed: its diagonal D = diag(p dc/db - sum p c) is known without JVPs, and its tangent trace
  * tr(P D P) = (1 - 1/K) sum_k D_k per position is added exactly (a control variate). Probed, the

@@ -75,7 +75,7 @@ export function gridEntropy2D(logDensity: (x: number, y: number) => number, half
 /**
  * The NLL floor of '8gaussians', 2.832 nats: neighbouring modes are 6.1 std apart, so it sits
  * 0.006 below ln 8 + ln(2 pi e std^2), the limit of fully separated modes. The grid reaches 12 std
- * beyond the modes, where p < e^-70; it costs about 10 ms, once.
+ * beyond the modes, where p < e^-70; it is computed once, on first use.
  */
 export const EIGHT_GAUSSIANS_ENTROPY = gridEntropy2D(
   eightGaussiansLogDensity,
