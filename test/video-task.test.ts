@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { PNG } from 'pngjs';
 import * as tf from '../src/backend/tf';
 import { resolveConfig } from '../src/cli/load-config';
 import { Rng } from '../src/random/rng';
@@ -81,9 +82,17 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
     assert.ok(metrics.lastFrameSsim > 0 && metrics.lastFrameSsim <= 1);
     for (const key of ['centroidError', 'centroidError1', 'centroidError2', 'lastFrameCentroidError']) assert.ok(metrics[key] >= 0, key);
     assert.ok(Math.abs((metrics.centroidError1 + metrics.centroidError2) / 2 - metrics.centroidError) < 1e-9, 'mean of the per-frame errors');
-    const figure = path.join(dir, 'strip.png');
-    await task.writeFigure!(figure, [{ label: 'fdm', spec: fdm, points: samples! }], new Rng('f'), config);
-    assert.ok(fs.statSync(figure).size > 0);
+    // The figure draws the predictions: blanking them changes pixels, and only in the prediction rows.
+    const draw = async (points: Float32Array) => {
+      const figure = path.join(dir, 'strip.png');
+      await task.writeFigure!(figure, [{ label: 'fdm', spec: fdm, points }], new Rng('f'), config);
+      return PNG.sync.read(fs.readFileSync(figure));
+    };
+    const [drawn, blank] = [await draw(samples!), await draw(new Float32Array(samples!.length))];
+    assert.equal(drawn.width, blank.width);
+    const changed = drawn.data.filter((value, i) => value !== blank.data[i]).length;
+    assert.ok(changed > 0, 'the predicted frames are drawn');
+    assert.ok(changed < drawn.data.length / 2, 'the truth rows and labels stay as they are');
     experiment.dispose();
   });
 
