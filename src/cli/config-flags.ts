@@ -42,24 +42,26 @@ const sharedFlags = {
   'checkpoint-every': Flags.string({ description: 'checkpoint every N iterations for --resume after a crash (0: only on Ctrl-C/SIGTERM)' }),
 };
 
-/** The flags the tasks' own sections declare (e.g. points' --data), named after their task in --help. */
 /** A plain string-valued flag, as every flag of the configuration is. */
 const stringFlag = (description: string) => Flags.string({ description });
-type StringFlag = ReturnType<typeof stringFlag>;
 
-function sectionFlags(): Record<string, StringFlag> {
-  const flags: Record<string, StringFlag> = {};
+/** The flags the tasks' own sections declare (e.g. points' --data), naming their tasks in --help. */
+function sectionFlags(): Record<string, ReturnType<typeof stringFlag>> {
+  const byName = new Map<string, { description: string; tasks: string[] }>();
   for (const task of listTasks()) {
     for (const [name, flag] of Object.entries(task.section?.flags ?? {})) {
-      const tasks = listTasks().filter((t) => t.section?.flags?.[name]).map((t) => t.name);
-      flags[name] ??= stringFlag(`${flag.description} (task ${tasks.join(', ')})`);
+      const entry = byName.get(name) ?? { description: flag.description, tasks: [] };
+      entry.tasks.push(task.name);
+      byName.set(name, entry);
     }
   }
-  return flags;
+  return Object.fromEntries([...byName].map(([name, { description, tasks }]) => [name, stringFlag(`${description} (task ${tasks.join(', ')})`)]));
 }
 
+const taskFlags = sectionFlags();
+
 /** The flags that set configuration values, shared by `run`, `bench` and `estimators`. */
-export const configFlags = { ...sharedFlags, ...sectionFlags() };
+export const configFlags = { ...sharedFlags, ...taskFlags };
 
 type ConfigFlagValues = { [name: string]: string | boolean | undefined };
 
@@ -67,7 +69,7 @@ type ConfigFlagValues = { [name: string]: string | boolean | undefined };
 function sectionOverrides(flags: ConfigFlagValues, task: Task): Record<string, Record<string, string | number | number[]>> {
   const own = task.section?.flags ?? {};
   const values: Record<string, string | number | number[]> = {};
-  for (const name of Object.keys(sectionFlags())) {
+  for (const name of Object.keys(taskFlags)) {
     const given = flags[name];
     if (typeof given !== 'string') continue;
     const flag = own[name];
