@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { runConfigSchema } from '../src/config/schema';
 import { Rng } from '../src/random/rng';
-import { loadCheckpoint, loadModel, SavedFileError, writeCheckpoint, writeModel } from '../src/training/checkpoint';
+import { loadCheckpoint, loadModel, readModel, SavedFileError, writeCheckpoint, writeModel } from '../src/training/checkpoint';
 import { npyFloat32, samplesCsv } from '../src/results/samples-file';
 import { expandRuns } from '../src/runner/grid';
 import { Experiment } from '../src/core/task';
@@ -39,6 +39,20 @@ describe('checkpoints and saved models', () => {
     target.variables[0].assign(target.variables[0].mul(0));
     assert.deepEqual(loadCheckpoint(file, 'fake', spec, target), trainer);
     assert.deepEqual(target.snapshot(), source.snapshot());
+    source.dispose();
+    target.dispose();
+  });
+
+  it("load a checkpoint and a model of a run with a task's grid axes (dna-toy's K)", () => {
+    const withAxes = { ...spec, axes: { simplexDim: 40 } };
+    const source = newExperiment();
+    writeCheckpoint(file, { task: 'fake', run: 'fdm simplexDim=40 seed 0', spec: withAxes, trainer, experiment: source.snapshot() });
+    const target = newExperiment();
+    assert.deepEqual(loadCheckpoint(file, 'fake', withAxes, target), trainer);
+    assert.throws(() => loadCheckpoint(file, 'fake', { ...spec, axes: { simplexDim: 80 } }, target), /belongs to another run/);
+    const modelFile = path.join(dir, 'model-axes.json');
+    writeModel(modelFile, { task: 'fake', run: 'fdm simplexDim=40 seed 0', spec: withAxes, experiment: source.snapshot() }, null);
+    assert.deepEqual(readModel(modelFile, 'fake', withAxes).spec, withAxes);
     source.dispose();
     target.dispose();
   });

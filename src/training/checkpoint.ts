@@ -33,8 +33,12 @@ export interface SavedModel {
   panel: { points: EncodedTensor; density?: EncodedTensor } | null;
 }
 
-/** Loose on purpose: a saved spec is only ever compared with the expected one (checkIdentity). */
-const specSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])) as unknown as z.ZodType<RunSpec>;
+/**
+ * Loose on purpose: a saved spec is only ever compared with the expected one (checkIdentity). Its
+ * values are scalars, and the task's grid axes one level deeper (`axes: { simplexDim: 40 }`).
+ */
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+const specSchema = z.record(z.string(), z.union([scalar, z.record(z.string(), scalar)])) as unknown as z.ZodType<RunSpec>;
 
 const trainerStateSchema: z.ZodType<TrainerState> = z.object({
   iteration: z.number().int().nonnegative(),
