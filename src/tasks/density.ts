@@ -19,7 +19,6 @@ import { lossOptionsFor } from './loss-options';
 import { ModelExperiment } from './model-experiment';
 import { EvaluationResult, Experiment, FigurePanel, RunSpec, Task } from '../core/task';
 
-
 /** Up to this dimension the NLL uses the exact divergence. */
 export const EXACT_NLL_MAX_DIM = 16;
 
@@ -175,6 +174,11 @@ const DENSITY_COLUMNS: ColumnSpec[] = [
   { key: 'w2', header: 'W2', digits: 4, showStd: true, better: 'lower' },
 ];
 
+/** The report columns of a density task: the gap to entropy only where the data's entropy is known. */
+export function densityColumns(def: Pick<DensityDefinition, 'entropy' | 'extraColumns'>): ColumnSpec[] {
+  return [...DENSITY_COLUMNS.filter((c) => c.key !== 'gap' || def.entropy !== undefined), ...(def.extraColumns ?? [])];
+}
+
 /**
  * A density-estimation task in R^d (the 2D sets, the 1D and 2D mixtures): the MLP of the reference
  * code on an affine Gaussian path.
@@ -193,8 +197,7 @@ export function densityTask(def: DensityDefinition): Task {
     description: def.description,
     presetFile: def.presetFile,
     paths: AFFINE_PATHS,
-    // The gap to entropy exists only where the data's entropy is known.
-    columns: [...DENSITY_COLUMNS.filter((c) => c.key !== 'gap' || def.entropy !== undefined), ...(def.extraColumns ?? [])],
+    columns: densityColumns(def),
     get facts() {
       return facts();
     },

@@ -1,7 +1,7 @@
 import * as tf from '../backend/tf';
 import { z } from 'zod';
 import { ConfigSection, grid, RunConfig } from '../config/schema';
-import { denoiserLoss, simplexFdmLoss, SimplexLossOptions } from '../losses/simplex-loss';
+import { denoiserLoss, simplexFdmLoss } from '../losses/simplex-loss';
 import {
   categoricalDivergences,
   empiricalDistribution,
@@ -12,7 +12,7 @@ import {
 import { SimplexCnn } from '../models/simplex-cnn';
 import { isSimplexPath, SIMPLEX_PATHS, SimplexPath, simplexPath } from '../paths/simplex';
 import { conditionalBatch, SimplexConditional, tokenBatch } from '../paths/simplex-batch';
-import { LossTerms } from '../losses/flow-loss';
+import { FlowLossOptions, LossTerms } from '../losses/flow-loss';
 import { tangentsPerSample } from '../core/methods';
 import { sampleSimplexFlow } from '../solvers/simplex';
 import { Rng } from '../random/rng';
@@ -77,8 +77,7 @@ export function toyTarget(length: number, classes: number): PositionDistribution
 class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment {
   private readonly path: SimplexPath;
   private readonly truth: PositionDistributions;
-  private readonly method: RunSpec['method'];
-  private readonly opts: SimplexLossOptions;
+  private readonly opts: FlowLossOptions;
   private readonly length: number;
   private readonly classes: number;
 
@@ -95,7 +94,6 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
     this.truth = toyTarget(length, classes);
     if (!isSimplexPath(spec.path)) throw new Error(`path '${spec.path}' is not a simplex path (${SIMPLEX_PATHS.join(', ')})`);
     this.path = simplexPath(spec.path, simplexOf(config).alphaMax);
-    this.method = spec.method;
     this.opts = lossOptionsFor(spec, config);
   }
 
@@ -116,7 +114,7 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
       this.path.sample(targets[i], classes, times[Math.floor(i / length)], this.streams.noise, x, i * classes);
     }
     const points = { x, times, length, classes };
-    if (this.method === 'fdm') {
+    if (this.opts.method === 'fdm') {
       return this.withBatch(conditionalBatch(this.path, points, targets), (batch) => simplexFdmLoss(this.model, batch, this.opts, this.streams.probes));
     }
     // CFM needs the path's speeds only on logged iterations, for the divergence term it watches.
@@ -182,7 +180,7 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
   }
 
   flopsPerStep(): number {
-    const tangents = tangentsPerSample({ ...this.opts, method: this.method, fdmVariant: 'paper' }, this.length * this.classes);
+    const tangents = tangentsPerSample(this.opts, this.length * this.classes);
     return this.stepFlops(tangents, this.config.batchSize);
   }
 }

@@ -8,7 +8,7 @@ import { AFFINE_PATHS } from '../paths/affine';
 import { Rng } from '../random/rng';
 import { PACKAGE_ROOT } from '../results/environment';
 import { writeDensityPng } from '../report/density-png';
-import { densityTask, DensityDefinition } from './density';
+import { densityColumns, densityTask, DensityDefinition } from './density';
 
 /** The largest dimension the task takes: the MLP and the sample metrics are sized for low dimensions. */
 const MAX_DIM = 64;
@@ -161,7 +161,7 @@ export const pointsTask: Task = {
   description: DESCRIPTION,
   paths: AFFINE_PATHS,
   section: POINTS_SECTION,
-  columns: densityTask({ name: 'points', description: DESCRIPTION, sample: () => new Float32Array(0), range: [-4, 4] }).columns,
+  columns: densityColumns({}),
   facts: {},
   checkConfig: dataProblems,
   recordedSettings: (config) => {
