@@ -24,6 +24,7 @@ const LAYERS: string[][] = [
   ['runner'],
   ['bench'],
   ['cli'],
+  ['reproduce'],
   ['commands'],
 ];
 

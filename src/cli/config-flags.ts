@@ -124,7 +124,7 @@ export interface StartedTask {
 }
 
 /** Runs the setup steps of a command; any mistake ends it with a clear message and exit code 2. */
-async function exitOnMistake<T>(command: Command, setup: () => Promise<T>): Promise<T> {
+export async function exitOnMistake<T>(command: Command, setup: () => Promise<T>): Promise<T> {
   try {
     return await setup();
   } catch (err) {

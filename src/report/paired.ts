@@ -90,28 +90,37 @@ function compare(
     const [x, y] = [pair.fdm.metrics[column.key], pair.cfm.metrics[column.key]];
     if (isFiniteNumber(x) && isFiniteNumber(y)) (fdm.push(x), cfm.push(y));
   }
-  if (fdm.length < MIN_PAIRS) return [];
+  const statistics = pairedStatistics(fdm, cfm, column.better!);
+  return statistics ? [{ key, settings, metric: column.key, ...statistics }] : [];
+}
+
+/** The paired statistics of one metric: what a PairedComparison says beyond which row and metric. */
+export type PairedStatistics = Omit<PairedComparison, 'key' | 'settings' | 'metric'>;
+
+/**
+ * FDM against CFM on paired values (fdm[i] and cfm[i] from one seed): the mean difference, the paired
+ * t-test and the Wilcoxon signed-rank test, and the method favoured in the direction `better`;
+ * undefined below 2 pairs, where neither test is defined.
+ */
+export function pairedStatistics(fdm: number[], cfm: number[], better: 'lower' | 'higher'): PairedStatistics | undefined {
+  if (fdm.length !== cfm.length) throw new Error(`internal: ${fdm.length} FDM values paired with ${cfm.length} CFM values`);
+  if (fdm.length < MIN_PAIRS) return undefined;
   const differences = fdm.map((value, i) => value - cfm[i]);
   const meanDifference = differences.reduce((a, b) => a + b, 0) / differences.length;
   const allZero = differences.every((difference) => difference === 0);
   // Both tests take x - y, so FDM goes first.
   const tTest = ttest(fdm, cfm);
   const tTestP = finiteOrNull(tTest.pValue);
-  const fdmBetter = column.better === 'lower' ? meanDifference < 0 : meanDifference > 0;
-  return [
-    {
-      key,
-      settings,
-      metric: column.key,
-      pairs: fdm.length,
-      meanDifference,
-      t: finiteOrNull(tTest.statistic),
-      tTestP,
-      wilcoxonP: allZero ? null : wilcoxonTwoSided(fdm, cfm),
-      better: meanDifference === 0 ? null : fdmBetter ? 'fdm' : 'cfm',
-      significant: tTestP !== null && tTestP < ALPHA,
-    },
-  ];
+  const fdmBetter = better === 'lower' ? meanDifference < 0 : meanDifference > 0;
+  return {
+    pairs: fdm.length,
+    meanDifference,
+    t: finiteOrNull(tTest.statistic),
+    tTestP,
+    wilcoxonP: allZero ? null : wilcoxonTwoSided(fdm, cfm),
+    better: meanDifference === 0 ? null : fdmBetter ? 'fdm' : 'cfm',
+    significant: tTestP !== null && tTestP < ALPHA,
+  };
 }
 
 /**

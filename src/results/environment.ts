@@ -4,8 +4,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BackendInfo } from '../backend/backend';
 
+/**
+ * The version of the suite's numbers: bump it in the commit that changes what a run with given
+ * settings computes (a loss, an estimator, an evaluation, the RNG streams), together with the
+ * baselines. A run's identity includes it, so `reproduce` never reuses a run whose numbers the
+ * current code would not reproduce. Run directories written before it existed hold version 1.
+ */
+export const NUMERICS_VERSION = 1;
+
 export interface EnvironmentRecord {
   date: string;
+  /** NUMERICS_VERSION of the code that wrote the run directory (absent before it existed: 1). */
+  numerics?: number;
   node: string;
   tfjs: string;
   fdmBench: string;
@@ -37,6 +47,7 @@ export function describeEnvironment(backend: BackendInfo): EnvironmentRecord {
   const pkg = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
   return {
     date: new Date().toISOString(),
+    numerics: NUMERICS_VERSION,
     node: process.version,
     tfjs: backend.tfjsVersion,
     fdmBench: pkg.version,

@@ -1,8 +1,10 @@
+import { isDeepStrictEqual } from 'node:util';
 import { RunConfig } from '../config/schema';
 import { METHOD_DEFINITIONS } from '../core/methods';
 import { ESTIMATOR_FACTS } from '../losses/divergence';
 import { lossOptionsFor } from '../tasks/loss-options';
 import { RunSpec, Task } from '../core/task';
+import { RunRecord } from '../results/record';
 
 /** Cartesian product of lists, in order (the first list varies slowest). */
 function product<T extends object>(lists: { [K in keyof T]: T[K][] }): T[] {
@@ -77,4 +79,9 @@ export function runSettings(task: Pick<Task, 'recordedSettings'>, spec: RunSpec,
   if (spec.method === 'cfm') return shared;
   const { method, ...fdmSettings } = lossOptionsFor(spec, config);
   return { ...shared, ...fdmSettings };
+}
+
+/** Whether a record is the run of this spec under this configuration (same method, seed and recorded settings). */
+export function matchesRecord(task: Pick<Task, 'recordedSettings'>, record: RunRecord, spec: RunSpec, config: RunConfig): boolean {
+  return record.method === spec.method && record.seed === spec.seed && isDeepStrictEqual(record.settings, runSettings(task, spec, config));
 }

@@ -1,10 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { stringify as stringifyYaml } from 'yaml';
 import { BackendInfo } from '../backend/backend';
 import { RunConfig } from '../config/schema';
-import { EvaluationResult, RunSpec, Task } from '../core/task';
+import { EvaluationResult, Task } from '../core/task';
 import { Rng } from '../random/rng';
 import { describeEnvironment } from '../results/environment';
 import { RunRecord } from '../results/record';
@@ -14,7 +13,7 @@ import { AggregateRow } from '../report/aggregate';
 import { loadCheckpoint, writeCheckpoint, writeModel } from '../training/checkpoint';
 import { timingStats } from '../training/timing';
 import { train } from '../training/trainer';
-import { runSettings } from './grid';
+import { matchesRecord, runSettings } from './grid';
 import { GridJob, gridJobs, splitJobs } from './jobs';
 import { Progress } from './progress';
 import { RunDir, writeSummaries } from './summaries';
@@ -147,10 +146,6 @@ function writeStatus(file: string, status: Omit<RunStatus, 'updatedAt'>): void {
   writeFileAtomic(file, JSON.stringify({ ...status, updatedAt: new Date().toISOString() }, null, 2) + '\n');
 }
 
-function recordMatches(task: Task, record: RunRecord, spec: RunSpec, config: RunConfig): boolean {
-  return record.method === spec.method && record.seed === spec.seed && isDeepStrictEqual(record.settings, runSettings(task, spec, config));
-}
-
 /**
  * Runs the pending runs in this process, in grid order, appending each record as soon as it exists
  * (a crash later never loses it); a signal stops them after the current iteration with a checkpoint.
@@ -186,7 +181,7 @@ async function runInWorkers(task: Task, config: RunConfig, ctx: RunContext, run:
     outcome = await workers.run(run.dir, shares, ctx.signal);
   }
   for (const record of readExistingRecords(runFiles(run.dir).records, ctx.progress)) {
-    const job = pending.find((j) => recordMatches(task, record, j.spec, config));
+    const job = pending.find((j) => matchesRecord(task, record, j.spec, config));
     if (job) records[job.index] ??= record;
   }
   const order = (i: Interruption) => jobs.findIndex((job) => job.name === i.run);
@@ -204,7 +199,7 @@ async function runInWorkers(task: Task, config: RunConfig, ctx: RunContext, run:
 async function runGrid(task: Task, config: RunConfig, ctx: RunContext, run: RunDir, existing: RunRecord[]): Promise<BenchmarkResult> {
   const files = runFiles(run.dir);
   const jobs = gridJobs(config, task);
-  const records = jobs.map((job) => existing.find((r) => recordMatches(task, r, job.spec, config)));
+  const records = jobs.map((job) => existing.find((r) => matchesRecord(task, r, job.spec, config)));
   const mine = (job: GridJob) => !ctx.only || ctx.only.includes(job.index);
   const status = () => ({ runs: jobs.length, finished: records.filter(Boolean).length, diverged: records.filter((r) => r?.status === 'diverged').length });
   ctx.progress.start(task.name, jobs.map((job) => ({ name: job.name, iterations: config.iterations, state: (mine(job) && records[job.index]?.status) || 'pending' })));
@@ -232,13 +227,17 @@ async function runGrid(task: Task, config: RunConfig, ctx: RunContext, run: RunD
   };
 }
 
-/** Trains and evaluates every run of a configuration in a new run directory. */
-export async function runBenchmark(task: Task, config: RunConfig, ctx: RunContext): Promise<BenchmarkResult> {
+/**
+ * Trains and evaluates every run of a configuration in a new run directory, except those `reused`
+ * holds (finished runs of the same settings found elsewhere, by `reproduce`): they are not trained
+ * again, and the directory's table and figure cover them too.
+ */
+export async function runBenchmark(task: Task, config: RunConfig, ctx: RunContext, reused: RunRecord[] = []): Promise<BenchmarkResult> {
   const { runId, dir } = createRunDir(ctx.outRoot, task.name);
   const files = runFiles(dir);
   writeFileAtomic(files.config, stringifyYaml({ task: task.name, preset: ctx.preset, ...config }));
   writeFileAtomic(files.environment, JSON.stringify(describeEnvironment(ctx.backend), null, 2) + '\n');
-  return runGrid(task, config, ctx, { runId, dir }, []);
+  return runGrid(task, config, ctx, { runId, dir }, reused);
 }
 
 /**

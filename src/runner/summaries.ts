@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { RunConfig } from '../config/schema';
 import { FigurePanel, Task } from '../core/task';
@@ -36,8 +37,10 @@ function figurePanels(task: Task, run: RunDir, jobs: GridJob[], records: Array<R
   const panels: FigurePanel[] = [];
   for (const job of jobs) {
     if (records[job.index]?.status !== 'ok' || panels.some((p) => p.label === job.label)) continue;
+    // A run reused from another run directory of the task (`reproduce`) has its model there.
+    const dir = path.join(path.dirname(run.dir), records[job.index]!.runId);
     try {
-      const panel = modelPanel(readModel(runFiles(run.dir).model(job.key), task.name, job.spec), job.label, job.spec);
+      const panel = modelPanel(readModel(runFiles(dir).model(job.key), task.name, job.spec), job.label, job.spec);
       if (panel) panels.push(panel);
     } catch (err) {
       progress.log(`warning: ${(err as Error).message}; ${job.name} is left out of the figure`);

@@ -1,0 +1,86 @@
+import * as path from 'node:path';
+import { RunRecord } from '../results/record';
+import { writeFileAtomic } from '../results/store';
+import { BenchmarkResult, Interruption, RunContext, runBenchmark } from '../runner/runner';
+import { FinishedRun, scanFinishedRuns } from './catalog';
+import { PaperNumbers } from './paper-numbers';
+import { missingRuns, ReproductionPlan } from './plan';
+import { MetricReader, renderReproductionMarkdown, reproductionRows, ReproductionRow } from './table';
+
+export interface ReproduceContext extends Omit<RunContext, 'preset' | 'only'> {
+  /** Report what is missing without training anything. */
+  dryRun: boolean;
+  /**
+   * Readers of the protocols other than 'exact', by protocol; each may compute what it reads for the
+   * finished runs first (e.g. the reference protocol's evaluations of their saved models).
+   */
+  protocols?: Partial<Record<string, ProtocolEvaluator>>;
+}
+
+/** Evaluates finished runs with a protocol (skipping those already evaluated) and reads its values. */
+export interface ProtocolEvaluator {
+  evaluate(runs: FinishedRun[], dryRun: boolean): Promise<void>;
+  read: MetricReader;
+}
+
+export interface ReproductionResult {
+  rows: ReproductionRow[];
+  /** Runs the table needed that no finished run stands for (after this invocation's training). */
+  missing: number;
+  /** Run directories this invocation trained in. */
+  trained: string[];
+  interrupted?: Interruption;
+  failures?: string[];
+}
+
+/** Where `reproduce` writes its table: <root>/reproduce/<scale>.md and .json. */
+export function reproductionFiles(outRoot: string, scale: string) {
+  const dir = path.join(outRoot, 'reproduce');
+  return { markdown: path.join(dir, `${scale}.md`), json: path.join(dir, `${scale}.json`) };
+}
+
+/**
+ * Builds a reproduction: finds the finished runs of the plan under the results root, trains the
+ * missing ones (each task's missing runs in one new run directory, whose summaries also cover the
+ * runs reused from elsewhere), evaluates the protocols the table needs, and writes the table. It can
+ * be stopped at any point: what finished is found again next time, and only the rest runs.
+ */
+export async function reproduce(numbers: PaperNumbers, plan: ReproductionPlan, ctx: ReproduceContext): Promise<ReproductionResult> {
+  const warn = (message: string) => ctx.progress.log(`warning: ${message}`);
+  let found = scanFinishedRuns(ctx.outRoot, warn);
+  const trained: string[] = [];
+  let stopped: Pick<BenchmarkResult, 'interrupted' | 'failures'> = {};
+  for (const experiment of plan.experiments) {
+    const missing = missingRuns(experiment, found);
+    if (!missing.length || ctx.dryRun) continue;
+    if (ctx.signal?.aborted) break;
+    const reused = experiment.runs.flatMap((run): RunRecord[] => {
+      const finished = found.get(run.identity);
+      return finished ? [finished.record] : [];
+    });
+    ctx.progress.log(`${experiment.task.name}: ${missing.length} of ${experiment.runs.length} runs to train, ${reused.length} reused`);
+    const result = await runBenchmark(experiment.task, experiment.config, { ...ctx, preset: plan.scale }, reused);
+    trained.push(result.runDir);
+    if (result.interrupted || result.failures) {
+      stopped = { interrupted: result.interrupted, failures: result.failures };
+      break;
+    }
+  }
+  found = scanFinishedRuns(ctx.outRoot, warn);
+  const readers: Record<string, MetricReader> = {};
+  const needed = new Set<string>(plan.entries.flatMap((entry) => (entry.suite ? [entry.suite.protocol] : [])));
+  for (const [protocol, evaluator] of Object.entries(ctx.protocols ?? {})) {
+    if (!evaluator || !needed.has(protocol)) continue;
+    if (!ctx.signal?.aborted) {
+      const runs = plan.experiments.flatMap((experiment) => experiment.runs.flatMap((run) => found.get(run.identity) ?? []));
+      await evaluator.evaluate(runs, ctx.dryRun);
+    }
+    readers[protocol] = evaluator.read;
+  }
+  const rows = reproductionRows(numbers, plan, found, readers);
+  const files = reproductionFiles(ctx.outRoot, plan.scale);
+  writeFileAtomic(files.markdown, renderReproductionMarkdown(rows, plan, numbers));
+  writeFileAtomic(files.json, JSON.stringify({ scale: plan.scale, backend: ctx.backend.label, rows, trained }, null, 2) + '\n');
+  const missing = plan.experiments.reduce((sum, experiment) => sum + missingRuns(experiment, found).length, 0);
+  return { rows, missing, trained, ...stopped };
+}
