@@ -10,6 +10,7 @@ import { workerProcesses } from '../cli/workers';
 import { NUMERICS_VERSION } from '../results/environment';
 import { ensureResultsRoot } from '../results/run-dir';
 import { FAMILIES, Family, loadPaperNumbers } from '../reproduce/paper-numbers';
+import { exportReproduction } from '../reproduce/export';
 import { planReproduction } from '../reproduce/plan';
 import { reproduce, reproductionFiles } from '../reproduce/reproduce';
 import { renderReproductionTerminal } from '../reproduce/table';
@@ -38,6 +39,7 @@ export default class Reproduce extends FdmCommand {
     out: Flags.string({ default: 'results', description: 'results root: finished runs are looked up and new ones written here' }),
     backend: Flags.string({ options: [...BACKEND_CHOICES], default: 'auto', description: 'tfjs backend (finished runs count only when they used the same)' }),
     jobs: Flags.integer({ min: 1, default: 1, description: 'run each task\'s missing runs in this many worker processes at once' }),
+    export: Flags.string({ description: 'also copy the tables and the small files of every run they read (records, settings, environment, tables, figures; no models) into this folder, e.g. reproductions/<date>-<machine>' }),
     'dry-run': Flags.boolean({ description: 'print the table from the finished runs and say what is missing, training nothing' }),
     quiet: Flags.boolean({ char: 'q', description: 'no progress output' }),
   };
@@ -70,7 +72,11 @@ export default class Reproduce extends FdmCommand {
     if (result.interrupted) process.exitCode = signalExitCode(result.interrupted.signal);
     else if (result.failures) process.exitCode = 1;
     const files = reproductionFiles(flags.out, plan.scale);
-    if (this.jsonEnabled()) return { scale: plan.scale, backend: backend.label, ...result, files };
+    if (flags.export) exportReproduction(flags.export, { tables: [files.markdown, files.json], experiments: files.experiments }, result.runs);
+    if (this.jsonEnabled()) {
+      const { runs, ...rest } = result;
+      return { scale: plan.scale, backend: backend.label, ...rest, runs: runs.map(({ identity, runDir, key }) => ({ identity, runDir, key })), files };
+    }
     this.log(renderReproductionTerminal(result.rows, plan));
     if (result.missing) this.logToStderr(`${result.missing} run(s) missing; ${flags['dry-run'] ? 'run without --dry-run to train them' : 'run the same command again to continue'}`);
     this.log(`table: ${files.markdown}`);

@@ -1,10 +1,12 @@
 import * as path from 'node:path';
 import { RunRecord } from '../results/record';
+import { runFiles } from '../results/run-dir';
 import { writeFileAtomic } from '../results/store';
 import { BenchmarkResult, Interruption, RunContext, runBenchmark } from '../runner/runner';
+import { ModelLocator, writeSummaries } from '../runner/summaries';
 import { FinishedRun, scanFinishedRuns } from './catalog';
 import { PaperNumbers } from './paper-numbers';
-import { missingRuns, ReproductionPlan } from './plan';
+import { missingRuns, PlannedExperiment, ReproductionPlan } from './plan';
 import { MetricReader, renderReproductionMarkdown, reproductionRows, ReproductionRow } from './table';
 
 export interface ReproduceContext extends Omit<RunContext, 'preset' | 'only'> {
@@ -29,6 +31,8 @@ export interface ReproductionResult {
   missing: number;
   /** Run directories this invocation trained in. */
   trained: string[];
+  /** The finished runs the table reads. */
+  runs: FinishedRun[];
   interrupted?: Interruption;
   failures?: string[];
 }
@@ -36,7 +40,22 @@ export interface ReproductionResult {
 /** Where `reproduce` writes its table: <root>/reproduce/<scale>.md and .json. */
 export function reproductionFiles(outRoot: string, scale: string) {
   const dir = path.join(outRoot, 'reproduce');
-  return { markdown: path.join(dir, `${scale}.md`), json: path.join(dir, `${scale}.json`) };
+  return {
+    markdown: path.join(dir, `${scale}.md`),
+    json: path.join(dir, `${scale}.json`),
+    /** Per task: the table, training curves and figure of all the runs the reproduction reads, wherever they ran. */
+    experiments: path.join(dir, scale),
+  };
+}
+
+/** An experiment's table, curves and figure over its finished runs, read from their run directories. */
+async function writeExperimentSummaries(experiment: PlannedExperiment, found: ReadonlyMap<string, FinishedRun>, dir: string, ctx: ReproduceContext) {
+  const records = experiment.runs.map((run) => found.get(run.identity)?.record);
+  const modelFile: ModelLocator = (job) => {
+    const finished = found.get(experiment.runs[job.index].identity)!;
+    return runFiles(finished.runDir).model(finished.key);
+  };
+  await writeSummaries(experiment.task, experiment.config, { runId: path.basename(dir), dir }, experiment.runs, records, ctx.progress, modelFile);
 }
 
 /**
@@ -67,20 +86,19 @@ export async function reproduce(numbers: PaperNumbers, plan: ReproductionPlan, c
     }
   }
   found = scanFinishedRuns(ctx.outRoot, warn);
+  const runs = plan.experiments.flatMap((experiment) => experiment.runs.flatMap((run) => found.get(run.identity) ?? []));
   const readers: Record<string, MetricReader> = {};
   const needed = new Set<string>(plan.entries.flatMap((entry) => (entry.suite ? [entry.suite.protocol] : [])));
   for (const [protocol, evaluator] of Object.entries(ctx.protocols ?? {})) {
     if (!evaluator || !needed.has(protocol)) continue;
-    if (!ctx.signal?.aborted) {
-      const runs = plan.experiments.flatMap((experiment) => experiment.runs.flatMap((run) => found.get(run.identity) ?? []));
-      await evaluator.evaluate(runs, ctx.dryRun);
-    }
+    if (!ctx.signal?.aborted) await evaluator.evaluate(runs, ctx.dryRun);
     readers[protocol] = evaluator.read;
   }
   const rows = reproductionRows(numbers, plan, found, readers);
   const files = reproductionFiles(ctx.outRoot, plan.scale);
+  for (const experiment of plan.experiments) await writeExperimentSummaries(experiment, found, path.join(files.experiments, experiment.task.name), ctx);
   writeFileAtomic(files.markdown, renderReproductionMarkdown(rows, plan, numbers));
   writeFileAtomic(files.json, JSON.stringify({ scale: plan.scale, backend: ctx.backend.label, rows, trained }, null, 2) + '\n');
   const missing = plan.experiments.reduce((sum, experiment) => sum + missingRuns(experiment, found).length, 0);
-  return { rows, missing, trained, ...stopped };
+  return { rows, missing, trained, runs, ...stopped };
 }

@@ -32,15 +32,19 @@ function writeRecordsCsv(file: string, records: RunRecord[]): void {
   writeFileAtomic(file, stringifyCsv(rows, { header: true, columns }));
 }
 
+/** Where a finished run's saved model is. */
+export type ModelLocator = (job: GridJob, record: RunRecord) => string;
+
+/** A run's model in its own run directory: this one, or (a run reused by `reproduce`) a sibling named by its run id. */
+const besideRun = (run: RunDir): ModelLocator => (job, record) => runFiles(path.join(path.dirname(run.dir), record.runId)).model(job.key);
+
 /** The figure's panels: the first seed of every setting that finished, from its saved model. */
-function figurePanels(task: Task, run: RunDir, jobs: GridJob[], records: Array<RunRecord | undefined>, progress: Progress): FigurePanel[] {
+function figurePanels(task: Task, modelFile: ModelLocator, jobs: GridJob[], records: Array<RunRecord | undefined>, progress: Progress): FigurePanel[] {
   const panels: FigurePanel[] = [];
   for (const job of jobs) {
     if (records[job.index]?.status !== 'ok' || panels.some((p) => p.label === job.label)) continue;
-    // A run reused from another run directory of the task (`reproduce`) has its model there.
-    const dir = path.join(path.dirname(run.dir), records[job.index]!.runId);
     try {
-      const panel = modelPanel(readModel(runFiles(dir).model(job.key), task.name, job.spec), job.label, job.spec);
+      const panel = modelPanel(readModel(modelFile(job, records[job.index]!), task.name, job.spec), job.label, job.spec);
       if (panel) panels.push(panel);
     } catch (err) {
       progress.log(`warning: ${(err as Error).message}; ${job.name} is left out of the figure`);
@@ -60,7 +64,15 @@ function firstSeedHistories(jobs: GridJob[], records: Array<RunRecord | undefine
 }
 
 /** records.csv, table.md, the training curves and the figure, for the runs finished so far. */
-export async function writeSummaries(task: Task, config: RunConfig, run: RunDir, jobs: GridJob[], records: Array<RunRecord | undefined>, progress: Progress) {
+export async function writeSummaries(
+  task: Task,
+  config: RunConfig,
+  run: RunDir,
+  jobs: GridJob[],
+  records: Array<RunRecord | undefined>,
+  progress: Progress,
+  modelFile: ModelLocator = besideRun(run),
+) {
   const files = runFiles(run.dir);
   const finished = records.filter((r): r is RunRecord => r !== undefined);
   const rows = aggregate(finished);
@@ -71,7 +83,7 @@ export async function writeSummaries(task: Task, config: RunConfig, run: RunDir,
   writeFileAtomic(files.markdown, [renderMarkdown(rows, task.columns), paired].join('\n'));
   writeTrainingCurves(files.curves, firstSeedHistories(jobs, records), task.name);
   if (task.writeFigure) {
-    const panels = figurePanels(task, run, jobs, records, progress);
+    const panels = figurePanels(task, modelFile, jobs, records, progress);
     try {
       if (panels.length) await task.writeFigure(files.figure, panels, new Rng(`${task.name}/figure`), config);
     } catch (err) {
