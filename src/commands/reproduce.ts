@@ -12,6 +12,7 @@ import { ensureResultsRoot } from '../results/run-dir';
 import { FAMILIES, Family, loadPaperNumbers } from '../reproduce/paper-numbers';
 import { exportReproduction } from '../reproduce/export';
 import { planReproduction } from '../reproduce/plan';
+import { referenceProtocol } from '../reproduce/reference-protocol';
 import { reproduce, reproductionFiles } from '../reproduce/reproduce';
 import { renderReproductionTerminal } from '../reproduce/table';
 
@@ -40,6 +41,7 @@ export default class Reproduce extends FdmCommand {
     backend: Flags.string({ options: [...BACKEND_CHOICES], default: 'auto', description: 'tfjs backend (finished runs count only when they used the same)' }),
     jobs: Flags.integer({ min: 1, default: 1, description: 'run each task\'s missing runs in this many worker processes at once' }),
     export: Flags.string({ description: 'also copy the tables and the small files of every run they read (records, settings, environment, tables, figures; no models) into this folder, e.g. reproductions/<date>-<machine>' }),
+    repeats: Flags.integer({ default: 5, min: 2, description: "evaluations of each final model by the paper's likelihood protocol (its spread gives the expected best of N)" }),
     'dry-run': Flags.boolean({ description: 'print the table from the finished runs and say what is missing, training nothing' }),
     quiet: Flags.boolean({ char: 'q', description: 'no progress output' }),
   };
@@ -64,7 +66,9 @@ export default class Reproduce extends FdmCommand {
     const workers = flags.jobs > 1 ? { count: flags.jobs, run: workerProcesses({ bin: path.join(this.config.root, 'bin', 'run.js'), quiet: flags.quiet, stderr: process.stderr }) } : undefined;
     let result;
     try {
-      result = await reproduce(numbers, plan, { backend, outRoot: flags.out, progress, signal: interrupt.signal, workers, dryRun: flags['dry-run'] });
+      const referenceTasks = plan.entries.flatMap((entry) => (entry.suite?.protocol === 'reference' ? [entry.suite.task] : []));
+      const protocols = { reference: referenceProtocol({ tasks: referenceTasks, repeats: flags.repeats, backend: backend.label, log: (line) => progress.log(line) }) };
+      result = await reproduce(numbers, plan, { backend, outRoot: flags.out, progress, signal: interrupt.signal, workers, dryRun: flags['dry-run'], protocols });
     } finally {
       progress.stop();
       interrupt.dispose();
@@ -77,7 +81,7 @@ export default class Reproduce extends FdmCommand {
       const { runs, ...rest } = result;
       return { scale: plan.scale, backend: backend.label, ...rest, runs: runs.map(({ identity, runDir, key }) => ({ identity, runDir, key })), files };
     }
-    this.log(renderReproductionTerminal(result.rows, plan));
+    this.log(renderReproductionTerminal(result.rows, plan, result.summaries));
     if (result.missing) this.logToStderr(`${result.missing} run(s) missing; ${flags['dry-run'] ? 'run without --dry-run to train them' : 'run the same command again to continue'}`);
     this.log(`table: ${files.markdown}`);
     return undefined;

@@ -30,11 +30,16 @@ function numericsOf(dir: string): number {
   }
 }
 
-/** The records files of a run directory: records.jsonl, and the per-run files of a grid still running (parts/). */
-function recordFiles(dir: string): string[] {
+/**
+ * The records of a run directory: records.jsonl and, while a grid is still running in worker or
+ * cluster jobs, their per-run files under parts/ (a final line cut short by a crash is skipped).
+ */
+export function recordsOf(dir: string): RunRecord[] {
   const parts = path.join(dir, 'parts');
   const own = fs.existsSync(parts) ? fs.readdirSync(parts).filter((name) => name.endsWith('.jsonl')).sort().map((name) => path.join(parts, name)) : [];
-  return [path.join(dir, RECORDS_FILE), ...own].filter((file) => fs.existsSync(file));
+  return [path.join(dir, RECORDS_FILE), ...own]
+    .filter((file) => fs.existsSync(file))
+    .flatMap((file) => parseRecordsFile(file, fs.readFileSync(file, 'utf8')).records);
 }
 
 function subdirectories(dir: string): string[] {
@@ -52,14 +57,12 @@ function finishedRunsOf(dir: string): FinishedRun[] {
   const task = listTasks().find((t) => t.name === taskName)!;
   const jobs = gridJobs(config, task);
   const numerics = numericsOf(dir);
-  return recordFiles(dir).flatMap((file) =>
-    parseRecordsFile(file, fs.readFileSync(file, 'utf8')).records.flatMap((record) => {
-      const job = jobs.find((candidate) => matchesRecord(task, record, candidate.spec, config));
-      if (!job) return [];
-      const identity = runIdentity({ task, spec: job.spec, config, backend: record.backend, numerics });
-      return [{ identity, record, runDir: dir, key: job.key }];
-    }),
-  );
+  return recordsOf(dir).flatMap((record) => {
+    const job = jobs.find((candidate) => matchesRecord(task, record, candidate.spec, config));
+    if (!job) return [];
+    const identity = runIdentity({ task, spec: job.spec, config, backend: record.backend, numerics });
+    return [{ identity, record, runDir: dir, key: job.key }];
+  });
 }
 
 /**

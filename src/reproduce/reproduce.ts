@@ -23,6 +23,14 @@ export interface ReproduceContext extends Omit<RunContext, 'preset' | 'only'> {
 export interface ProtocolEvaluator {
   evaluate(runs: FinishedRun[], dryRun: boolean): Promise<void>;
   read: MetricReader;
+  /** A table of the protocol's own numbers per run, shown under the reproduction table. */
+  summary?(runs: FinishedRun[]): ProtocolSummary | undefined;
+}
+
+export interface ProtocolSummary {
+  title: string;
+  headers: string[];
+  body: string[][];
 }
 
 export interface ReproductionResult {
@@ -33,6 +41,8 @@ export interface ReproductionResult {
   trained: string[];
   /** The finished runs the table reads. */
   runs: FinishedRun[];
+  /** The protocols' own tables. */
+  summaries: ProtocolSummary[];
   interrupted?: Interruption;
   failures?: string[];
 }
@@ -88,17 +98,20 @@ export async function reproduce(numbers: PaperNumbers, plan: ReproductionPlan, c
   found = scanFinishedRuns(ctx.outRoot, warn);
   const runs = plan.experiments.flatMap((experiment) => experiment.runs.flatMap((run) => found.get(run.identity) ?? []));
   const readers: Record<string, MetricReader> = {};
+  const summaries: ProtocolSummary[] = [];
   const needed = new Set<string>(plan.entries.flatMap((entry) => (entry.suite ? [entry.suite.protocol] : [])));
   for (const [protocol, evaluator] of Object.entries(ctx.protocols ?? {})) {
     if (!evaluator || !needed.has(protocol)) continue;
     if (!ctx.signal?.aborted) await evaluator.evaluate(runs, ctx.dryRun);
     readers[protocol] = evaluator.read;
+    const summary = evaluator.summary?.(runs);
+    if (summary) summaries.push(summary);
   }
   const rows = reproductionRows(numbers, plan, found, readers);
   const files = reproductionFiles(ctx.outRoot, plan.scale);
   for (const experiment of plan.experiments) await writeExperimentSummaries(experiment, found, path.join(files.experiments, experiment.task.name), ctx);
-  writeFileAtomic(files.markdown, renderReproductionMarkdown(rows, plan, numbers));
-  writeFileAtomic(files.json, JSON.stringify({ scale: plan.scale, backend: ctx.backend.label, rows, trained }, null, 2) + '\n');
+  writeFileAtomic(files.markdown, renderReproductionMarkdown(rows, plan, numbers, summaries));
+  writeFileAtomic(files.json, JSON.stringify({ scale: plan.scale, backend: ctx.backend.label, rows, summaries, trained }, null, 2) + '\n');
   const missing = plan.experiments.reduce((sum, experiment) => sum + missingRuns(experiment, found).length, 0);
-  return { rows, missing, trained, runs, ...stopped };
+  return { rows, missing, trained, runs, summaries, ...stopped };
 }

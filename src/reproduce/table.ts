@@ -4,6 +4,7 @@ import { formatNumber, markdownTable, terminalTable } from '../report/render';
 import { FinishedRun } from './catalog';
 import { PaperEntry, PaperNumbers } from './paper-numbers';
 import { PlannedExperiment, ReproductionPlan } from './plan';
+import type { ProtocolSummary } from './reproduce';
 
 /** Mean and sample standard deviation of one method's values over seeds. */
 export interface ValueSummary {
@@ -186,15 +187,17 @@ function notes(rows: ReproductionRow[]): string {
     .join('\n');
 }
 
-export function renderReproductionTerminal(rows: ReproductionRow[], plan: ReproductionPlan): string {
-  return `${reproductionCaption(plan)}\n${terminalTable(HEADERS, body(rows))}\n${notes(rows)}`;
+export function renderReproductionTerminal(rows: ReproductionRow[], plan: ReproductionPlan, summaries: ProtocolSummary[] = []): string {
+  const extra = summaries.map((summary) => `\n${summary.title}\n${terminalTable(summary.headers, summary.body)}`).join('');
+  return `${reproductionCaption(plan)}\n${terminalTable(HEADERS, body(rows))}\n${notes(rows)}${extra}`;
 }
 
 /** The table in Markdown, with the sources of the paper's numbers under it. */
-export function renderReproductionMarkdown(rows: ReproductionRow[], plan: ReproductionPlan, numbers: PaperNumbers): string {
+export function renderReproductionMarkdown(rows: ReproductionRow[], plan: ReproductionPlan, numbers: PaperNumbers, summaries: ProtocolSummary[] = []): string {
+  const extra = summaries.map((summary) => `\n${summary.title}\n\n${markdownTable(summary.headers, summary.body)}\n`).join('');
   const used = [...new Set(plan.entries.map((entry) => entry.source))];
   const sources = used.map((key) => `- ${key}: ${numbers.sources[key]}`).join('\n');
   const units = rows.map((row) => `- ${row.experiment}, ${row.metric} (${row.where}): ${row.unit}`).join('\n');
   const list = notes(rows).split('\n').filter(Boolean).map((line) => `- ${line}`).join('\n');
-  return `${reproductionCaption(plan)}\n\n${markdownTable(HEADERS, body(rows))}\n\n${list}\n\nUnits:\n${units}\n\nSources of the paper's numbers (configs/paper-numbers.yaml):\n${sources}\n`;
+  return `${reproductionCaption(plan)}\n\n${markdownTable(HEADERS, body(rows))}\n\n${list}\n${extra}\nUnits:\n${units}\n\nSources of the paper's numbers (configs/paper-numbers.yaml):\n${sources}\n`;
 }

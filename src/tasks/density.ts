@@ -162,6 +162,26 @@ class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
   flopsPerStep(): number {
     return this.stepFlops(tangentsPerSample(this.opts, this.dim), this.config.batchSize);
   }
+
+  /** The field and the evaluation data, for evaluations outside the run (`fdm-bench evaluate`). */
+  densityTarget(): DensityTarget {
+    return { model: this.model, dim: this.dim, sample: this.def.heldOut ?? this.def.sample, logOffset: this.def.nllOffset ?? 0 };
+  }
+}
+
+/** What an evaluation of a density experiment's flow needs: the field, the evaluation data and their units. */
+export interface DensityTarget {
+  model: VelocityModel;
+  dim: number;
+  /** The data the run's own evaluation draws from (held-out rows where the task has them). */
+  sample: Sampler2D;
+  /** Subtracted from the flow's log-density to give it in the data's units (DensityDefinition.nllOffset). */
+  logOffset: number;
+}
+
+/** The density experiment's field and evaluation data, or undefined for an experiment of another kind of task. */
+export function densityTarget(experiment: Experiment): DensityTarget | undefined {
+  return experiment instanceof DensityExperiment ? experiment.densityTarget() : undefined;
 }
 
 const DENSITY_COLUMNS: ColumnSpec[] = [
