@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as readline from 'node:readline';
-import { Interruption, RunWorkers, WorkersOutcome } from '../runner/runner';
+import { parseWorkerReport } from '../runner/grid-status';
+import { RunWorkers, WorkersOutcome } from '../runner/runner';
 import { signalExitCode } from './interrupt';
 
 /** The hidden flag of `run` that makes a process a --jobs worker: `run --resume <dir> --worker-runs 0,2`. */
@@ -19,15 +20,6 @@ interface WorkerEnd {
   stdout: string;
 }
 
-/** What a worker printed with --json: its records and, if a signal stopped it, where; or its error. */
-function parseReport(stdout: string): { records?: unknown[]; interrupted?: Interruption; error?: { message?: string } } | undefined {
-  try {
-    return JSON.parse(stdout);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Worker processes for `run --jobs N`: each is the same command line (`node <bin> run --resume
  * <dir> --worker-runs <its share> --json`), in its own process group so that a Ctrl-C on the
@@ -36,7 +28,8 @@ function parseReport(stdout: string): { records?: unknown[]; interrupted?: Inter
  * stdout is the JSON report the parent reads.
  */
 export function workerProcesses(opts: { bin: string; quiet: boolean; stderr: NodeJS.WritableStream }): RunWorkers {
-  return async (dir, shares, signal) => {
+  return async ({ dir, shares, log, signal }) => {
+    log(`${shares.flat().length} run(s) in ${shares.length} worker process(es)`);
     const ends = shares.map((share, i) => {
       const args = [opts.bin, 'run', '--resume', dir, `--${WORKER_FLAG}`, share.join(','), '--json', ...(opts.quiet ? ['--quiet'] : [])];
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: process.platform !== 'win32' });
@@ -58,7 +51,7 @@ export function workerProcesses(opts: { bin: string; quiet: boolean; stderr: Nod
     });
     const outcome: WorkersOutcome = { interrupted: [], failures: [] };
     (await Promise.all(ends)).forEach((end, i) => {
-      const report = parseReport(end.stdout);
+      const report = parseWorkerReport(end.stdout);
       if (Array.isArray(report?.records)) {
         if (report.interrupted) outcome.interrupted.push(report.interrupted);
         return;

@@ -2,14 +2,16 @@ import * as path from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { FdmCommand } from '../cli/base-command';
 import { configFlags, reopenTask, startTask } from '../cli/config-flags';
+import { chooseExecutor, ExecutorError, executorFlags, executorWorkers } from '../cli/executor';
 import { abortOnSignals, signalExitCode } from '../cli/interrupt';
 import { createProgress } from '../cli/progress';
-import { parseWorkerRuns, WORKER_FLAG, workerProcesses } from '../cli/workers';
+import { parseWorkerRuns, WORKER_FLAG } from '../cli/workers';
 import { pairedComparisons, renderPairedTerminal } from '../report/paired';
 import { renderTerminal } from '../report/render';
 import { SavedFileError } from '../training/checkpoint';
 import { ensureResultsRoot } from '../results/run-dir';
 import { BenchmarkResult, Interruption, resumeBenchmark, runBenchmark } from '../runner/runner';
+import { ExecutorRecord, SlurmCommandError } from '../runner/slurm';
 
 function interruptionMessage(interrupted: Interruption, runDir: string): string {
   const where = interrupted.checkpoint
@@ -25,12 +27,14 @@ export default class Run extends FdmCommand {
     '(--lambda 0,0.1,1): every combination runs. Progress goes to stderr; the table (or, with --json, ' +
     'one JSON document) to stdout. Results are written to <out>/<task>/<run-id>/. Ctrl-C or SIGTERM stops ' +
     'after the current iteration with a checkpoint (exit 130 or 143); --resume <run-dir> continues from it. ' +
-    '--jobs N runs the grid in N worker processes at once, with the same results.';
+    '--jobs N runs the grid in N worker processes at once, --executor slurm as a Slurm job array (one task ' +
+    'per run), both with the same results.';
   static examples = [
     '<%= config.bin %> run checkerboard',
     '<%= config.bin %> run checkerboard --preset paper --backend tensorflow-gpu',
     '<%= config.bin %> run checkerboard --seeds 3 --lambda 0.01,0.1,1 --json',
     '<%= config.bin %> run gmm1d --seeds 4 --jobs 2',
+    '<%= config.bin %> run checkerboard --preset paper --executor slurm --partition gpu --gres gpu:1 --time 8:00:00',
     '<%= config.bin %> run --resume results/checkerboard/20261129-141134',
   ];
   static enableJsonFlag = true;
@@ -49,10 +53,17 @@ export default class Run extends FdmCommand {
       exclusive: ['preset', 'out', ...Object.keys(configFlags)],
     }),
     jobs: Flags.integer({ min: 1, default: 1, description: 'run the runs of the grid in this many worker processes at once (same results as 1)' }),
+    ...executorFlags,
     [WORKER_FLAG]: Flags.custom<number[]>({ parse: async (value) => parseWorkerRuns(value) })({
       hidden: true,
       dependsOn: ['resume'],
-      description: 'internal (--jobs): run only these grid indices of the --resume directory',
+      description: 'internal (--jobs, Slurm array tasks): run only these grid indices of the --resume directory',
+    }),
+    'merge-only': Flags.boolean({
+      hidden: true,
+      dependsOn: ['resume'],
+      exclusive: [WORKER_FLAG],
+      description: 'internal (the Slurm merge job): merge the records of the --resume directory, write its summaries and status; run nothing',
     }),
   };
 
@@ -70,18 +81,29 @@ export default class Run extends FdmCommand {
       }
     }
     const only = flags[WORKER_FLAG];
+    const mergeOnly = flags['merge-only'];
+    // A worker or the merge job runs here, whatever executor its grid has.
+    let executor: ExecutorRecord | undefined;
+    try {
+      executor = only || mergeOnly ? undefined : await chooseExecutor(flags, flags.resume);
+    } catch (err) {
+      if (err instanceof ExecutorError) this.error(err.message, { exit: err.exit });
+      throw err;
+    }
     const jobs = only ? 1 : flags.jobs;
     const interrupt = abortOnSignals();
     // With workers, their plain lines go to stderr: no progress bars in between.
     const progress = createProgress({ quiet: flags.quiet, stream: process.stderr, plain: jobs > 1 });
     progress.log(`backend: ${backend.label} (tfjs ${backend.tfjsVersion})${backend.notes.length ? `; ${backend.notes.join('; ')}` : ''}`);
-    const workers = jobs > 1 ? { count: jobs, run: workerProcesses({ bin: path.join(this.config.root, 'bin', 'run.js'), quiet: flags.quiet, stderr: process.stderr }) } : undefined;
-    const ctx = { backend, outRoot: flags.out, preset, progress, signal: interrupt.signal, workers, only };
+    const bin = path.join(this.config.root, 'bin', 'run.js');
+    const workers = executor && executorWorkers(executor, { ...flags, jobs }, { bin, quiet: flags.quiet, progress, iterations: config.iterations });
+    const ctx = { backend, outRoot: flags.out, preset, progress, signal: interrupt.signal, workers, only, mergeOnly, executor };
     let result: BenchmarkResult;
     try {
       result = flags.resume ? await resumeBenchmark(task, config, flags.resume, ctx) : await runBenchmark(task, config, ctx);
     } catch (err) {
       if (err instanceof SavedFileError) this.error(err.message, { exit: 2 });
+      if (err instanceof SlurmCommandError) this.error(err.message, { exit: 1 });
       if (err instanceof Error && err.name === 'RuntimeError') {
         // WebAssembly's RuntimeError: a trap of the wasm backend, in practice a run too large for its heap.
         this.error(`the wasm backend stopped (${err.message}): the run probably needs more than its 4 GiB heap; lower --batch-size`, { exit: 2 });
@@ -91,6 +113,7 @@ export default class Run extends FdmCommand {
       progress.stop();
       interrupt.dispose();
     }
+    if (result.detached) return this.reportDetached(result);
     const diverged = result.records.filter((r) => r.status === 'diverged');
     if (result.interrupted) process.exitCode = signalExitCode(result.interrupted.signal);
     else if (diverged.length || result.failures) process.exitCode = 1;
@@ -106,6 +129,16 @@ export default class Run extends FdmCommand {
     if (paired) this.log(paired);
     this.log(`results: ${result.runDir}`);
     if (diverged.length) this.logToStderr(`${diverged.length} run(s) diverged; see the table and records.jsonl`);
+    return undefined;
+  }
+
+  /** --detach: the job ids (also in <run-dir>/slurm/jobs.json) and how to follow the grid. */
+  private reportDetached(result: BenchmarkResult): unknown {
+    const jobs = result.detached!;
+    if (this.jsonEnabled()) return { runId: result.runId, runDir: result.runDir, executor: 'slurm', jobs, records: result.records };
+    this.log(`submitted: Slurm array job ${jobs.array}, merge job ${jobs.merge}`);
+    this.log(`follow with: fdm-bench status ${result.runDir}`);
+    this.log(`results: ${result.runDir}`);
     return undefined;
   }
 }

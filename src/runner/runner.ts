@@ -8,14 +8,18 @@ import { Rng } from '../random/rng';
 import { describeEnvironment } from '../results/environment';
 import { RunRecord } from '../results/record';
 import { createRunDir, runFiles } from '../results/run-dir';
-import { appendRecord, parseRecordsFile, writeFileAtomic } from '../results/store';
-import { AggregateRow } from '../report/aggregate';
+import { appendRecord, writeFileAtomic } from '../results/store';
+import { aggregate, AggregateRow } from '../report/aggregate';
 import { loadCheckpoint, writeCheckpoint, writeModel } from '../training/checkpoint';
 import { timingStats } from '../training/timing';
 import { train } from '../training/trainer';
-import { matchesRecord, runSettings } from './grid';
+import { runSettings } from './grid';
+import { recordIndex, recordsByRun } from './grid-status';
 import { GridJob, gridJobs, splitJobs } from './jobs';
+import { mergeRecordParts, readRunRecords, removeEmptyParts, writeRecordPart } from './parts';
 import { Progress } from './progress';
+import { removeRunProgress, withProgressFiles } from './progress-files';
+import { ExecutorRecord, writeExecutorRecord } from './slurm';
 import { RunDir, writeSummaries } from './summaries';
 
 export interface RunContext {
@@ -27,31 +31,55 @@ export interface RunContext {
   /** Aborting it (SIGINT, SIGTERM) stops the grid after the current iteration, leaving a checkpoint. */
   signal?: AbortSignal;
   /**
-   * --jobs N: the pending runs go to `count` worker processes started by `run` (at most one per
-   * run), which append their records to records.jsonl; this process then writes the summaries and
-   * status.json once.
+   * --jobs N or --executor slurm: the pending runs go to `count` worker processes started by `run`, or
+   * to Slurm array tasks (at most one per run), which write their records to parts/; this process then
+   * merges them into records.jsonl and writes the summaries and status.json once.
    */
   workers?: { count: number; run: RunWorkers };
   /**
-   * In a worker process: the grid indices it runs (those without a record). It leaves records.jsonl
-   * as it finds it apart from its own appends, and the summaries and status.json to the parent.
+   * In a worker process or Slurm array task: the grid indices it runs (those without a record). It
+   * writes each record to its own part file and leaves records.jsonl, the summaries and status.json
+   * to whoever finishes the grid.
    */
   only?: readonly number[];
+  /**
+   * The Slurm merge job (`run --resume <dir> --merge-only`): runs nothing, merges the records the
+   * array tasks left and writes the summaries and status.json.
+   */
+  mergeOnly?: boolean;
+  /** The executor to record in the run directory (executor.json), for --resume to keep. */
+  executor?: ExecutorRecord;
 }
 
-/** How the worker processes of one grid ended. */
+/** How the worker processes (or Slurm array tasks) of one grid ended. */
 export interface WorkersOutcome {
   /** Where signals stopped workers (those that reported it). */
   interrupted: Interruption[];
   /** One line per worker that failed (crashed, or exited with an error other than a divergence). */
   failures: string[];
+  /** --detach: the workers were submitted and left to run; their job ids by role (array, merge). */
+  detached?: Record<string, string>;
+  /** The Slurm merge job already merged the records and wrote the summaries and status.json. */
+  summarised?: boolean;
 }
 
-/**
- * Runs `shares` (grid indices, one list per worker process) in the run directory `dir`, all at
- * once; aborting `signal` is forwarded to the workers, which checkpoint and stop.
- */
-export type RunWorkers = (dir: string, shares: number[][], signal?: AbortSignal) => Promise<WorkersOutcome>;
+/** What worker processes are given to run. */
+export interface WorkerBatch {
+  /** The run directory. */
+  dir: string;
+  /** Grid indices, one list per worker process (or Slurm array task), to run at once. */
+  shares: number[][];
+  /** The whole grid, by index: names and file keys of the runs. */
+  jobs: readonly GridJob[];
+  /** The grid's records as the run directory holds them now (records.jsonl and parts), by grid index. */
+  records(): Array<RunRecord | undefined>;
+  /** A line for the user, between the progress output. */
+  log(line: string): void;
+  /** Aborting it is forwarded to the workers, which checkpoint and stop. */
+  signal?: AbortSignal;
+}
+
+export type RunWorkers = (batch: WorkerBatch) => Promise<WorkersOutcome>;
 
 /** Where a signal stopped the grid: the run it stopped, or the next one when it came between runs. */
 export interface Interruption {
@@ -70,13 +98,15 @@ export interface BenchmarkResult {
   records: RunRecord[];
   rows: AggregateRow[];
   interrupted?: Interruption;
-  /** --jobs: the worker processes that failed (their unfinished runs can be resumed). */
+  /** --jobs, --executor slurm: the worker processes or array tasks that failed (their unfinished runs can be resumed). */
   failures?: string[];
+  /** --detach: the grid was submitted and runs on without this process; the job ids by role. */
+  detached?: Record<string, string>;
 }
 
 /** The contents of status.json. */
 export interface RunStatus {
-  /** 'failed': a --jobs worker process failed; the others finished their runs. */
+  /** 'failed': a --jobs worker process or Slurm array task failed; the others finished their runs. */
   state: 'running' | 'interrupted' | 'failed' | 'complete';
   updatedAt: string;
   runs: number;
@@ -147,8 +177,9 @@ function writeStatus(file: string, status: Omit<RunStatus, 'updatedAt'>): void {
 }
 
 /**
- * Runs the pending runs in this process, in grid order, appending each record as soon as it exists
- * (a crash later never loses it); a signal stops them after the current iteration with a checkpoint.
+ * Runs the pending runs in this process, in grid order, storing each record as soon as it exists (a
+ * crash later never loses it): appended to records.jsonl, or in a worker to its own part file; a
+ * signal stops them after the current iteration with a checkpoint.
  */
 async function runHere(task: Task, config: RunConfig, ctx: RunContext, run: RunDir, pending: GridJob[], records: Array<RunRecord | undefined>) {
   const files = runFiles(run.dir);
@@ -160,7 +191,8 @@ async function runHere(task: Task, config: RunConfig, ctx: RunContext, run: RunD
       return { signal: String(ctx.signal?.reason), run: job.name, iteration: outcome.interruptedAt, checkpoint };
     }
     const { record } = outcome;
-    appendRecord(files.records, record);
+    if (ctx.only) writeRecordPart(run.dir, job.key, record);
+    else appendRecord(files.records, record);
     fs.rmSync(files.checkpoint(job.key), { force: true });
     records[job.index] = record;
     ctx.progress.state(job.index, record.status, record.status === 'diverged' ? `at iteration ${record.divergedAt}: loss is not finite` : undefined);
@@ -168,59 +200,81 @@ async function runHere(task: Task, config: RunConfig, ctx: RunContext, run: RunD
   return undefined;
 }
 
+type IndexOf = (record: RunRecord) => number | undefined;
+
 /**
- * --jobs: runs the pending runs in worker processes, then takes their records from records.jsonl.
- * The first interruption in grid order stands for the grid's.
+ * --jobs, --executor slurm: runs the pending runs in worker processes or array tasks, then merges the
+ * records they left. The first interruption in grid order stands for the grid's.
  */
-async function runInWorkers(task: Task, config: RunConfig, ctx: RunContext, run: RunDir, jobs: GridJob[], pending: GridJob[], records: Array<RunRecord | undefined>) {
+async function runInWorkers(ctx: RunContext, run: RunDir, jobs: GridJob[], pending: GridJob[], records: Array<RunRecord | undefined>, indexOf: IndexOf) {
   const workers = ctx.workers!;
   const shares = splitJobs(pending, workers.count);
+  const log = (line: string) => ctx.progress.log(line);
   let outcome: WorkersOutcome = { interrupted: [], failures: [] };
   if (!ctx.signal?.aborted) {
-    ctx.progress.log(`${pending.length} run(s) in ${shares.length} worker process(es)`);
-    outcome = await workers.run(run.dir, shares, ctx.signal);
+    const current = () => recordsByRun(readRunRecords(run.dir), jobs, indexOf);
+    outcome = await workers.run({ dir: run.dir, shares, jobs, records: current, log, signal: ctx.signal });
   }
-  for (const record of readExistingRecords(runFiles(run.dir).records, ctx.progress)) {
-    const job = pending.find((j) => matchesRecord(task, record, j.spec, config));
-    if (job) records[job.index] ??= record;
-  }
+  if (outcome.detached) return { failures: [], detached: outcome.detached };
+  recordsByRun(mergeRecordParts(run.dir, indexOf, log), jobs, indexOf).forEach((record, index) => (records[index] ??= record));
   const order = (i: Interruption) => jobs.findIndex((job) => job.name === i.run);
   let interrupted: Interruption | undefined = [...outcome.interrupted].sort((a, b) => order(a) - order(b))[0];
   const unfinished = pending.find((job) => !records[job.index]);
   // A worker that the signal stopped before it could say where (while it started) left no checkpoint.
   if (!interrupted && ctx.signal?.aborted && unfinished) interrupted = { signal: String(ctx.signal.reason), run: unfinished.name, iteration: 0, checkpoint: null };
-  return { interrupted, failures: outcome.failures };
+  return { interrupted, failures: outcome.failures, summarised: outcome.summarised };
+}
+
+/** What the Slurm merge job reports when the grid ended without some of its runs. */
+function missingRuns(jobs: GridJob[], records: Array<RunRecord | undefined>): string[] {
+  const missing = jobs.filter((job) => !records[job.index]);
+  return missing.length ? [`${missing.length} run(s) have no record: ${missing.map((job) => job.name).join(', ')}`] : [];
 }
 
 /**
- * Runs the grid in a run directory, skipping runs that already have a record, here or (--jobs) in
- * worker processes; the CSV, the table and the figure cover the finished runs.
+ * Runs the grid in a run directory, skipping runs that already have a record (there, or in `reused`),
+ * here or (--jobs, --executor slurm) in worker processes; the CSV, the table and the figure cover the
+ * finished runs.
  */
-async function runGrid(task: Task, config: RunConfig, ctx: RunContext, run: RunDir, existing: RunRecord[]): Promise<BenchmarkResult> {
+async function runGrid(task: Task, config: RunConfig, ctx: RunContext, run: RunDir, reused: RunRecord[]): Promise<BenchmarkResult> {
   const files = runFiles(run.dir);
   const jobs = gridJobs(config, task);
-  const records = jobs.map((job) => existing.find((r) => matchesRecord(task, r, job.spec, config)));
+  const indexOf = recordIndex(task, config, jobs);
+  // A worker takes the records as they are; anyone else first merges the parts that crashed workers left.
+  const stored = ctx.only ? readRunRecords(run.dir) : mergeRecordParts(run.dir, indexOf, (line) => ctx.progress.log(line));
+  const records = recordsByRun([...stored, ...reused], jobs, indexOf);
   const mine = (job: GridJob) => !ctx.only || ctx.only.includes(job.index);
   const status = () => ({ runs: jobs.length, finished: records.filter(Boolean).length, diverged: records.filter((r) => r?.status === 'diverged').length });
-  ctx.progress.start(task.name, jobs.map((job) => ({ name: job.name, iterations: config.iterations, state: (mine(job) && records[job.index]?.status) || 'pending' })));
-  const pending = jobs.filter((job) => !records[job.index] && mine(job));
+  // Whoever trains here also writes each run's progress file, for `fdm-bench status` and a waiting `run`.
+  const here = { ...ctx, progress: withProgressFiles(ctx.progress, run.dir, jobs) };
+  here.progress.start(task.name, jobs.map((job) => ({ name: job.name, iterations: config.iterations, state: (mine(job) && records[job.index]?.status) || 'pending' })));
+  const pending = ctx.mergeOnly ? [] : jobs.filter((job) => !records[job.index] && mine(job));
   if (ctx.only) {
     // A worker process: the parent writes the summaries and status.json.
-    const interrupted = await runHere(task, config, ctx, run, pending, records);
+    const interrupted = await runHere(task, config, here, run, pending, records);
     const own = records.filter((r, i): r is RunRecord => r !== undefined && ctx.only!.includes(i));
     return { runId: run.runId, runDir: run.dir, records: own, rows: [], ...(interrupted ? { interrupted } : {}) };
   }
-  writeStatus(files.status, { state: 'running', ...status() });
-  const { interrupted, failures = [] } = ctx.workers && pending.length
-    ? await runInWorkers(task, config, ctx, run, jobs, pending, records)
-    : { interrupted: await runHere(task, config, ctx, run, pending, records) };
-  const rows = await writeSummaries(task, config, run, jobs, records, ctx.progress);
+  if (ctx.executor) writeExecutorRecord(run.dir, ctx.executor);
+  if (!ctx.mergeOnly) writeStatus(files.status, { state: 'running', ...status() });
+  const { interrupted, failures = [], detached, summarised } = ctx.mergeOnly
+    ? { failures: missingRuns(jobs, records) }
+    : ctx.workers && pending.length
+      ? await runInWorkers(ctx, run, jobs, pending, records, indexOf)
+      : { interrupted: await runHere(task, config, here, run, pending, records) };
+  const finished = records.filter((r): r is RunRecord => r !== undefined);
+  if (detached) return { runId: run.runId, runDir: run.dir, records: finished, rows: [], detached };
+  // No worker of the grid runs any more: their files of finished runs can go.
+  for (const job of jobs) if (records[job.index]) removeRunProgress(run.dir, job.key);
+  removeEmptyParts(run.dir);
+  // The Slurm merge job wrote the summaries already when it succeeded; they cover the same records.
+  const rows = summarised ? aggregate(finished) : await writeSummaries(task, config, run, jobs, records, ctx.progress);
   const state = interrupted ? 'interrupted' : failures.length ? 'failed' : 'complete';
   writeStatus(files.status, { state, ...status(), ...(interrupted ? { interrupted } : {}), ...(failures.length ? { failures } : {}) });
   return {
     runId: run.runId,
     runDir: run.dir,
-    records: records.filter((r): r is RunRecord => r !== undefined),
+    records: finished,
     rows,
     ...(interrupted ? { interrupted } : {}),
     ...(failures.length ? { failures } : {}),
@@ -241,26 +295,9 @@ export async function runBenchmark(task: Task, config: RunConfig, ctx: RunContex
 }
 
 /**
- * The records a run directory holds. A final line cut short by a crash is dropped from the file,
- * so that later appends stay whole lines; its run runs again.
- */
-function readExistingRecords(file: string, progress: Progress, repair = true): RunRecord[] {
-  if (!fs.existsSync(file)) return [];
-  const text = fs.readFileSync(file, 'utf8');
-  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-  // A worker process (--jobs) leaves that to its parent, which repairs the file before starting it.
-  if (complete !== text && repair) {
-    writeFileAtomic(file, complete);
-    progress.log(`${file}: dropped an incomplete final line (written when the run was killed); that run runs again`);
-  }
-  return parseRecordsFile(file, complete).records;
-}
-
-/**
  * Continues an interrupted or crashed run directory (its config.yaml gave task and config): runs with
  * a record are kept, a run with a checkpoint continues from it, the others run from the start.
  */
 export async function resumeBenchmark(task: Task, config: RunConfig, dir: string, ctx: RunContext): Promise<BenchmarkResult> {
-  const existing = readExistingRecords(runFiles(dir).records, ctx.progress, !ctx.only);
-  return runGrid(task, config, ctx, { runId: path.basename(dir), dir }, existing);
+  return runGrid(task, config, ctx, { runId: path.basename(dir), dir }, []);
 }

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { RunConfig } from '../config/schema';
@@ -35,8 +36,14 @@ function writeRecordsCsv(file: string, records: RunRecord[]): void {
 /** Where a finished run's saved model is. */
 export type ModelLocator = (job: GridJob, record: RunRecord) => string;
 
-/** A run's model in its own run directory: this one, or (a run reused by `reproduce`) a sibling named by its run id. */
-const besideRun = (run: RunDir): ModelLocator => (job, record) => runFiles(path.join(path.dirname(run.dir), record.runId)).model(job.key);
+/**
+ * A run's model: in this run directory (also when it was copied or renamed), else (a run reused by
+ * `reproduce`) in the sibling directory its record names.
+ */
+const besideRun = (run: RunDir): ModelLocator => (job, record) => {
+  const own = runFiles(run.dir).model(job.key);
+  return fs.existsSync(own) ? own : runFiles(path.join(path.dirname(run.dir), record.runId)).model(job.key);
+};
 
 /** The figure's panels: the first seed of every setting that finished, from its saved model. */
 function figurePanels(task: Task, modelFile: ModelLocator, jobs: GridJob[], records: Array<RunRecord | undefined>, progress: Progress): FigurePanel[] {
