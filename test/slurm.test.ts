@@ -160,3 +160,20 @@ describe('run --executor slurm on a real Slurm', { concurrency: true, skip: abse
     assert.equal(readStatus(runDir).state, 'complete');
   });
 });
+
+describe('reproduce --executor slurm on a real Slurm', { skip: absent }, () => {
+  it('trains the missing runs as a job array, with the local executor\'s metrics; then nothing is missing', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fdm-slurm-reproduce-'));
+    const args = (out: string) => ['reproduce', '--family', 'cost', '--scale', 'ci', '--seeds', '2', '--backend', 'wasm', '--out', out, '--json', '-q'];
+    const [local, slurm] = await Promise.all([cliAsync(args(path.join(tmp, 'local'))), cliAsync([...args(path.join(tmp, 'slurm')), ...SLURM])]);
+    assert.equal(local.status, 0, local.stderr);
+    assert.equal(slurm.status, 0, slurm.stderr);
+    const trained = (result: CliResult): string[] => JSON.parse(result.stdout).trained;
+    assert.equal(trained(slurm).length, 1);
+    assert.ok(fs.existsSync(path.join(trained(slurm)[0], 'slurm', 'grid.sbatch')), 'the runs went through Slurm');
+    const sorted = (records: RunRecord[]) => metrics(records).sort((a, b) => (a.run < b.run ? -1 : 1));
+    assert.deepEqual(sorted(storedRecords(trained(slurm)[0])), sorted(storedRecords(trained(local)[0])));
+    const again = await cliAsync(args(path.join(tmp, 'slurm')));
+    assert.deepEqual(trained(again), []);
+  });
+});

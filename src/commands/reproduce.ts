@@ -6,12 +6,13 @@ import { exitOnMistake } from '../cli/config-flags';
 import { abortOnSignals, signalExitCode } from '../cli/interrupt';
 import { parseSeeds, splitList } from '../cli/parse';
 import { createProgress } from '../cli/progress';
-import { workerProcesses } from '../cli/workers';
+import { chooseExecutor, ExecutorError, executorFlags, executorWorkers } from '../cli/executor';
 import { NUMERICS_VERSION } from '../results/environment';
 import { ensureResultsRoot } from '../results/run-dir';
 import { FAMILIES, Family, loadPaperNumbers } from '../reproduce/paper-numbers';
 import { exportReproduction } from '../reproduce/export';
-import { planReproduction } from '../reproduce/plan';
+import { PlannedExperiment, planReproduction } from '../reproduce/plan';
+import { ExecutorRecord } from '../runner/slurm';
 import { referenceProtocol } from '../reproduce/reference-protocol';
 import { reproduce, reproductionFiles } from '../reproduce/reproduce';
 import { renderReproductionTerminal } from '../reproduce/table';
@@ -30,6 +31,7 @@ export default class Reproduce extends FdmCommand {
     '<%= config.bin %> reproduce --scale ci',
     '<%= config.bin %> reproduce --family density --scale paper --seeds 3 --jobs 2',
     '<%= config.bin %> reproduce --scale paper --dry-run',
+    '<%= config.bin %> reproduce --scale paper --seeds 3 --executor slurm --partition gpu --gres gpu:1 --time 12:00:00 --detach',
   ];
   static enableJsonFlag = true;
 
@@ -40,8 +42,10 @@ export default class Reproduce extends FdmCommand {
     out: Flags.string({ default: 'results', description: 'results root: finished runs are looked up and new ones written here' }),
     backend: Flags.string({ options: [...BACKEND_CHOICES], default: 'auto', description: 'tfjs backend (finished runs count only when they used the same)' }),
     jobs: Flags.integer({ min: 1, default: 1, description: 'run each task\'s missing runs in this many worker processes at once' }),
+    ...executorFlags,
     export: Flags.string({ description: 'also copy the tables and the small files of every run they read (records, settings, environment, tables, figures; no models) into this folder, e.g. reproductions/<date>-<machine>' }),
     repeats: Flags.integer({ default: 5, min: 2, description: "evaluations of each final model by the paper's likelihood protocol (its spread gives the expected best of N)" }),
+    'no-train': Flags.boolean({ description: 'train nothing: the table from the finished runs (evaluating them by the protocols it needs)' }),
     'dry-run': Flags.boolean({ description: 'print the table from the finished runs and say what is missing, training nothing' }),
     quiet: Flags.boolean({ char: 'q', description: 'no progress output' }),
   };
@@ -53,6 +57,13 @@ export default class Reproduce extends FdmCommand {
     if (unknown.length) this.error(`--family: unknown family '${unknown[0]}'; valid families: ${FAMILIES.join(', ')}`, { exit: 2 });
     const seeds = parseSeeds(flags.seeds);
     if (seeds?.some((seed) => !Number.isInteger(seed) || seed < 0)) this.error(`--seeds: expected a count or a list of seeds, got '${flags.seeds}'`, { exit: 2 });
+    let executor: ExecutorRecord;
+    try {
+      executor = await chooseExecutor(flags);
+    } catch (err) {
+      if (err instanceof ExecutorError) this.error(err.message, { exit: err.exit });
+      throw err;
+    }
     const { numbers, plan, backend } = await exitOnMistake(this, async () => {
       ensureResultsRoot(flags.out);
       const numbers = loadPaperNumbers();
@@ -63,12 +74,13 @@ export default class Reproduce extends FdmCommand {
     const interrupt = abortOnSignals();
     const progress = createProgress({ quiet: flags.quiet, stream: process.stderr, plain: flags.jobs > 1 });
     progress.log(`backend: ${backend.label} (tfjs ${backend.tfjsVersion})`);
-    const workers = flags.jobs > 1 ? { count: flags.jobs, run: workerProcesses({ bin: path.join(this.config.root, 'bin', 'run.js'), quiet: flags.quiet, stderr: process.stderr }) } : undefined;
+    const bin = path.join(this.config.root, 'bin', 'run.js');
+    const workersFor = (experiment: PlannedExperiment) => executorWorkers(executor, flags, { bin, quiet: flags.quiet, progress, iterations: experiment.config.iterations });
     let result;
     try {
       const referenceTasks = plan.entries.flatMap((entry) => (entry.suite?.protocol === 'reference' ? [entry.suite.task] : []));
       const protocols = { reference: referenceProtocol({ tasks: referenceTasks, repeats: flags.repeats, backend: backend.label, log: (line) => progress.log(line) }) };
-      result = await reproduce(numbers, plan, { backend, outRoot: flags.out, progress, signal: interrupt.signal, workers, dryRun: flags['dry-run'], protocols });
+      result = await reproduce(numbers, plan, { backend, outRoot: flags.out, progress, signal: interrupt.signal, workersFor, executor, train: !flags['dry-run'] && !flags['no-train'], evaluate: !flags['dry-run'], protocols });
     } finally {
       progress.stop();
       interrupt.dispose();
@@ -82,7 +94,8 @@ export default class Reproduce extends FdmCommand {
       return { scale: plan.scale, backend: backend.label, ...rest, runs: runs.map(({ identity, runDir, key }) => ({ identity, runDir, key })), files };
     }
     this.log(renderReproductionTerminal(result.rows, plan, result.summaries));
-    if (result.missing) this.logToStderr(`${result.missing} run(s) missing; ${flags['dry-run'] ? 'run without --dry-run to train them' : 'run the same command again to continue'}`);
+    for (const [dir, jobs] of Object.entries(result.detached ?? {})) this.logToStderr(`submitted to Slurm: ${dir} (jobs ${Object.values(jobs).join(', ')}); follow with fdm-bench status ${dir}`);
+    if (result.missing) this.logToStderr(`${result.missing} run(s) missing; ${flags['dry-run'] || flags['no-train'] ? 'run without --dry-run or --no-train to train them' : 'run the same command again to continue'}`);
     this.log(`table: ${files.markdown}`);
     return undefined;
   }

@@ -22,8 +22,7 @@ export function referenceEvaluationOf(run: FinishedRun): ReferenceRunEvaluation 
  */
 export function referenceProtocol(opts: { tasks: string[]; repeats: number; backend: string; log: (line: string) => void }): ProtocolEvaluator {
   return {
-    async evaluate(runs, dryRun) {
-      if (dryRun) return;
+    async evaluate(runs) {
       for (const run of runs.filter((r) => r.record.status === 'ok' && opts.tasks.includes(r.record.task))) {
         await evaluateRunDir(run.runDir, { repeats: opts.repeats, runs: [run.key], backend: opts.backend, log: opts.log });
       }

@@ -9,9 +9,13 @@ import { PaperNumbers } from './paper-numbers';
 import { missingRuns, PlannedExperiment, ReproductionPlan } from './plan';
 import { MetricReader, renderReproductionMarkdown, reproductionRows, ReproductionRow } from './table';
 
-export interface ReproduceContext extends Omit<RunContext, 'preset' | 'only'> {
-  /** Report what is missing without training anything. */
-  dryRun: boolean;
+export interface ReproduceContext extends Omit<RunContext, 'preset' | 'only' | 'mergeOnly' | 'workers'> {
+  /** The worker processes or Slurm job array that train an experiment's missing runs; none: this process. */
+  workersFor?(experiment: PlannedExperiment): RunContext['workers'];
+  /** Train the missing runs (else report them as missing). */
+  train: boolean;
+  /** Evaluate finished runs with the protocols the table needs (else read only what is stored). */
+  evaluate: boolean;
   /**
    * Readers of the protocols other than 'exact', by protocol; each may compute what it reads for the
    * finished runs first (e.g. the reference protocol's evaluations of their saved models).
@@ -21,7 +25,7 @@ export interface ReproduceContext extends Omit<RunContext, 'preset' | 'only'> {
 
 /** Evaluates finished runs with a protocol (skipping those already evaluated) and reads its values. */
 export interface ProtocolEvaluator {
-  evaluate(runs: FinishedRun[], dryRun: boolean): Promise<void>;
+  evaluate(runs: FinishedRun[]): Promise<void>;
   read: MetricReader;
   /** A table of the protocol's own numbers per run, shown under the reproduction table. */
   summary?(runs: FinishedRun[]): ProtocolSummary | undefined;
@@ -37,8 +41,10 @@ export interface ReproductionResult {
   rows: ReproductionRow[];
   /** Runs the table needed that no finished run stands for (after this invocation's training). */
   missing: number;
-  /** Run directories this invocation trained in. */
+  /** Run directories this invocation trained in (or submitted to Slurm, with --detach). */
   trained: string[];
+  /** --detach: the Slurm jobs submitted, by run directory. */
+  detached?: Record<string, Record<string, string>>;
   /** The finished runs the table reads. */
   runs: FinishedRun[];
   /** The protocols' own tables. */
@@ -78,18 +84,20 @@ export async function reproduce(numbers: PaperNumbers, plan: ReproductionPlan, c
   const warn = (message: string) => ctx.progress.log(`warning: ${message}`);
   let found = scanFinishedRuns(ctx.outRoot, warn);
   const trained: string[] = [];
+  const detached: Record<string, Record<string, string>> = {};
   let stopped: Pick<BenchmarkResult, 'interrupted' | 'failures'> = {};
   for (const experiment of plan.experiments) {
     const missing = missingRuns(experiment, found);
-    if (!missing.length || ctx.dryRun) continue;
+    if (!missing.length || !ctx.train) continue;
     if (ctx.signal?.aborted) break;
     const reused = experiment.runs.flatMap((run): RunRecord[] => {
       const finished = found.get(run.identity);
       return finished ? [finished.record] : [];
     });
     ctx.progress.log(`${experiment.task.name}: ${missing.length} of ${experiment.runs.length} runs to train, ${reused.length} reused`);
-    const result = await runBenchmark(experiment.task, experiment.config, { ...ctx, preset: plan.scale }, reused);
+    const result = await runBenchmark(experiment.task, experiment.config, { ...ctx, preset: plan.scale, workers: ctx.workersFor?.(experiment) }, reused);
     trained.push(result.runDir);
+    if (result.detached) detached[result.runDir] = result.detached;
     if (result.interrupted || result.failures) {
       stopped = { interrupted: result.interrupted, failures: result.failures };
       break;
@@ -102,7 +110,7 @@ export async function reproduce(numbers: PaperNumbers, plan: ReproductionPlan, c
   const needed = new Set<string>(plan.entries.flatMap((entry) => (entry.suite ? [entry.suite.protocol] : [])));
   for (const [protocol, evaluator] of Object.entries(ctx.protocols ?? {})) {
     if (!evaluator || !needed.has(protocol)) continue;
-    if (!ctx.signal?.aborted) await evaluator.evaluate(runs, ctx.dryRun);
+    if (ctx.evaluate && !ctx.signal?.aborted) await evaluator.evaluate(runs);
     readers[protocol] = evaluator.read;
     const summary = evaluator.summary?.(runs);
     if (summary) summaries.push(summary);
@@ -113,5 +121,5 @@ export async function reproduce(numbers: PaperNumbers, plan: ReproductionPlan, c
   writeFileAtomic(files.markdown, renderReproductionMarkdown(rows, plan, numbers, summaries));
   writeFileAtomic(files.json, JSON.stringify({ scale: plan.scale, backend: ctx.backend.label, rows, summaries, trained }, null, 2) + '\n');
   const missing = plan.experiments.reduce((sum, experiment) => sum + missingRuns(experiment, found).length, 0);
-  return { rows, missing, trained, runs, summaries, ...stopped };
+  return { rows, missing, trained, runs, summaries, ...(Object.keys(detached).length ? { detached } : {}), ...stopped };
 }
