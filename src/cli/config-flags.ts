@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { BACKEND_CHOICES, BackendChoice, BackendInfo, initBackend } from '../backend/backend';
 import { loadRunConfig, resolveConfig } from './load-config';
-import { RunConfig, RunConfigInput } from '../config/schema';
+import { EVAL_PROTOCOLS, RunConfig, RunConfigInput } from '../config/schema';
 import { getTask, listTasks } from '../tasks/registry';
 import { Task } from '../core/task';
 import { CDM_WEIGHTS, DIV_ESTIMATORS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
@@ -37,6 +37,11 @@ const sharedFlags = {
   solver: Flags.string({ options: [...SOLVERS], description: 'ODE solver for NLL and sampling' }),
   'eval-steps': Flags.string({ description: 'fixed solver steps for NLL and sampling' }),
   'nll-samples': Flags.string({ description: 'held-out points whose NLL is computed' }),
+  'eval-protocol': Flags.string({
+    options: [...EVAL_PROTOCOLS],
+    description: "likelihood protocol: exact, or reference (also the reference code's, evaluated during training, best kept; density tasks)",
+  }),
+  'reference-every': Flags.string({ description: 'training iterations between in-training reference evaluations (default 200, the reference\'s)' }),
   backend: Flags.string({ options: [...BACKEND_CHOICES], description: 'tfjs backend (auto picks GPU > native > wasm > cpu)' }),
   'log-every': Flags.string({ description: 'progress line every N iterations (0: none)' }),
   'checkpoint-every': Flags.string({ description: 'checkpoint every N iterations for --resume after a crash (0: only on Ctrl-C/SIGTERM)' }),
@@ -90,6 +95,8 @@ export function configOverrides(flags: ConfigFlagValues, task?: Task): RunConfig
     solver: str('solver'),
     steps: numberValue(str('eval-steps')),
     nllSamples: numberValue(str('nll-samples')),
+    protocol: str('eval-protocol'),
+    referenceEvery: numberValue(str('reference-every')),
   });
   return definedOnly({
     methods: stringList(str('methods')),

@@ -102,6 +102,10 @@ function checkAgainstTask(taskName: string, config: RunConfig, source: string): 
   const problems = config.path
     .filter((p) => !task.paths.includes(p))
     .map((p) => `path: '${p}' is not a path of task '${task.name}'; valid paths: ${task.paths.join(', ')}`);
+  const protocol = config.eval.protocol;
+  if (protocol !== 'exact' && !task.evalProtocols?.includes(protocol)) {
+    problems.push(`eval.protocol: task '${task.name}' has no '${protocol}' protocol (it evaluates a density task's log-likelihood; this task's: exact${(task.evalProtocols ?? []).map((p) => `, ${p}`).join('')})`);
+  }
   problems.push(...(task.checkConfig?.(config) ?? []));
   if (problems.length) throw new ConfigError(`invalid configuration (${source}) for task '${task.name}':\n${problems.map((p) => `  ${p}`).join('\n')}`);
 }

@@ -5,6 +5,7 @@ import { FDM_VARIANTS, METHODS } from '../losses/flow-loss';
 import { TIME_SAMPLINGS } from '../paths/time-sampling';
 import { AFFINE_PATHS } from '../paths/affine';
 import { SIMPLEX_PATHS } from '../paths/simplex';
+import { REFERENCE_PROTOCOL } from '../metrics/reference-likelihood';
 import { SOLVERS } from '../solvers/ode';
 
 /** A setting that may be given as one value or as a list of values to sweep over. */
@@ -14,6 +15,14 @@ export function grid<T extends z.ZodType>(item: T) {
 }
 
 const positiveInt = z.number().int().positive();
+
+/**
+ * How a density task's likelihood is evaluated: 'exact' (the final model, exact divergence, a fixed
+ * held-out set: docs/math.md section 3) alone, or also 'reference' (the reference code's protocol
+ * run during training and its best value kept: section 5).
+ */
+export const EVAL_PROTOCOLS = ['exact', 'reference'] as const;
+export type EvalProtocol = (typeof EVAL_PROTOCOLS)[number];
 
 export const evalSchema = z
   .object({
@@ -32,6 +41,13 @@ export const evalSchema = z
     rtol: z.number().positive().default(1e-5),
     atol: z.number().positive().default(1e-5),
     batchSize: positiveInt.default(1000),
+    /**
+     * 'reference' adds the reference code's likelihood protocol, evaluated during training every
+     * referenceEvery iterations with its best value kept (density tasks only; docs/math.md section 5).
+     */
+    protocol: z.enum(EVAL_PROTOCOLS).default('exact'),
+    /** Training iterations between two in-training reference evaluations (the reference's 200). */
+    referenceEvery: positiveInt.default(REFERENCE_PROTOCOL.interval),
   })
   .strict();
 

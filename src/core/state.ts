@@ -10,4 +10,10 @@ export interface EncodedTensor {
 export interface ExperimentState {
   variables: EncodedTensor[];
   streams: Record<string, RngState>;
+  /**
+   * Numbers the experiment tracks over training besides its variables (a density task's
+   * in-training reference likelihood: its best, last and count), non-finite ones as null;
+   * absent when it tracks nothing.
+   */
+  tracked?: Record<string, number | null>;
 }

@@ -1,5 +1,5 @@
 import * as tf from '../backend/tf';
-import { ConfigSection, PathName, RunConfig } from '../config/schema';
+import { ConfigSection, PathName, EvalProtocol, RunConfig } from '../config/schema';
 import { FdmVariant, Method } from '../losses/flow-loss';
 import { CdmWeight, DivEstimator } from '../losses/divergence';
 import { TimeSampling } from '../paths/time-sampling';
@@ -53,6 +53,13 @@ export interface Experiment {
   /** The training loss of one step, built from the experiment's own seeded streams. */
   loss(iteration: number): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar };
   evaluate(): Promise<EvaluationResult>;
+  /**
+   * Work after training iteration `iteration` (1-based) has updated the weights, outside the
+   * step's gradient tape and timing: a density task's in-training reference likelihood. It must
+   * not draw from the streams loss() draws from, so that training is the same with or without it;
+   * what it keeps goes into snapshot().
+   */
+  afterStep?(iteration: number): void;
   /** `count` model samples (flat rows of the data's dimension), with the evaluation's solver settings. */
   sample(count: number, rng: Rng): Float32Array;
   /**
@@ -113,6 +120,11 @@ export interface Task {
   gridAxes?(config: RunConfig): Record<string, ReadonlyArray<number | string>>;
   /** Problems with a configuration that the schema cannot see (settings the task does not support). */
   checkConfig?(config: RunConfig): string[];
+  /**
+   * The evaluation protocols the task has besides 'exact' (eval.protocol): the density tasks have the
+   * reference code's likelihood protocol, tracked during training (docs/math.md section 5).
+   */
+  evalProtocols?: readonly EvalProtocol[];
   /**
    * The settings of the task's own configuration sections that shape a run (e.g. K and the
    * sequence length, the video frames and autoencoder), recorded with every run beside the shared

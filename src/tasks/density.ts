@@ -1,7 +1,9 @@
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
+import { ExperimentState } from '../core/state';
 import { flowLoss, FlowLossOptions } from '../losses/flow-loss';
 import { tangentsPerSample } from '../core/methods';
+import { REFERENCE_PROTOCOL, referenceLogLikelihood } from '../metrics/reference-likelihood';
 import { energyDistance, mmdRbf } from '../metrics/sample-quality';
 import { wasserstein2 } from '../metrics/wasserstein';
 import { VelocityModel } from '../models/model';
@@ -68,10 +70,59 @@ function standardError(values: Float64Array, m: number): number {
   return Math.sqrt(variance / values.length);
 }
 
+/**
+ * What the reference code keeps of its in-training likelihood evaluations (main_fm_2d.py lines
+ * 234-236: best_ll, and the last value), with the iterations they came after and their count.
+ * Before the first evaluation the values are NaN and the iterations 0.
+ */
+interface ReferenceTracking {
+  evaluations: number;
+  bestLogLik: number;
+  bestIteration: number;
+  lastLogLik: number;
+  lastIteration: number;
+}
+
+const TRACKING_KEYS = ['evaluations', 'bestLogLik', 'bestIteration', 'lastLogLik', 'lastIteration'] as const;
+
+function noTracking(): ReferenceTracking {
+  return { evaluations: 0, bestLogLik: Number.NaN, bestIteration: 0, lastLogLik: Number.NaN, lastIteration: 0 };
+}
+
+/** As a snapshot holds it: JSON has no NaN or infinities, so those are null (and come back as NaN). */
+function encodeTracking(tracking: ReferenceTracking): Record<string, number | null> {
+  return Object.fromEntries(TRACKING_KEYS.map((key) => [key, Number.isFinite(tracking[key]) ? tracking[key] : null]));
+}
+
+function decodeTracking(saved: Record<string, number | null> | undefined): ReferenceTracking {
+  const why = 'the saved state does not fit this run';
+  if (!saved) throw new Error(`${why}: it holds no in-training reference likelihood, which eval.protocol 'reference' keeps`);
+  const missing = TRACKING_KEYS.filter((key) => !(key in saved));
+  if (missing.length) throw new Error(`${why}: its in-training reference likelihood lacks ${missing.join(', ')}`);
+  const value = (key: (typeof TRACKING_KEYS)[number]) => saved[key] ?? Number.NaN;
+  const tracking = Object.fromEntries(TRACKING_KEYS.map((key) => [key, value(key)])) as unknown as ReferenceTracking;
+  const counts = [tracking.evaluations, tracking.bestIteration, tracking.lastIteration];
+  if (!counts.every((n) => Number.isInteger(n) && n >= 0)) throw new Error(`${why}: its in-training reference likelihood has counts that are not whole numbers`);
+  return tracking;
+}
+
+/** The in-training reference evaluations of a run with eval.protocol 'reference' (docs/math.md section 5). */
+interface ReferenceTracker {
+  /** An evaluation after every this many training iterations. */
+  every: number;
+  /** Its own stream, which training never draws from: evaluation k uses rng.fork('iteration-k'). */
+  rng: Rng;
+  state: ReferenceTracking;
+  /** Seconds spent evaluating in this process and the evaluations they covered (timing only, not saved). */
+  seconds: number;
+  timed: number;
+}
+
 class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
   private readonly path: AffinePath;
   private readonly opts: FlowLossOptions;
   private readonly dim: number;
+  private readonly reference: ReferenceTracker | null;
 
   constructor(
     private readonly def: DensityDefinition,
@@ -84,6 +135,64 @@ class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
     this.dim = def.dim ?? 2;
     this.path = new AffinePath(affineSchedule(affinePathName(spec.path), config.sigmaMin));
     this.opts = lossOptionsFor(spec, config);
+    this.reference =
+      config.eval.protocol === 'reference'
+        ? { every: config.eval.referenceEvery, rng: rng.fork('reference-tracking'), state: noTracking(), seconds: 0, timed: 0 }
+        : null;
+  }
+
+  /**
+   * With eval.protocol 'reference': after every referenceEvery-th iteration, one evaluation of the
+   * reference code's likelihood protocol on the current weights (10 fresh batches of 512, Euler
+   * 0.01, one Rademacher probe per point), keeping the best mean log-density, as main_fm_2d.py does
+   * after its iterations 200, 400, ... Its draws come from its own stream, so training is unchanged.
+   */
+  afterStep(iteration: number): void {
+    const tracker = this.reference;
+    if (!tracker || iteration % tracker.every !== 0) return;
+    const { sample, logOffset } = this.densityTarget();
+    const started = performance.now();
+    const protocol = { ...REFERENCE_PROTOCOL, interval: tracker.every };
+    const value = referenceLogLikelihood(this.model, sample, tracker.rng.fork(`iteration-${iteration}`), protocol, logOffset).meanLogDensity;
+    tracker.seconds += (performance.now() - started) / 1000;
+    tracker.timed++;
+    const state = tracker.state;
+    state.evaluations++;
+    state.lastLogLik = value;
+    state.lastIteration = iteration;
+    // The reference's `if log_p_acc > best_ll`: a tie keeps the earlier evaluation; NaN never wins.
+    if (!Number.isNaN(value) && (state.bestIteration === 0 || value > state.bestLogLik)) {
+      state.bestLogLik = value;
+      state.bestIteration = iteration;
+    }
+  }
+
+  /** The variables and streams, and with eval.protocol 'reference' what the tracking has kept so far. */
+  override snapshot(): ExperimentState {
+    const state = super.snapshot();
+    return this.reference ? { ...state, tracked: encodeTracking(this.reference.state) } : state;
+  }
+
+  /** A snapshot without tracking cannot continue a run that tracks; tracking in a snapshot of a run that does not is ignored. */
+  override restore(state: ExperimentState): void {
+    const tracking = this.reference ? decodeTracking(state.tracked) : null;
+    super.restore(state);
+    if (this.reference && tracking) this.reference.state = tracking;
+  }
+
+  /** The metrics of the in-training reference evaluations (none without eval.protocol 'reference'). */
+  private referenceMetrics(): Record<string, number> {
+    if (!this.reference) return {};
+    const state = this.reference.state;
+    const metrics: Record<string, number> = { referenceEvaluations: state.evaluations };
+    if (state.bestIteration > 0) {
+      metrics.referenceBestLogLik = state.bestLogLik;
+      metrics.referenceBestIteration = state.bestIteration;
+      // The paper's checkerboard "likelihood": exp of the best mean log-density (docs/math.md section 5).
+      metrics.referenceBestLikelihood = Math.exp(state.bestLogLik);
+    }
+    if (state.evaluations > 0) metrics.referenceFinalLogLik = state.lastLogLik;
+    return metrics;
   }
 
   sample(count: number, rng: Rng): Float32Array {
@@ -146,8 +255,10 @@ class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
     if (entropy !== undefined) metrics.gap = nll - entropy;
     const extra = this.def.extraEvaluation?.(this.model, this.config, this.spec, evalRng.fork('extra'));
     // Throughput of the batched solvers (the NLL's exact divergence from d tangent passes).
-    const throughput = { nllPerSecond: ev.nllSamples / nllSeconds, samplesPerSecond: drawn / sampleSeconds };
-    return { metrics: { ...metrics, ...extra?.metrics }, samples, density: extra?.density, throughput };
+    const throughput: Record<string, number> = { nllPerSecond: ev.nllSamples / nllSeconds, samplesPerSecond: drawn / sampleSeconds };
+    // Seconds per in-training reference evaluation, over those this process ran (not the resumed part's earlier ones).
+    if (this.reference?.timed) throughput.referenceSecondsPerEvaluation = this.reference.seconds / this.reference.timed;
+    return { metrics: { ...metrics, ...this.referenceMetrics(), ...extra?.metrics }, samples, density: extra?.density, throughput };
   }
 
   /**
@@ -184,6 +295,9 @@ export function densityTarget(experiment: Experiment): DensityTarget | undefined
   return experiment instanceof DensityExperiment ? experiment.densityTarget() : undefined;
 }
 
+/** A density task's flow on R^d has a log-density: the reference code's protocol evaluates it. */
+export const DENSITY_EVAL_PROTOCOLS = ['reference'] as const;
+
 const DENSITY_COLUMNS: ColumnSpec[] = [
   { key: 'nll', header: 'NLL (nats)', digits: 3, showStd: true, better: 'lower' },
   { key: 'gap', header: 'gap to entropy', digits: 3, showStd: false },
@@ -218,6 +332,7 @@ export function densityTask(def: DensityDefinition): Task {
     presetFile: def.presetFile,
     paths: AFFINE_PATHS,
     columns: densityColumns(def),
+    evalProtocols: DENSITY_EVAL_PROTOCOLS,
     get facts() {
       return facts();
     },

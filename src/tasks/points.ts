@@ -8,7 +8,7 @@ import { AFFINE_PATHS } from '../paths/affine';
 import { Rng } from '../random/rng';
 import { PACKAGE_ROOT } from '../results/environment';
 import { writeDensityPng } from '../report/density-png';
-import { densityColumns, densityTask, DensityDefinition } from './density';
+import { DENSITY_EVAL_PROTOCOLS, densityColumns, densityTask, DensityDefinition } from './density';
 
 /** The largest dimension the task takes: the MLP and the sample metrics are sized for low dimensions. */
 const MAX_DIM = 64;
@@ -162,6 +162,7 @@ export const pointsTask: Task = {
   paths: AFFINE_PATHS,
   section: POINTS_SECTION,
   columns: densityColumns({}),
+  evalProtocols: DENSITY_EVAL_PROTOCOLS,
   facts: {},
   checkConfig: dataProblems,
   recordedSettings: (config) => {

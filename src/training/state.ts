@@ -27,6 +27,7 @@ const rngStateSchema: z.ZodType<RngState> = z.object({
 export const experimentStateSchema: z.ZodType<ExperimentState> = z.object({
   variables: z.array(encodedTensorSchema),
   streams: z.record(z.string(), rngStateSchema),
+  tracked: z.record(z.string(), z.number().nullable()).optional(),
 });
 
 export function encodeValues(values: Float32Array, shape: number[]): EncodedTensor {

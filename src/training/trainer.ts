@@ -167,6 +167,8 @@ export async function train(experiment: Experiment, opts: TrainOptions): Promise
         result.history.push({ iteration, ...losses });
         break;
       }
+      // Outside the step's timing and gradient tape (e.g. the in-training reference likelihood).
+      experiment.afterStep?.(iteration);
       const logged = isLogIteration(iteration, opts.logEvery, opts.iterations);
       if (logged) result.history.push({ iteration, ...losses });
       opts.onStep?.({ iteration, losses, msPerIter: result.stepMs[result.stepMs.length - 1], logged });
