@@ -124,6 +124,35 @@ describe('fdm-bench reproduce', () => {
     assert.equal(costRow(third.stdout).suite!.fdm.n, 2);
   });
 
+  it('continues an interrupted reproduction from its checkpoints, to the metrics of an uninterrupted one', async () => {
+    const [stopped, straight] = [tempRoot(), tempRoot()];
+    const plain = (root: string) => args(root).filter((arg) => arg !== '-q');
+    const interrupted = await cliAsync(plain(stopped), { when: /fdm lambda=0\.1 seed 0 it 200\/400/, signal: 'SIGINT' });
+    assert.equal(interrupted.status, 130, interrupted.stderr);
+    const [resumed, uninterrupted] = await Promise.all([cliAsync(plain(stopped)), cliAsync(args(straight))]);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    const trained = JSON.parse(resumed.stdout).trained as string[];
+    assert.deepEqual(trained, [path.join(stopped, 'checkerboard', fs.readdirSync(path.join(stopped, 'checkerboard'))[0])], 'the interrupted run directory, continued; nothing new');
+    assert.match(resumed.stderr, /resuming .* from its checkpoints/);
+    assert.ok(fs.existsSync(path.join(trained[0], 'records.jsonl')));
+    const metrics = (stdout: string) => {
+      const row = costRow(stdout);
+      return [row.suite!.cfm.n, row.suite!.fdm.n];
+    };
+    assert.deepEqual(metrics(resumed.stdout), [2, 2]);
+    const nll = (root: string) =>
+      fs
+        .readdirSync(path.join(root, 'checkerboard'))
+        .flatMap((dir) => {
+          const file = path.join(root, 'checkerboard', dir, 'records.jsonl');
+          return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line)) : [];
+        })
+        .map((r) => `${r.method}/${r.seed}=${r.metrics.nll}`)
+        .sort();
+    assert.deepEqual(nll(stopped), nll(straight));
+    assert.equal(uninterrupted.status, 0, uninterrupted.stderr);
+  });
+
   it('refuses an unknown family by name, with exit code 2 and no stack trace', () => {
     const result = cli(['reproduce', '--family', 'astronomy', '--out', tempRoot()]);
     assert.equal(result.status, 2);

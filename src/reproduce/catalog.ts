@@ -21,7 +21,7 @@ export interface FinishedRun {
 }
 
 /** The numerics version a run directory was written with (1 before environment.json recorded it). */
-function numericsOf(dir: string): number {
+export function numericsOf(dir: string): number {
   try {
     const environment = JSON.parse(fs.readFileSync(runFiles(dir).environment, 'utf8')) as Partial<EnvironmentRecord>;
     return environment.numerics ?? 1;
@@ -42,7 +42,7 @@ export function recordsOf(dir: string): RunRecord[] {
     .flatMap((file) => parseRecordsFile(file, fs.readFileSync(file, 'utf8')).records);
 }
 
-function subdirectories(dir: string): string[] {
+export function subdirectories(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
   return fs
     .readdirSync(dir, { withFileTypes: true })

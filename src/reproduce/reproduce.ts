@@ -2,11 +2,13 @@ import * as path from 'node:path';
 import { RunRecord } from '../results/record';
 import { runFiles } from '../results/run-dir';
 import { writeFileAtomic } from '../results/store';
-import { BenchmarkResult, Interruption, RunContext, runBenchmark } from '../runner/runner';
+import { NUMERICS_VERSION } from '../results/environment';
+import { BenchmarkResult, Interruption, RunContext, resumeBenchmark, runBenchmark } from '../runner/runner';
 import { ModelLocator, writeSummaries } from '../runner/summaries';
 import { FinishedRun, scanFinishedRuns } from './catalog';
 import { PaperNumbers } from './paper-numbers';
 import { missingRuns, PlannedExperiment, ReproductionPlan } from './plan';
+import { unfinishedRunDirs } from './unfinished';
 import { MetricReader, renderReproductionMarkdown, reproductionRows, ReproductionRow } from './table';
 
 export interface ReproduceContext extends Omit<RunContext, 'preset' | 'only' | 'mergeOnly' | 'workers'> {
@@ -78,7 +80,8 @@ async function writeExperimentSummaries(experiment: PlannedExperiment, found: Re
  * Builds a reproduction: finds the finished runs of the plan under the results root, trains the
  * missing ones (each task's missing runs in one new run directory, whose summaries also cover the
  * runs reused from elsewhere), evaluates the protocols the table needs, and writes the table. It can
- * be stopped at any point: what finished is found again next time, and only the rest runs.
+ * be stopped at any point: what finished is found again next time, interrupted run directories of
+ * the experiment continue from their checkpoints, and only the rest starts anew.
  */
 export async function reproduce(numbers: PaperNumbers, plan: ReproductionPlan, ctx: ReproduceContext): Promise<ReproductionResult> {
   const warn = (message: string) => ctx.progress.log(`warning: ${message}`);
@@ -87,9 +90,23 @@ export async function reproduce(numbers: PaperNumbers, plan: ReproductionPlan, c
   const detached: Record<string, Record<string, string>> = {};
   let stopped: Pick<BenchmarkResult, 'interrupted' | 'failures'> = {};
   for (const experiment of plan.experiments) {
+    if (!ctx.train || ctx.signal?.aborted) break;
+    // Interrupted run directories of this experiment first: their checkpoints continue.
+    const identity = { backend: ctx.backend.label, numerics: NUMERICS_VERSION };
+    const skipped = (dir: string) => warn(`${dir} has checkpoints of missing runs but may be in use by another process; not resuming it`);
+    for (const unfinished of unfinishedRunDirs(experiment, ctx.outRoot, found, identity, skipped)) {
+      ctx.progress.log(`${experiment.task.name}: resuming ${unfinished.dir} from its checkpoints`);
+      const result = await resumeBenchmark(experiment.task, unfinished.config, unfinished.dir, { ...ctx, preset: plan.scale, workers: ctx.workersFor?.(experiment) });
+      trained.push(result.runDir);
+      if (result.interrupted || result.failures) {
+        stopped = { interrupted: result.interrupted, failures: result.failures };
+        break;
+      }
+    }
+    if (stopped.interrupted || stopped.failures || ctx.signal?.aborted) break;
+    found = scanFinishedRuns(ctx.outRoot, warn);
     const missing = missingRuns(experiment, found);
-    if (!missing.length || !ctx.train) continue;
-    if (ctx.signal?.aborted) break;
+    if (!missing.length) continue;
     const reused = experiment.runs.flatMap((run): RunRecord[] => {
       const finished = found.get(run.identity);
       return finished ? [finished.record] : [];

@@ -7,7 +7,7 @@ import { RunRecord } from '../results/record';
 import { runFiles } from '../results/run-dir';
 import { matchesRecord } from './grid';
 import { GridJob } from './jobs';
-import { readRunProgress, RunProgressFile } from './progress-files';
+import { processAlive, readRunProgress, RunProgressFile } from './progress-files';
 import { isLiveState, isQueuedState, slurmFiles, SlurmQuery, SlurmSubmission } from './slurm';
 
 /** The grid index a record belongs to (same method, seed and settings), or undefined. */
@@ -72,15 +72,6 @@ export function parseWorkerReport(stdout: string): WorkerReport | undefined {
 /** A worker's report from the file its stdout went to (a Slurm task's .out), if there is one. */
 export function readWorkerReport(file: string): WorkerReport | undefined {
   return fs.existsSync(file) ? parseWorkerReport(fs.readFileSync(file, 'utf8')) : undefined;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function fromProgress(progress: RunProgressFile): Pick<RunView, 'iteration' | 'msPerIter'> {

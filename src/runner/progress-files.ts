@@ -21,6 +21,16 @@ export interface RunProgressFile {
   updatedAt: string;
 }
 
+/** Whether a process of this machine with this pid lives (EPERM: it does, under another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function progressFile(dir: string, key: string): string {
   return path.join(dir, 'progress', `${key}.json`);
 }
