@@ -7,15 +7,7 @@ import { Rng } from '../random/rng';
 import { loadModel } from '../training/checkpoint';
 import { runFiles } from '../results/run-dir';
 import { SAMPLE_FORMATS, SampleFormat, writeSamplesFile } from '../results/samples-file';
-import { GridJob, gridJobs } from '../runner/jobs';
-
-/** The run named by --run: a 1-based index, a name ('fdm lambda=0.1 seed 0') or a file key; the first by default. */
-function pickRun(jobs: GridJob[], wanted: string | undefined): GridJob {
-  if (wanted === undefined) return jobs[0];
-  const job = /^\d+$/.test(wanted) ? jobs[Number(wanted) - 1] : jobs.find((j) => j.name === wanted || j.key === wanted);
-  if (job) return job;
-  throw new Error(`no run '${wanted}' in this run directory; its runs: ${jobs.map((j) => `${j.index + 1} '${j.name}'`).join(', ')}`);
-}
+import { findJob, GridJob, gridJobs } from '../runner/jobs';
 
 export default class Sample extends FdmCommand {
   static summary = "Draw samples from a finished run's saved model and plot them, without retraining.";
@@ -45,7 +37,9 @@ export default class Sample extends FdmCommand {
     const format = flags.format as SampleFormat;
     let job: GridJob;
     try {
-      job = pickRun(gridJobs(config, task), flags.run);
+      const jobs = gridJobs(config, task);
+      // The first run by default.
+      job = flags.run === undefined ? jobs[0] : findJob(jobs, flags.run);
     } catch (err) {
       this.error((err as Error).message, { exit: 2 });
     }

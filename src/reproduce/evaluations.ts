@@ -3,6 +3,7 @@
  * beside the run (<run-dir>/evaluations/<protocol>.json): `fdm-bench evaluate` and `reproduce` use them.
  */
 import { createHash } from 'node:crypto';
+import { mean as meanOf, sampleStandardDeviation } from 'simple-statistics';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -24,7 +25,7 @@ import { writeFileAtomic } from '../results/store';
 import { recordsOf } from './catalog';
 import { terminalTable } from '../report/render';
 import { matchesRecord } from '../runner/grid';
-import { GridJob, gridJobs } from '../runner/jobs';
+import { findJob, GridJob, gridJobs } from '../runner/jobs';
 import { DensityTarget, densityTarget } from '../tasks/density';
 import { getTask } from '../tasks/registry';
 import { loadModel } from '../training/checkpoint';
@@ -108,7 +109,7 @@ export function evaluationFile(runDir: string, protocol: EvaluationProtocol = 'r
   return path.join(runDir, 'evaluations', `${protocol}.json`);
 }
 
-function readEvaluationFile(file: string): ReferenceEvaluationFile | undefined {
+export function readEvaluationFile(file: string): ReferenceEvaluationFile | undefined {
   if (!fs.existsSync(file)) return undefined;
   try {
     const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as ReferenceEvaluationFile;
@@ -120,24 +121,6 @@ function readEvaluationFile(file: string): ReferenceEvaluationFile | undefined {
 
 function sha256(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-}
-
-function meanOf(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
-}
-
-function sdOf(values: number[]): number {
-  const m = meanOf(values);
-  return Math.sqrt(values.reduce((a, v) => a + (v - m) ** 2, 0) / (values.length - 1));
-}
-
-function pickJobs(jobs: GridJob[], wanted: string[] | undefined): GridJob[] {
-  if (!wanted?.length) return jobs;
-  return wanted.map((w) => {
-    const job = /^\d+$/.test(w) ? jobs[Number(w) - 1] : jobs.find((j) => j.name === w || j.key === w);
-    if (!job) throw new Error(`no run '${w}' in this run directory; its runs: ${jobs.map((j) => `${j.index + 1} '${j.name}'`).join(', ')}`);
-    return job;
-  });
 }
 
 /**
@@ -159,7 +142,8 @@ export async function evaluateRunDir(runDir: string, options: EvaluateRunDirOpti
   const files = runFiles(runDir);
   const records = recordsOf(runDir);
   const settings: ReferenceEvaluationSettings = { protocol, repeats, ...REFERENCE_PROTOCOL };
-  const selected = pickJobs(gridJobs(config, task), options.runs);
+  const jobs = gridJobs(config, task);
+  const selected = options.runs?.length ? options.runs.map((wanted) => findJob(jobs, wanted)) : jobs;
   const finished = selected.flatMap((job) => {
     const record = records.find(
       (r) => r.status === 'ok' && matchesRecord(task, r, job.spec, config),
@@ -185,7 +169,7 @@ export async function evaluateRunDir(runDir: string, options: EvaluateRunDirOpti
       experiment.dispose();
     }
   }
-  const order = gridJobs(config, task).map((j) => j.key);
+  const order = jobs.map((j) => j.key);
   const result: ReferenceEvaluationFile = {
     schema: 1,
     protocol,
@@ -242,7 +226,7 @@ function evaluateRun(
   });
   const secondsPerEvaluation = (performance.now() - start) / 1000 / settings.repeats;
   const mean = meanOf(values);
-  const sd = sdOf(values);
+  const sd = sampleStandardDeviation(values);
   const n = evaluationsOverTraining(iterations, settings.interval);
   const expectedMaxZ = n >= 1 ? expectedMaxOfStandardNormals(n) : 0;
   const expectedBest = mean + sd * expectedMaxZ;

@@ -1,16 +1,10 @@
-import * as fs from 'node:fs';
 import { FinishedRun } from './catalog';
-import { evaluateRunDir, evaluationFile, ReferenceEvaluationFile, ReferenceRunEvaluation } from './evaluations';
+import { evaluateRunDir, evaluationFile, readEvaluationFile, ReferenceRunEvaluation } from './evaluations';
 import { ProtocolEvaluator } from './reproduce';
-
-function readEvaluations(runDir: string): ReferenceEvaluationFile | undefined {
-  const file = evaluationFile(runDir, 'reference');
-  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as ReferenceEvaluationFile) : undefined;
-}
 
 /** A finished run's evaluations by the reference protocol, if it has them. */
 export function referenceEvaluationOf(run: FinishedRun): ReferenceRunEvaluation | undefined {
-  return readEvaluations(run.runDir)?.runs.find((entry) => entry.key === run.key);
+  return readEvaluationFile(evaluationFile(run.runDir, 'reference'))?.runs.find((entry) => entry.key === run.key);
 }
 
 /**

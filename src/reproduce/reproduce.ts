@@ -89,14 +89,16 @@ export async function reproduce(numbers: PaperNumbers, plan: ReproductionPlan, c
   const trained: string[] = [];
   const detached: Record<string, Record<string, string>> = {};
   let stopped: Pick<BenchmarkResult, 'interrupted' | 'failures'> = {};
+  const identity = { backend: ctx.backend.label, numerics: NUMERICS_VERSION };
+  const skipped = (dir: string) => warn(`${dir} has checkpoints of missing runs but may be in use by another process; not resuming it`);
   for (const experiment of plan.experiments) {
     if (!ctx.train || ctx.signal?.aborted) break;
+    const runCtx = { ...ctx, preset: plan.scale, workers: ctx.workersFor?.(experiment) };
     // Interrupted run directories of this experiment first: their checkpoints continue.
-    const identity = { backend: ctx.backend.label, numerics: NUMERICS_VERSION };
-    const skipped = (dir: string) => warn(`${dir} has checkpoints of missing runs but may be in use by another process; not resuming it`);
-    for (const unfinished of unfinishedRunDirs(experiment, ctx.outRoot, found, identity, skipped)) {
-      ctx.progress.log(`${experiment.task.name}: resuming ${unfinished.dir} from its checkpoints`);
-      const result = await resumeBenchmark(experiment.task, unfinished.config, unfinished.dir, { ...ctx, preset: plan.scale, workers: ctx.workersFor?.(experiment) });
+    const unfinished = unfinishedRunDirs(experiment, ctx.outRoot, found, identity, skipped);
+    for (const { dir, config } of unfinished) {
+      ctx.progress.log(`${experiment.task.name}: resuming ${dir} from its checkpoints`);
+      const result = await resumeBenchmark(experiment.task, config, dir, runCtx);
       trained.push(result.runDir);
       if (result.interrupted || result.failures) {
         stopped = { interrupted: result.interrupted, failures: result.failures };
@@ -104,7 +106,7 @@ export async function reproduce(numbers: PaperNumbers, plan: ReproductionPlan, c
       }
     }
     if (stopped.interrupted || stopped.failures || ctx.signal?.aborted) break;
-    found = scanFinishedRuns(ctx.outRoot, warn);
+    if (unfinished.length) found = scanFinishedRuns(ctx.outRoot, warn);
     const missing = missingRuns(experiment, found);
     if (!missing.length) continue;
     const reused = experiment.runs.flatMap((run): RunRecord[] => {
@@ -112,7 +114,7 @@ export async function reproduce(numbers: PaperNumbers, plan: ReproductionPlan, c
       return finished ? [finished.record] : [];
     });
     ctx.progress.log(`${experiment.task.name}: ${missing.length} of ${experiment.runs.length} runs to train, ${reused.length} reused`);
-    const result = await runBenchmark(experiment.task, experiment.config, { ...ctx, preset: plan.scale, workers: ctx.workersFor?.(experiment) }, reused);
+    const result = await runBenchmark(experiment.task, experiment.config, runCtx, reused);
     trained.push(result.runDir);
     if (result.detached) detached[result.runDir] = result.detached;
     if (result.interrupted || result.failures) {
@@ -120,7 +122,7 @@ export async function reproduce(numbers: PaperNumbers, plan: ReproductionPlan, c
       break;
     }
   }
-  found = scanFinishedRuns(ctx.outRoot, warn);
+  if (trained.length) found = scanFinishedRuns(ctx.outRoot, warn);
   const runs = plan.experiments.flatMap((experiment) => experiment.runs.flatMap((run) => found.get(run.identity) ?? []));
   const readers: Record<string, MetricReader> = {};
   const summaries: ProtocolSummary[] = [];

@@ -85,14 +85,13 @@ function suiteColumns(entry: PaperEntry, experiment: PlannedExperiment, found: R
   const seeds = [...new Set(experiment.runs.map((run) => run.spec.seed))];
   const cfm = seeds.map((seed) => value('cfm', seed));
   const fdm = seeds.map((seed) => value('fdm', seed));
-  const paired = seeds.filter((_, i) => cfm[i] !== undefined && fdm[i] !== undefined);
-  const pairedFdm = seeds.flatMap((_, i) => (cfm[i] !== undefined && fdm[i] !== undefined ? [fdm[i]!] : []));
-  const pairedCfm = seeds.flatMap((_, i) => (cfm[i] !== undefined && fdm[i] !== undefined ? [cfm[i]!] : []));
+  const both = seeds.flatMap((_, i) => (cfm[i] !== undefined && fdm[i] !== undefined ? [i] : []));
+  const defined = (values: Array<number | undefined>) => values.filter((v): v is number => v !== undefined);
   return {
-    cfm: summary(cfm.filter((v): v is number => v !== undefined)),
-    fdm: summary(fdm.filter((v): v is number => v !== undefined)),
-    seeds: paired,
-    statistics: pairedStatistics(pairedFdm, pairedCfm, entry.better) ?? null,
+    cfm: summary(defined(cfm)),
+    fdm: summary(defined(fdm)),
+    seeds: both.map((i) => seeds[i]),
+    statistics: pairedStatistics(both.map((i) => fdm[i]!), both.map((i) => cfm[i]!), entry.better) ?? null,
   };
 }
 

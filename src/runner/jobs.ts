@@ -60,3 +60,10 @@ export function splitJobs(pending: readonly GridJob[], count: number): number[][
   pending.forEach((job, i) => shares[i % shares.length].push(job.index));
   return shares;
 }
+
+/** The run a user names: its 1-based index in the grid, its name ('fdm lambda=0.1 seed 0') or its file key. */
+export function findJob(jobs: readonly GridJob[], wanted: string): GridJob {
+  const job = /^\d+$/.test(wanted) ? jobs[Number(wanted) - 1] : jobs.find((j) => j.name === wanted || j.key === wanted);
+  if (job) return job;
+  throw new Error(`no run '${wanted}' in this run directory; its runs: ${jobs.map((j) => `${j.index + 1} '${j.name}'`).join(', ')}`);
+}
