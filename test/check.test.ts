@@ -44,6 +44,15 @@ describe('checkAgainstBaseline', () => {
     assert.equal(checkAgainstBaseline(aggregate(gridWithWorseNll(-1)), baseline).passed, true);
   });
 
+  it('skips the values it is told to ignore, and checks the rest', () => {
+    const slower = lambdaGridRecords().map((record) => ({ ...record, timing: { ...record.timing, msPerIterMedian: 1000 * record.timing.msPerIterMedian } }));
+    assert.equal(checkAgainstBaseline(aggregate(slower), baseline).passed, false, 'a thousand times slower fails');
+    const ignored = checkAgainstBaseline(aggregate(slower), baseline, ['msPerIterMedian']);
+    assert.equal(ignored.passed, true, ignored.lines.join('\n'));
+    assert.ok(ignored.lines.includes('skip checkerboard cfm: msPerIterMedian not checked (--ignore)'));
+    assert.equal(checkAgainstBaseline(aggregate(gridWithWorseNll(0.1)), baseline, ['msPerIterMedian']).passed, false, 'nll is still checked');
+  });
+
   it('fails when a baseline row is missing from the current results', () => {
     const withoutCfm = lambdaGridRecords().filter((record) => record.method !== 'cfm');
     const result = checkAgainstBaseline(aggregate(withoutCfm), baseline);

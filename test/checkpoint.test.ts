@@ -32,34 +32,34 @@ describe('checkpoints and saved models', () => {
     assert.deepEqual(decodeValues(encodeValues(values, [5])), values);
   });
 
-  it('load a checkpoint back into a fresh experiment', () => {
+  it('load a checkpoint back into a fresh experiment', async () => {
     const source = newExperiment();
-    writeCheckpoint(file, { task: 'fake', run: 'fdm seed 0', spec, trainer, experiment: source.snapshot() });
+    writeCheckpoint(file, { task: 'fake', run: 'fdm seed 0', spec, trainer, experiment: await source.snapshot() });
     const target = newExperiment();
     target.variables[0].assign(target.variables[0].mul(0));
     assert.deepEqual(loadCheckpoint(file, 'fake', spec, target), trainer);
-    assert.deepEqual(target.snapshot(), source.snapshot());
+    assert.deepEqual(await target.snapshot(), await source.snapshot());
     source.dispose();
     target.dispose();
   });
 
-  it("load a checkpoint and a model of a run with a task's grid axes (dna-toy's K)", () => {
+  it("load a checkpoint and a model of a run with a task's grid axes (dna-toy's K)", async () => {
     const withAxes = { ...spec, axes: { simplexDim: 40 } };
     const source = newExperiment();
-    writeCheckpoint(file, { task: 'fake', run: 'fdm simplexDim=40 seed 0', spec: withAxes, trainer, experiment: source.snapshot() });
+    writeCheckpoint(file, { task: 'fake', run: 'fdm simplexDim=40 seed 0', spec: withAxes, trainer, experiment: await source.snapshot() });
     const target = newExperiment();
     assert.deepEqual(loadCheckpoint(file, 'fake', withAxes, target), trainer);
     assert.throws(() => loadCheckpoint(file, 'fake', { ...spec, axes: { simplexDim: 80 } }, target), /belongs to another run/);
     const modelFile = path.join(dir, 'model-axes.json');
-    writeModel(modelFile, { task: 'fake', run: 'fdm simplexDim=40 seed 0', spec: withAxes, experiment: source.snapshot() }, null);
+    writeModel(modelFile, { task: 'fake', run: 'fdm simplexDim=40 seed 0', spec: withAxes, experiment: await source.snapshot() }, null);
     assert.deepEqual(readModel(modelFile, 'fake', withAxes).spec, withAxes);
     source.dispose();
     target.dispose();
   });
 
-  const experimentState = () => {
+  const experimentState = async () => {
     const e = newExperiment();
-    const state = e.snapshot();
+    const state = await e.snapshot();
     e.dispose();
     return state;
   };
@@ -74,8 +74,8 @@ describe('checkpoints and saved models', () => {
     ['another run', (text) => text.replace('"lambda":0.1', '"lambda":5'), /checkpoint file .* belongs to another run/],
   ];
   for (const [what, corrupt, message] of badFiles) {
-    it(`reject ${what}, naming the file`, () => {
-      writeCheckpoint(file, { task: 'fake', run: 'fdm seed 0', spec, trainer, experiment: experimentState() });
+    it(`reject ${what}, naming the file`, async () => {
+      writeCheckpoint(file, { task: 'fake', run: 'fdm seed 0', spec, trainer, experiment: await experimentState() });
       const text = corrupt(fs.readFileSync(file, 'utf8'));
       if (text === null) fs.rmSync(file);
       else fs.writeFileSync(file, text);
@@ -85,8 +85,8 @@ describe('checkpoints and saved models', () => {
     });
   }
 
-  it('reject a state that does not fit the model, naming the file', () => {
-    const state = experimentState();
+  it('reject a state that does not fit the model, naming the file', async () => {
+    const state = await experimentState();
     state.variables[0] = encodeValues(new Float32Array(6), [2, 3]);
     writeCheckpoint(file, { task: 'fake', run: 'fdm seed 0', spec, trainer, experiment: state });
     const target = newExperiment();
@@ -94,9 +94,9 @@ describe('checkpoints and saved models', () => {
     target.dispose();
   });
 
-  it('reject a saved model of another run, and a missing one, naming the file', () => {
+  it('reject a saved model of another run, and a missing one, naming the file', async () => {
     const modelFile = path.join(dir, 'model.json');
-    writeModel(modelFile, { task: 'fake', run: 'fdm seed 0', spec: otherSpec, experiment: experimentState() }, null);
+    writeModel(modelFile, { task: 'fake', run: 'fdm seed 0', spec: otherSpec, experiment: await experimentState() }, null);
     const target = newExperiment();
     assert.throws(() => loadModel(modelFile, 'fake', spec, target), /model file .*model\.json belongs to another run/);
     assert.throws(() => loadModel(path.join(dir, 'none.json'), 'fake', spec, target), /model file .*none\.json does not exist/);

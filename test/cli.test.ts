@@ -87,7 +87,7 @@ describe('fdm-bench command line', () => {
     const notYaml = path.join(out, 'broken.yaml');
     fs.writeFileSync(notYaml, 'iterations: [1, 2\nhidden: 8\n');
     const cases: Array<[string[], RegExp]> = [
-      [['run', 'checkerboard', '--backend', 'cuda', '--out', out], /Expected --backend=cuda to be one of: auto, wasm, cpu, tensorflow, tensorflow-gpu/],
+      [['run', 'checkerboard', '--backend', 'cuda', '--out', out], /Expected --backend=cuda to be one of: auto, wasm, cpu, webgpu, tensorflow, tensorflow-gpu/],
       [['run', 'checkerboard', '--config', notYaml, '--out', out], /config file .*broken\.yaml is not valid YAML \(line 2\)/],
       [['run', '--out', out], /give a task \(see `fdm-bench list`\), or --resume <run-dir>/],
       [['run', '--resume', out, '--iterations', '5'], /--iterations=5 cannot also be provided when using --resume/],

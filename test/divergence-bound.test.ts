@@ -45,8 +45,8 @@ describe('TV bound on a Gaussian-mixture target', () => {
     assertClose(mean, 0.4 * -1.2 + 0.6 * 1, 0.03, 0, 'mixture mean');
   });
 
-  it('is zero for the exact marginal field: TV, the marginal bound and the flow errors vanish', () => {
-    const report = divergenceBounds(new MixtureMarginalField(path), path, affine, options, new Rng('exact'));
+  it('is zero for the exact marginal field: TV, the marginal bound and the flow errors vanish', async () => {
+    const report = await divergenceBounds(new MixtureMarginalField(path), path, affine, options, new Rng('exact'));
     assertClose(report.gridMass, 1, 1e-6, 0, 'p_1 mass on the grid');
     assertClose(report.tv, 0, 2e-3, 0, 'TV');
     assertClose(report.boundMarginal, 0, 1e-6, 0, 'marginal bound');
@@ -55,9 +55,9 @@ describe('TV bound on a Gaussian-mixture target', () => {
     assert.ok(report.boundConditional > 0.05, 'the conditional bound stays positive: conditional and marginal fields differ');
   });
 
-  it('orders TV <= marginal bound <= conditional bound for an arbitrary field', () => {
+  it('orders TV <= marginal bound <= conditional bound for an arbitrary field', async () => {
     const model = new Mlp({ dim: 1, hidden: 16, depth: 2 }, new Rng('untrained'));
-    const report = divergenceBounds(model, path, affine, options, new Rng('chain'));
+    const report = await divergenceBounds(model, path, affine, options, new Rng('chain'));
     assert.ok(report.tv > 0.05, `an untrained field is far from the target (TV ${report.tv})`);
     assert.ok(report.tv <= report.boundMarginal, `TV ${report.tv} <= marginal bound ${report.boundMarginal}`);
     assert.ok(

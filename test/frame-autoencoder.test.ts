@@ -122,47 +122,47 @@ describe('frame autoencoder', () => {
     assert.throws(() => new FrameAutoencoder({ ...SMALL, size: 36, downsamplings: 3 }, new Rng('bad')), /cannot be down-sampled/);
   });
 
-  it('training on moving squares lowers the MSE and raises the reconstruction PSNR', (t) => {
+  it('training on moving squares lowers the MSE and raises the reconstruction PSNR', async (t) => {
     const frames = movingSquares(new Rng('squares'), 8, 8, 32);
     const ae = new FrameAutoencoder(SMALL, new Rng('train').fork('init'));
-    const before = reconstructionPsnr(ae, frames, 24);
-    const { losses, seconds } = trainAutoencoder(ae, frames, { iterations: 300, batchSize: 16, lr: 3e-3 }, new Rng('train').fork('batches'));
-    const after = reconstructionPsnr(ae, frames, 24);
+    const before = await reconstructionPsnr(ae, frames, 24);
+    const { losses, seconds } = await trainAutoencoder(ae, frames, { iterations: 300, batchSize: 16, lr: 3e-3 }, new Rng('train').fork('batches'));
+    const after = await reconstructionPsnr(ae, frames, 24);
     assert.equal(losses.length, 300);
     const first = mean(losses.slice(0, 20));
     const last = mean(losses.slice(-20));
     assert.ok(last < first / 4, `loss ${first.toFixed(4)} -> ${last.toFixed(4)}`);
     assert.ok(after > before + 6 && after > 20, `PSNR ${before.toFixed(2)} -> ${after.toFixed(2)} dB`);
-    const latents = encodeFrames(ae, frames, 24);
+    const latents = await encodeFrames(ae, frames, 24);
     assert.equal(latents.length, 64 * ae.latentDim);
     t.diagnostic(`300 steps (batch 16) in ${seconds.toFixed(1)} s: loss ${first.toFixed(4)} -> ${last.toFixed(4)}, PSNR ${before.toFixed(2)} -> ${after.toFixed(2)} dB`);
     ae.dispose();
   });
 
-  it('is deterministic for a seed and keeps the tensor count flat while training', () => {
+  it('is deterministic for a seed and keeps the tensor count flat while training', async () => {
     const frames = movingSquares(new Rng('squares'), 4, 8, 32);
-    const train = (counts: Map<number, number>) => {
+    const train = async (counts: Map<number, number>) => {
       const ae = new FrameAutoencoder(SMALL, new Rng('det').fork('init'));
       const onProgress = (iteration: number) => counts.set(iteration, tf.memory().numTensors);
-      trainAutoencoder(ae, frames, { iterations: 20, batchSize: 8, lr: 1e-3, onProgress }, new Rng('det').fork('batches'));
+      await trainAutoencoder(ae, frames, { iterations: 20, batchSize: 8, lr: 1e-3, onProgress }, new Rng('det').fork('batches'));
       const weights = ae.variables.map((v) => Array.from(v.dataSync()));
       ae.dispose();
       return weights;
     };
     const counts = new Map<number, number>();
     const baseline = tf.memory().numTensors;
-    const a = train(counts);
-    const b = train(new Map());
+    const a = await train(counts);
+    const b = await train(new Map());
     assert.deepEqual(a, b);
     assert.equal(counts.get(20), counts.get(5));
     assert.equal(tf.memory().numTensors, baseline, 'training leaves no tensors behind');
   });
 
-  it('saves and loads weights, and names the file when it cannot load', () => {
+  it('saves and loads weights, and names the file when it cannot load', async () => {
     const rng = new Rng('save');
     const ae = new FrameAutoencoder(SMALL, rng.fork('a'));
     const file = path.join(dir, 'stage1', 'autoencoder.json');
-    saveAutoencoder(ae, file);
+    await saveAutoencoder(ae, file);
     const fresh = new FrameAutoencoder(SMALL, rng.fork('b'));
     const z = tf.tensor2d(rng.normalArray(2 * ae.latentDim), [2, ae.latentDim]);
     assert.notDeepEqual(Array.from(fresh.decode(z).dataSync()), Array.from(ae.decode(z).dataSync()));
@@ -176,7 +176,7 @@ describe('frame autoencoder', () => {
 
     const otherShape = path.join(dir, 'wide.json');
     const wide = new FrameAutoencoder({ ...SMALL, width: 16 }, rng.fork('c'));
-    saveAutoencoder(wide, otherShape);
+    await saveAutoencoder(wide, otherShape);
     assert.throws(() => loadAutoencoder(fresh, otherShape), (err: Error) => err.message.includes(otherShape) && /another shape/.test(err.message));
 
     // A variable's data cut short inside otherwise valid JSON.

@@ -52,11 +52,11 @@ describe('closed-form marginal path of a Gaussian mixture', () => {
     });
   }
 
-  it('transports N(0, I) onto the mixture: the exact likelihood of its flow is the mixture density', () => {
+  it('transports N(0, I) onto the mixture: the exact likelihood of its flow is the mixture density', async () => {
     const path = new GaussianMixturePath(mixture1d, condOtSchedule(0.01));
     const field = new MixtureMarginalField(path);
     const xs = Float32Array.of(-1.5, -0.2, 0, 0.3, 1.45);
-    const { logp } = logLikelihood(field, xs, { solver: 'dopri5', rtol: 1e-7, atol: 1e-7, batchSize: 8, divergence: 'exact' });
+    const { logp } = await logLikelihood(field, xs, { solver: 'dopri5', rtol: 1e-7, atol: 1e-7, batchSize: 8, divergence: 'exact' });
     // p_1 is the mixture blurred by sigma_min: variances s_k^2 + 0.01^2.
     xs.forEach((x, i) => assertClose(logp[i], path.at([x], 1).logDensity, 2e-3, 0, `log p_1(${x})`));
   });

@@ -66,9 +66,9 @@ function repeatRows(x: Float32Array, copies: number): Float32Array {
  * divergence one: each point gets `copies` single-probe estimates, and their mean must lie within
  * 5 standard errors (plus solver round-off) of the exact value.
  */
-function assertHutchinsonUnbiased(model: VelocityModel, options: LikelihoodOptions, copies: number): void {
-  const exact = logLikelihood(model, POINTS, { ...options, divergence: 'exact' }).logp;
-  const single = logLikelihood(model, repeatRows(POINTS, copies), { ...options, batchSize: 512, probes: 1 }).logp;
+async function assertHutchinsonUnbiased(model: VelocityModel, options: LikelihoodOptions, copies: number): Promise<void> {
+  const exact = (await logLikelihood(model, POINTS, { ...options, divergence: 'exact' })).logp;
+  const single = (await logLikelihood(model, repeatRows(POINTS, copies), { ...options, batchSize: 512, probes: 1 })).logp;
   exact.forEach((expected, row) => {
     const { mean, std } = meanAndStd(single.subarray(row * copies, (row + 1) * copies));
     const tolerance = (5 * std) / Math.sqrt(copies) + 1e-4;
@@ -80,7 +80,7 @@ function assertHutchinsonUnbiased(model: VelocityModel, options: LikelihoodOptio
  * log p_1 by brute force, independent of forwardWithTangents: the divergence is the trace of a
  * central finite-difference Jacobian of model.forward, integrated backward with the given solver.
  */
-function bruteForceLogLikelihood(model: VelocityModel, x: Float32Array, options: SolverOptions): number[] {
+async function bruteForceLogLikelihood(model: VelocityModel, x: Float32Array, options: SolverOptions): Promise<number[]> {
   const batch = x.length / DIM;
   const h = 1e-2;
   const rhs: OdeFunction = (t, state) => {
@@ -94,7 +94,7 @@ function bruteForceLogLikelihood(model: VelocityModel, x: Float32Array, options:
     return tf.concat([model.forward(position, time), tf.addN(partials)], 1) as tf.Tensor2D;
   };
   const state1 = tf.tidy(() => tf.concat([tf.tensor2d(x, [batch, DIM]), tf.zeros([batch, 1])], 1) as tf.Tensor2D);
-  const { y } = integrate(rhs, state1, 1, 0, options);
+  const { y } = await integrate(rhs, state1, 1, 0, options);
   const state0 = y.dataSync();
   tf.dispose([state1, y]);
   return Array.from({ length: batch }, (_, row) => {
@@ -124,11 +124,11 @@ describe('flow sampling and likelihood', () => {
     tf.dispose([x, t, v, jvp]);
   });
 
-  it('sampleFlow pushes N(0, I) to N(mu, s^2 I)', () => {
+  it('sampleFlow pushes N(0, I) to N(mu, s^2 I)', async () => {
     const count = 2000;
     const noise = new Rng('likelihood/noise').normalArray(count * DIM);
     const before = tf.memory().numTensors;
-    const samples = sampleFlow(field, noise, { solver: 'rk4', steps: 20, batchSize: 512 });
+    const samples = await sampleFlow(field, noise, { solver: 'rk4', steps: 20, batchSize: 512 });
     assert.equal(tf.memory().numTensors, before);
     for (let j = 0; j < DIM; j++) {
       const { mean, std } = meanAndStd(column(samples, j));
@@ -140,12 +140,12 @@ describe('flow sampling and likelihood', () => {
     assertClose(samples, Float32Array.from(noise, (z, i) => MU[i % DIM] + STD * z), 1e-4, 'sample');
   });
 
-  it('sampleFlow started at a later time (a warm start) follows the same flow map from there', () => {
+  it('sampleFlow started at a later time (a warm start) follows the same flow map from there', async () => {
     // This field's flow keeps each point's standardised value z: x_t = t mu + sqrt(t^2 s^2 + (1 - t)^2) z.
     const start = 0.4;
     const z = new Rng('likelihood/warm').normalArray(6 * DIM);
     const states = Float32Array.from(z, (v, i) => start * MU[i % DIM] + Math.hypot(start * STD, 1 - start) * v);
-    const samples = sampleFlow(field, states, { solver: 'rk4', steps: 20, batchSize: 4, start });
+    const samples = await sampleFlow(field, states, { solver: 'rk4', steps: 20, batchSize: 4, start });
     assertClose(samples, Float32Array.from(z, (v, i) => MU[i % DIM] + STD * v), 1e-4, 'sample');
   });
 
@@ -153,21 +153,21 @@ describe('flow sampling and likelihood', () => {
     ['rk4', RK4],
     ['dopri5', DOPRI5],
   ] as const) {
-    it(`exact-divergence likelihood equals log N(x; mu, s^2 I) with ${name}`, () => {
+    it(`exact-divergence likelihood equals log N(x; mu, s^2 I) with ${name}`, async () => {
       const before = tf.memory().numTensors;
-      const { logp, stats } = logLikelihood(field, POINTS, { ...solver, batchSize: 4, divergence: 'exact' });
+      const { logp, stats } = await logLikelihood(field, POINTS, { ...solver, batchSize: 4, divergence: 'exact' });
       assert.equal(tf.memory().numTensors, before);
       assertClose(logp, exactLogDensity(POINTS), 1e-3, 'logp');
       assert.ok(stats.nfe > 0 && stats.steps > 0);
     });
   }
 
-  it('Rademacher Hutchinson is exact for a field whose Jacobian is a multiple of the identity', () => {
-    const { logp } = logLikelihood(field, POINTS, { ...RK4, batchSize: 4, divergence: 'hutchinson', rng: new Rng('rademacher') });
+  it('Rademacher Hutchinson is exact for a field whose Jacobian is a multiple of the identity', async () => {
+    const { logp } = await logLikelihood(field, POINTS, { ...RK4, batchSize: 4, divergence: 'hutchinson', rng: new Rng('rademacher') });
     assertClose(logp, exactLogDensity(POINTS), 1e-3, 'logp');
   });
 
-  it('Gaussian-probe Hutchinson likelihood averages to the exact one', () => {
+  it('Gaussian-probe Hutchinson likelihood averages to the exact one', async () => {
     const options: LikelihoodOptions = {
       solver: 'rk4',
       steps: 10,
@@ -176,14 +176,14 @@ describe('flow sampling and likelihood', () => {
       probeDistribution: 'gaussian',
       rng: new Rng('gaussian-probes'),
     };
-    assertHutchinsonUnbiased(field, options, 400);
+    await assertHutchinsonUnbiased(field, options, 400);
   });
 
-  it('averaging many probes per trajectory shrinks the Hutchinson error', () => {
+  it('averaging many probes per trajectory shrinks the Hutchinson error', async () => {
     const options: LikelihoodOptions = { solver: 'rk4', steps: 10, batchSize: 4, divergence: 'hutchinson', probeDistribution: 'gaussian' };
     const exact = exactLogDensity(POINTS);
     // A single Gaussian probe errs by |d log s| * |chi^2_2 / 2 - 1| ~ 1 nat; 256 probes by about 1/16 of that.
-    const many = logLikelihood(field, POINTS, { ...options, probes: 256, rng: new Rng('many') }).logp;
+    const many = (await logLikelihood(field, POINTS, { ...options, probes: 256, rng: new Rng('many') })).logp;
     assertClose(many, exact, 5 * (2 * Math.abs(Math.log(STD))) / 16, 'logp with 256 probes');
   });
 
@@ -194,17 +194,17 @@ describe('flow sampling and likelihood', () => {
     });
     after(() => mlp.dispose());
 
-    it('exact-divergence likelihood matches a finite-difference brute force', () => {
+    it('exact-divergence likelihood matches a finite-difference brute force', async () => {
       const before = tf.memory().numTensors;
-      const { logp } = logLikelihood(mlp, POINTS, { ...RK4, batchSize: 4, divergence: 'exact' });
+      const { logp } = await logLikelihood(mlp, POINTS, { ...RK4, batchSize: 4, divergence: 'exact' });
       assert.equal(tf.memory().numTensors, before);
       // The untrained net's divergence integral is only 0.01-0.03 nats, so 1e-3 would hide a 10% error;
       // the two routes agree to ~3e-7.
-      assertClose(logp, bruteForceLogLikelihood(mlp, POINTS, RK4), 1e-5, 'logp');
+      assertClose(logp, await bruteForceLogLikelihood(mlp, POINTS, RK4), 1e-5, 'logp');
     });
 
-    it('Rademacher Hutchinson likelihood averages to the exact one', () => {
-      assertHutchinsonUnbiased(mlp, { solver: 'rk4', steps: 10, batchSize: 4, divergence: 'hutchinson', rng: new Rng('mlp-probes') }, 200);
+    it('Rademacher Hutchinson likelihood averages to the exact one', async () => {
+      await assertHutchinsonUnbiased(mlp, { solver: 'rk4', steps: 10, batchSize: 4, divergence: 'hutchinson', rng: new Rng('mlp-probes') }, 200);
     });
   });
 });

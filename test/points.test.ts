@@ -38,7 +38,7 @@ async function evaluateOn(data: string, iterations = 20) {
   const { spec } = gridJobs(config, pointsTask).find((job) => job.spec.method === 'fdm')!;
   const experiment = pointsTask.createExperiment(config, spec, new Rng('points-test'));
   const stepper = createStepper(experiment, config.lr, 'constant');
-  for (let i = 1; i <= iterations; i++) stepper.step(i);
+  for (let i = 1; i <= iterations; i++) stepper.step(i).dispose();
   const result = await experiment.evaluate();
   stepper.dispose();
   experiment.dispose();

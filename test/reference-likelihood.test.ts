@@ -91,8 +91,8 @@ describe('the reference likelihood protocol', () => {
 
   before(useTestBackend);
 
-  it("matches the exact mean log-density of the data within its own standard errors (and Euler's measured bias)", () => {
-    const result = referenceLogLikelihood(field, sample, new Rng('protocol-vs-exact'));
+  it("matches the exact mean log-density of the data within its own standard errors (and Euler's measured bias)", async () => {
+    const result = await referenceLogLikelihood(field, sample, new Rng('protocol-vs-exact'));
     assert.equal(result.batchMeans.length, REFERENCE_PROTOCOL.batches);
     assert.ok(Math.abs(result.meanLogDensity - meanOf(result.batchMeans)) < 1e-12);
     assert.equal(result.likelihood, Math.exp(result.meanLogDensity));
@@ -108,16 +108,16 @@ describe('the reference likelihood protocol', () => {
     assert.ok(Math.abs(result.meanLogDensity - expected) < tolerance, `protocol ${result.meanLogDensity} ± ${result.stdErr} vs exact ${expected} ± ${expectedSe}`);
   });
 
-  it("differs from the exact log-density on the same points only by Euler's bias and zero-mean probe noise", () => {
+  it("differs from the exact log-density on the same points only by Euler's bias and zero-mean probe noise", async () => {
     const rng = new Rng('paired');
-    const result = referenceLogLikelihood(field, sample, rng);
+    const result = await referenceLogLikelihood(field, sample, rng);
     // The same batches again (the protocol draws them from rng.fork('data')), with the exact divergence.
     const data = rng.fork('data');
     const probeNoise: number[] = [];
     let eulerBias = 0;
     for (let b = 0; b < REFERENCE_PROTOCOL.batches; b++) {
       const x = sample(REFERENCE_PROTOCOL.batchSize, data);
-      const euler = logLikelihood(field, x, { solver: 'euler', steps: 100, batchSize: 512, divergence: 'exact' }).logp;
+      const euler = (await logLikelihood(field, x, { solver: 'euler', steps: 100, batchSize: 512, divergence: 'exact' })).logp;
       let exact = 0;
       for (let i = 0; i < euler.length; i++) exact += exactLogDensity(x, i);
       eulerBias += (meanOf(euler) - exact / euler.length) / REFERENCE_PROTOCOL.batches;
@@ -131,25 +131,25 @@ describe('the reference likelihood protocol', () => {
     assert.ok(Math.abs(meanOf(probeNoise)) < 4 * noiseSe, `probe noise ${meanOf(probeNoise)} ± ${noiseSe}`);
   });
 
-  it("the bias is Euler's: a tenth of it with 1,000 steps (first order)", () => {
+  it("the bias is Euler's: a tenth of it with 1,000 steps (first order)", async () => {
     const x = sample(256, new Rng('euler-order'));
     let exact = 0;
     for (let i = 0; i < 256; i++) exact += exactLogDensity(x, i) / 256;
-    const bias = (steps: number) => meanOf(logLikelihood(field, x, { solver: 'euler', steps, batchSize: 256, divergence: 'exact' }).logp) - exact;
-    const ratio = bias(100) / bias(1000);
+    const bias = async (steps: number) => meanOf((await logLikelihood(field, x, { solver: 'euler', steps, batchSize: 256, divergence: 'exact' })).logp) - exact;
+    const ratio = (await bias(100)) / (await bias(1000));
     assert.ok(ratio > 8 && ratio < 12, `bias ratio ${ratio}`);
   });
 
-  it('in 1D a Rademacher probe is exact: the protocol equals exact-divergence Euler on the same batches', () => {
+  it('in 1D a Rademacher probe is exact: the protocol equals exact-divergence Euler on the same batches', async () => {
     const mlp = new Mlp({ dim: 1, hidden: 16, depth: 2 }, new Rng('mlp-1d'));
     try {
       const protocol = { ...REFERENCE_PROTOCOL, batches: 3, batchSize: 64 };
       const normal = (n: number, rng: Rng) => rng.normalArray(n);
       const rng = new Rng('one-dimension');
-      const result = referenceLogLikelihood(mlp, normal, rng, protocol, 0.5);
+      const result = await referenceLogLikelihood(mlp, normal, rng, protocol, 0.5);
       const data = rng.fork('data');
       for (let b = 0; b < protocol.batches; b++) {
-        const exact = logLikelihood(mlp, normal(64, data), { solver: 'euler', steps: 100, batchSize: 64, divergence: 'exact' }).logp;
+        const exact = (await logLikelihood(mlp, normal(64, data), { solver: 'euler', steps: 100, batchSize: 64, divergence: 'exact' })).logp;
         // logOffset 0.5 is subtracted from every point.
         assert.ok(Math.abs(result.batchMeans[b] - (meanOf(exact) - 0.5)) < 1e-5, `batch ${b}`);
       }
@@ -181,18 +181,18 @@ describe('the reference likelihood protocol', () => {
     }
   });
 
-  it('is deterministic given its stream, leaves no tensors behind, and checks its settings', () => {
+  it('is deterministic given its stream, leaves no tensors behind, and checks its settings', async () => {
     const mlp = new Mlp({ dim: 2, hidden: 16, depth: 2 }, new Rng('mlp-memory'));
     try {
       const protocol = { ...REFERENCE_PROTOCOL, batches: 2, batchSize: 32, stepSize: 0.1 };
       const normal = (n: number, rng: Rng) => rng.normalArray(2 * n);
-      const first = referenceLogLikelihood(mlp, normal, new Rng('same'), protocol);
+      const first = await referenceLogLikelihood(mlp, normal, new Rng('same'), protocol);
       const tensors = tf.memory().numTensors;
-      const again = referenceLogLikelihood(mlp, normal, new Rng('same'), protocol);
+      const again = await referenceLogLikelihood(mlp, normal, new Rng('same'), protocol);
       assert.equal(tf.memory().numTensors, tensors);
       assert.deepEqual(again, first);
-      assert.notDeepEqual(referenceLogLikelihood(mlp, normal, new Rng('other'), protocol).batchMeans, first.batchMeans);
-      assert.throws(() => referenceLogLikelihood(mlp, normal, new Rng('x'), { ...protocol, stepSize: 0.03 }), /whole steps/);
+      assert.notDeepEqual((await referenceLogLikelihood(mlp, normal, new Rng('other'), protocol)).batchMeans, first.batchMeans);
+      await assert.rejects(() => referenceLogLikelihood(mlp, normal, new Rng('x'), { ...protocol, stepSize: 0.03 }), /whole steps/);
     } finally {
       mlp.dispose();
     }

@@ -56,13 +56,13 @@ function withoutReference(metrics: Record<string, number>): Record<string, numbe
 describe('in-training reference likelihood (eval.protocol reference)', () => {
   before(useTestBackend);
 
-  it('defaults to the exact protocol alone, every 200 iterations when on; the ci preset is unchanged', () => {
+  it('defaults to the exact protocol alone, every 200 iterations when on; the ci preset is unchanged', async () => {
     const config = resolveConfig({ task: 'checkerboard', preset: 'ci', overrides: {} });
     assert.equal(config.eval.protocol, 'exact');
     assert.equal(config.eval.referenceEvery, REFERENCE_PROTOCOL.interval);
     const exp = experiment(config);
     try {
-      assert.equal('tracked' in exp.snapshot(), false, 'an exact run snapshots what it always did');
+      assert.equal('tracked' in (await exp.snapshot()), false, 'an exact run snapshots what it always did');
     } finally {
       exp.dispose();
     }
@@ -74,7 +74,7 @@ describe('in-training reference likelihood (eval.protocol reference)', () => {
         const exp = experiment(tinyConfig(protocol), method);
         try {
           const trained = await train(exp, OPTS);
-          const { variables, streams } = exp.snapshot();
+          const { variables, streams } = await exp.snapshot();
           const { metrics, samples } = await exp.evaluate();
           return { history: trained.history, variables, streams, metrics, samples };
         } finally {
@@ -114,7 +114,7 @@ describe('in-training reference likelihood (eval.protocol reference)', () => {
       const { metrics } = await exp.evaluate();
       const target = densityTarget(exp)!;
       const rng = new Rng(ROOT_RNG).fork('reference-tracking').fork('iteration-30');
-      const direct = referenceLogLikelihood(target.model, target.sample, rng, REFERENCE_PROTOCOL, target.logOffset);
+      const direct = await referenceLogLikelihood(target.model, target.sample, rng, REFERENCE_PROTOCOL, target.logOffset);
       assert.equal(metrics.referenceFinalLogLik, direct.meanLogDensity);
     } finally {
       exp.dispose();
@@ -137,7 +137,7 @@ describe('in-training reference likelihood (eval.protocol reference)', () => {
     it(`continues from a checkpoint at iteration ${stopAt} with the same tracking and metrics as an uninterrupted run`, async () => {
       const whole = experiment(tinyConfig('reference'));
       const uninterrupted = await train(whole, OPTS);
-      const finalState = whole.snapshot();
+      const finalState = await whole.snapshot();
       const finalMetrics = (await whole.evaluate()).metrics;
       whole.dispose();
 
@@ -148,7 +148,9 @@ describe('in-training reference likelihood (eval.protocol reference)', () => {
         ...OPTS,
         signal: stop.signal,
         onStep: (step) => step.iteration === stopAt && stop.abort('SIGINT'),
-        onCheckpoint: (trainer) => (saved = JSON.parse(JSON.stringify({ trainer, experiment: first.snapshot() }))),
+        onCheckpoint: async (trainer) => {
+          saved = JSON.parse(JSON.stringify({ trainer, experiment: await first.snapshot() }));
+        },
       });
       first.dispose();
       assert.equal(stopped.status, 'interrupted');
@@ -162,7 +164,7 @@ describe('in-training reference likelihood (eval.protocol reference)', () => {
         second.restore(state);
         const resumed = await train(second, { ...OPTS, resumeFrom: trainer });
         assert.deepEqual(resumed.history, uninterrupted.history);
-        assert.deepEqual(second.snapshot(), finalState);
+        assert.deepEqual(await second.snapshot(), finalState);
         assert.deepEqual((await second.evaluate()).metrics, finalMetrics);
       } finally {
         second.dispose();
@@ -170,12 +172,13 @@ describe('in-training reference likelihood (eval.protocol reference)', () => {
     });
   }
 
-  it('refuses to continue a tracking run from a snapshot without its tracking', () => {
+  it('refuses to continue a tracking run from a snapshot without its tracking', async () => {
     const exact = experiment(tinyConfig('exact'));
     const tracking = experiment(tinyConfig('reference'));
     try {
-      assert.throws(() => tracking.restore(exact.snapshot()), /holds no in-training reference likelihood/);
-      const { tracked, ...rest } = tracking.snapshot();
+      const exactState = await exact.snapshot();
+      assert.throws(() => tracking.restore(exactState), /holds no in-training reference likelihood/);
+      const { tracked, ...rest } = await tracking.snapshot();
       assert.ok(tracked);
       assert.throws(() => tracking.restore({ ...rest, tracked: { evaluations: 1 } }), /lacks bestLogLik/);
     } finally {

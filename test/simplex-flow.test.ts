@@ -173,7 +173,7 @@ describe('simplex flows: model, field, residual, sampler', () => {
   }
 
   for (const path of [linearSimplexPath(), dirichletPath(8)]) {
-    it(`${path.name}: Euler sampling with the exact posterior denoiser reproduces the target up to the noise floor`, () => {
+    it(`${path.name}: Euler sampling with the exact posterior denoiser reproduces the target up to the noise floor`, async () => {
       const [length, classes, count] = [2, 5, 6000];
       const truth = toyTarget(length, classes);
       const logPrior = tf.tensor3d(Float32Array.from(truth.probs, Math.log), [1, length, classes]);
@@ -192,7 +192,7 @@ describe('simplex flows: model, field, residual, sampler', () => {
           throw new Error('not needed for sampling');
         },
       };
-      const tokens = sampleSimplexFlow(oracle, path, count, { length, classes, steps: 100, batchSize: 3000 }, new Rng('oracle'));
+      const tokens = await sampleSimplexFlow(oracle, path, count, { length, classes, steps: 100, batchSize: 3000 }, new Rng('oracle'));
       const d = categoricalDivergences(empiricalDistribution(tokens, length, classes), truth);
       const floor = samplingFloor(truth, count, 20, new Rng('floor'));
       assert.ok(d.kl < 3 * floor.kl, `${path.name}: KL ${d.kl} vs floor ${floor.kl}`);

@@ -13,9 +13,9 @@ const Y0 = [
 ];
 const exactAt = (t: number) => Y0.flat().map((v) => v * Math.exp(-(t + t * t)));
 
-function solveDecay(t0: number, t1: number, y0: number[], options: SolverOptions) {
+async function solveDecay(t0: number, t1: number, y0: number[], options: SolverOptions) {
   const start = tf.tensor2d(y0, [2, 2]);
-  const { y, stats } = integrate(decay, start, t0, t1, options);
+  const { y, stats } = await integrate(decay, start, t0, t1, options);
   const values = Array.from(y.dataSync());
   tf.dispose([start, y]);
   return { values, stats };
@@ -23,8 +23,8 @@ function solveDecay(t0: number, t1: number, y0: number[], options: SolverOptions
 
 const maxAbsError = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i])));
 
-function forwardError(solver: SolverName, steps: number): number {
-  return maxAbsError(solveDecay(0, 1, Y0.flat(), { solver, steps }).values, exactAt(1));
+async function forwardError(solver: SolverName, steps: number): Promise<number> {
+  return maxAbsError((await solveDecay(0, 1, Y0.flat(), { solver, steps })).values, exactAt(1));
 }
 
 describe('ODE solvers', () => {
@@ -39,8 +39,9 @@ describe('ODE solvers', () => {
     ['rk4', 4, [4, 8, 16]],
   ];
   for (const [solver, order, stepCounts] of orderCases) {
-    it(`${solver} converges at order ${order}`, () => {
-      const errors = stepCounts.map((steps) => forwardError(solver, steps));
+    it(`${solver} converges at order ${order}`, async () => {
+      const errors: number[] = [];
+      for (const steps of stepCounts) errors.push(await forwardError(solver, steps));
       for (let i = 1; i < errors.length; i++) {
         const observed = Math.log2(errors[i - 1] / errors[i]);
         assert.ok(Math.abs(observed - order) <= 0.3, `${solver}: observed order ${observed.toFixed(3)} from errors ${errors}`);
@@ -48,17 +49,17 @@ describe('ODE solvers', () => {
     });
   }
 
-  it('fixed-step solvers integrate backward in time and count evaluations', () => {
-    const { values, stats } = solveDecay(1, 0, exactAt(1), { solver: 'rk4', steps: 40 });
+  it('fixed-step solvers integrate backward in time and count evaluations', async () => {
+    const { values, stats } = await solveDecay(1, 0, exactAt(1), { solver: 'rk4', steps: 40 });
     assert.ok(maxAbsError(values, Y0.flat()) < 1e-5, `backward rk4 error ${maxAbsError(values, Y0.flat())}`);
     assert.deepEqual(stats, { nfe: 160, steps: 40, rejected: 0 });
   });
 
   for (const tol of [1e-3, 1e-6]) {
-    it(`dopri5 meets rtol = atol = ${tol} forward and backward`, () => {
+    it(`dopri5 meets rtol = atol = ${tol} forward and backward`, async () => {
       const options: SolverOptions = { solver: 'dopri5', rtol: tol, atol: tol };
-      const forward = solveDecay(0, 1, Y0.flat(), options);
-      const backward = solveDecay(1, 0, exactAt(1), options);
+      const forward = await solveDecay(0, 1, Y0.flat(), options);
+      const backward = await solveDecay(1, 0, exactAt(1), options);
       for (const [result, exact] of [
         [forward, exactAt(1)],
         [backward, Y0.flat()],
@@ -71,31 +72,31 @@ describe('ODE solvers', () => {
     });
   }
 
-  it('dopri5 takes fewer steps at a looser tolerance', () => {
-    const loose = solveDecay(0, 1, Y0.flat(), { solver: 'dopri5', rtol: 1e-3, atol: 1e-3 }).stats;
-    const tight = solveDecay(0, 1, Y0.flat(), { solver: 'dopri5', rtol: 1e-6, atol: 1e-6 }).stats;
+  it('dopri5 takes fewer steps at a looser tolerance', async () => {
+    const loose = (await solveDecay(0, 1, Y0.flat(), { solver: 'dopri5', rtol: 1e-3, atol: 1e-3 })).stats;
+    const tight = (await solveDecay(0, 1, Y0.flat(), { solver: 'dopri5', rtol: 1e-6, atol: 1e-6 })).stats;
     assert.ok(loose.steps < tight.steps, `loose ${JSON.stringify(loose)} vs tight ${JSON.stringify(tight)}`);
   });
 
-  it('dopri5 throws when it runs out of steps', () => {
+  it('dopri5 throws when it runs out of steps', async () => {
     const y0 = tf.tensor2d(Y0.flat(), [2, 2]);
     const before = tf.memory().numTensors;
-    assert.throws(() => integrate(decay, y0, 0, 1, { solver: 'dopri5', rtol: 1e-7, atol: 1e-7, maxSteps: 3 }), /maxSteps=3/);
+    await assert.rejects(() => integrate(decay, y0, 0, 1, { solver: 'dopri5', rtol: 1e-7, atol: 1e-7, maxSteps: 3 }), /maxSteps=3/);
     assert.equal(tf.memory().numTensors, before);
     y0.dispose();
   });
 
-  it('dopri5 throws on non-finite values', () => {
+  it('dopri5 throws on non-finite values', async () => {
     const y0 = tf.ones([2, 2]) as tf.Tensor2D;
     const poisoned: OdeFunction = (t, y) => (t > 0.5 ? tf.mul(y, NaN) : tf.neg(y));
     const before = tf.memory().numTensors;
-    assert.throws(() => integrate(poisoned, y0, 0, 1, { solver: 'dopri5' }), /non-finite/);
+    await assert.rejects(() => integrate(poisoned, y0, 0, 1, { solver: 'dopri5' }), /non-finite/);
     assert.equal(tf.memory().numTensors, before);
     y0.dispose();
   });
 
   for (const solver of ['euler', 'midpoint', 'rk4', 'dopri5'] as const) {
-    it(`${solver} keeps the tensor count flat during and after a long integration`, () => {
+    it(`${solver} keeps the tensor count flat during and after a long integration`, async () => {
       const y0 = tf.tensor2d(Y0.flat(), [2, 2]);
       const counts: number[] = [];
       const counting: OdeFunction = (t, y) => {
@@ -103,7 +104,7 @@ describe('ODE solvers', () => {
         return decay(t, y);
       };
       const before = tf.memory().numTensors;
-      const { y } = integrate(counting, y0, 0, 3, { solver, steps: 200, rtol: 1e-7, atol: 1e-7 });
+      const { y } = await integrate(counting, y0, 0, 3, { solver, steps: 200, rtol: 1e-7, atol: 1e-7 });
       assert.equal(tf.memory().numTensors, before + 1);
       assert.ok(counts.length > 100, `only ${counts.length} evaluations`);
       // Within one step the stages accumulate; across steps the count must not drift upward.

@@ -6,7 +6,7 @@ import { Rng } from '../src/random/rng';
 import { gridJobs } from '../src/runner/jobs';
 import { listTasks } from '../src/tasks/registry';
 import { Experiment, Task } from '../src/core/task';
-import { createStepper } from '../src/training/trainer';
+import { createStepper, readLosses } from '../src/training/trainer';
 import { useTestBackend } from './helpers/backend';
 
 /** Tasks that train only on data the user supplies, so they ship no `ci` preset. */
@@ -24,7 +24,7 @@ async function train(task: Task): Promise<{ experiment: Experiment; losses: numb
   const losses: number[] = [];
   const tensorCounts: number[] = [];
   for (let i = 1; i <= STEPS; i++) {
-    losses.push(stepper.step(i).total);
+    losses.push((await readLosses([stepper.step(i)]))[0].total);
     tensorCounts.push(tf.memory().numTensors);
   }
   stepper.dispose();
@@ -58,7 +58,7 @@ describe('the task contract, for every registered task', () => {
       assert.equal(first.tensorCounts[STEPS - 1], first.tensorCounts[1], `tensor count over steps 2..${STEPS}: ${first.tensorCounts}`);
 
       const restored = first.make();
-      restored.restore(first.experiment.snapshot());
+      restored.restore(await first.experiment.snapshot());
       assert.equal(lossAt(restored, STEPS + 1), lossAt(first.experiment, STEPS + 1), 'the loss after a snapshot and restore');
       restored.dispose();
 

@@ -59,7 +59,7 @@ describe('trainer', () => {
     const opts = { iterations: 30, lr: 1e-2, lrSchedule: 'reference', logEvery: 5 } as const;
     const whole = experiment(config, 'fdm');
     const uninterrupted = await train(whole, opts);
-    const finalState = whole.snapshot();
+    const finalState = await whole.snapshot();
     whole.dispose();
 
     const first = experiment(config, 'fdm');
@@ -70,7 +70,9 @@ describe('trainer', () => {
       signal: stop.signal,
       // At iteration 20 tfjs's own setWeights would restore beta2^21 one bit off (and break this test).
       onStep: (step) => step.iteration === 20 && stop.abort('SIGINT'),
-      onCheckpoint: (trainer) => (saved = JSON.parse(JSON.stringify({ trainer, experiment: first.snapshot() }))),
+      onCheckpoint: async (trainer) => {
+        saved = JSON.parse(JSON.stringify({ trainer, experiment: await first.snapshot() }));
+      },
     });
     first.dispose();
     assert.equal(stopped.status, 'interrupted');
@@ -80,7 +82,7 @@ describe('trainer', () => {
     const second = experiment(config, 'fdm');
     second.restore(state);
     const resumed = await train(second, { ...opts, resumeFrom: trainer });
-    assert.deepEqual(second.snapshot(), finalState);
+    assert.deepEqual(await second.snapshot(), finalState);
     assert.deepEqual(resumed.history, uninterrupted.history);
     assert.equal(resumed.stepMs.length, 30);
     second.dispose();
@@ -97,7 +99,7 @@ describe('trainer', () => {
         return { total: tf.mul(value, weight) as tf.Scalar, cfm: tf.scalar(0), cdm: tf.scalar(0) };
       },
       evaluate: async () => ({ metrics: {} }),
-      sample: () => new Float32Array(0),
+      sample: async () => new Float32Array(0),
       snapshot: () => captureState([weight], {}),
       restore: (state) => restoreState([weight], {}, state),
       flopsPerStep: () => 0,

@@ -36,12 +36,12 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
     const second = videoTask(movingMnistDefinition);
     await second.prepare!(config, fdm, context);
     assert.ok(logs.some((line) => line.includes(`loaded from ${file}`)), logs.join('\n'));
-    const predictions = [first, second].map((task) => {
+    const predictions: Float32Array[] = [];
+    for (const task of [first, second]) {
       const experiment = task.createExperiment(config, fdm, new Rng('video/seed-0'));
-      const frames = experiment.sample(2, new Rng('predict'));
+      predictions.push(await experiment.sample(2, new Rng('predict')));
       experiment.dispose();
-      return frames;
-    });
+    }
     assert.deepEqual(predictions[0], predictions[1]);
   });
 
@@ -50,10 +50,10 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
     await task.prepare!(config, fdm, context);
     const experiment = task.createExperiment(config, fdm, new Rng('video/seed-0'));
     const { size, predictFrames, testSequences } = videoOf(config);
-    const frames = experiment.sample(3, new Rng('predict'));
+    const frames = await experiment.sample(3, new Rng('predict'));
     assert.equal(frames.length, 3 * predictFrames * size * size);
     assert.ok(frames.every((v) => v >= 0 && v <= 1));
-    assert.throws(() => experiment.sample(testSequences + 1, new Rng('x')), /test videos/);
+    await assert.rejects(() => experiment.sample(testSequences + 1, new Rng('x')), /test videos/);
     experiment.dispose();
   });
 
@@ -132,12 +132,13 @@ describe('video prediction task (moving-mnist, ci settings)', () => {
   it('a warm start begins each frame nearer the previous one; one context frame or an adaptive solver is refused', async () => {
     const task = videoTask(movingMnistDefinition);
     await task.prepare!(config, fdm, context);
-    const [cold, warm] = [0, 0.9].map((warmStart) => {
+    const predictions: Float32Array[] = [];
+    for (const warmStart of [0, 0.9]) {
       const experiment = task.createExperiment({ ...config, video: { ...videoOf(config), warmStart } }, fdm, new Rng('video/seed-0'));
-      const frames = experiment.sample(2, new Rng('predict'));
+      predictions.push(await experiment.sample(2, new Rng('predict')));
       experiment.dispose();
-      return frames;
-    });
+    }
+    const [cold, warm] = predictions;
     assert.notDeepEqual(cold, warm);
     // Frames rolled out from an untrained field: with a warm start little noise enters, so they stay nearer the last context frame.
     const { test } = await movingMnistDefinition.load(config);

@@ -2,8 +2,9 @@ import * as tf from './tf';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerFastMatMulGradient } from './matmul';
 import { disableBlasMatMul, enableBlasMatMul } from './blas';
+import { GpuAdapterRecord, openWebGpu } from './webgpu';
 
-export const BACKEND_CHOICES = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow', 'tensorflow-gpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface BackendInfo {
@@ -17,6 +18,8 @@ export interface BackendInfo {
   tfjsVersion: string;
   /** Why auto-selection skipped the faster backends, for the environment record. */
   notes: string[];
+  /** The WebGPU adapter, on the webgpu backend. */
+  adapter?: GpuAdapterRecord;
 }
 
 /** The native bindings register the 'tensorflow' backend when their package is loaded. */
@@ -69,6 +72,28 @@ async function activateWasm(notes: string[]): Promise<string | null> {
   return simd ? 'wasm (simd)' : 'wasm';
 }
 
+/**
+ * The webgpu backend on Dawn's adapter. `hardwareOnly` (auto) refuses a software adapter, which
+ * computes the same numbers as the GPU route but slower than wasm.
+ */
+async function activateWebGpu(hardwareOnly: boolean, notes: string[]): Promise<{ label: string; adapter: GpuAdapterRecord } | null> {
+  const adapter = await openWebGpu();
+  if (typeof adapter === 'string') {
+    notes.push(`webgpu not usable: ${adapter}`);
+    return null;
+  }
+  const name = `${adapter.description || adapter.device} (${adapter.vendor}${adapter.software ? ', software' : ''})`;
+  if (hardwareOnly && adapter.software) {
+    notes.push(`webgpu skipped: its adapter ${name} is a software one, slower than wasm (ask for it with --backend webgpu)`);
+    return null;
+  }
+  if (!(await activate('webgpu'))) {
+    notes.push(`webgpu: the tfjs backend did not initialise on ${name}`);
+    return null;
+  }
+  return { label: `webgpu: ${name}`, adapter };
+}
+
 async function activateCpu(): Promise<string> {
   if (!(await activate('cpu'))) throw new Error('the cpu backend failed to initialise');
   return 'cpu';
@@ -91,20 +116,31 @@ function withBlas(label: string, notes: string[]): string {
 }
 
 /**
- * Selects and initialises a tfjs backend. `auto` prefers a GPU, then native TensorFlow, then
- * WebAssembly (the embedded default, always installed), then the plain JavaScript cpu backend.
- * An explicitly requested backend that cannot start is an error, never a silent fallback.
+ * Selects and initialises a tfjs backend. `auto` prefers a GPU (native TensorFlow's, then WebGPU
+ * on a hardware adapter), then native TensorFlow on the CPU, then WebAssembly (the embedded
+ * default, always installed), then the plain JavaScript cpu backend. An explicitly requested
+ * backend that cannot start is an error, never a silent fallback.
  */
 export async function initBackend(requested: BackendChoice): Promise<BackendInfo> {
   const notes: string[] = [];
   let label: string | null = null;
+  let adapter: GpuAdapterRecord | undefined;
+  const webgpu = async (hardwareOnly: boolean) => {
+    const active = await activateWebGpu(hardwareOnly, notes);
+    adapter = active?.adapter;
+    return active?.label ?? null;
+  };
   switch (requested) {
     case 'auto':
       label =
         (await activateNative(true, notes)) ??
+        (await webgpu(true)) ??
         (await activateNative(false, notes)) ??
         (await activateWasm(notes)) ??
         (await activateCpu());
+      break;
+    case 'webgpu':
+      label = await webgpu(false);
       break;
     case 'tensorflow-gpu':
     case 'tensorflow':
@@ -123,5 +159,27 @@ export async function initBackend(requested: BackendChoice): Promise<BackendInfo
   if (tf.getBackend() === 'wasm') label = withBlas(label, notes);
   tf.env().set('PROD', true);
   registerFastMatMulGradient();
-  return { requested, name: tf.getBackend(), label, tfjsVersion: tf.version.tfjs, notes };
+  return { requested, name: tf.getBackend(), label, tfjsVersion: tf.version.tfjs, notes, ...(adapter && { adapter }) };
+}
+
+/** Backends whose tensors can be read synchronously (dataSync); a GPU allows only asynchronous reads. */
+function readsSynchronously(name: string): boolean {
+  return name !== 'webgpu';
+}
+
+/**
+ * Runs `compute` on a backend that reads synchronously: the active one, or the cpu backend while
+ * the active one is webgpu. For code that must see tensor values mid-computation, such as the exact
+ * mixture field (models/gmm-field.ts), which computes in float64 on the CPU; `compute` must only use
+ * tensors it creates itself, and return plain values.
+ */
+export async function withSynchronousReads<T>(compute: () => Promise<T>): Promise<T> {
+  const active = tf.getBackend();
+  if (readsSynchronously(active)) return compute();
+  await tf.setBackend('cpu');
+  try {
+    return await compute();
+  } finally {
+    await tf.setBackend(active);
+  }
 }

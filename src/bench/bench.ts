@@ -28,10 +28,19 @@ export interface BenchRow {
   /** Resident memory at the first timed step and after the last: flat when nothing accumulates. */
   rssStartMiB: number;
   rssMiB: number;
+  /** Device memory the backend holds at the first timed step and after the last (GPU backends only). */
+  deviceStartMiB?: number;
+  deviceMiB?: number;
 }
 
 function rssMiB(): number {
   return process.memoryUsage().rss / 2 ** 20;
+}
+
+/** Bytes of device memory the backend holds, in MiB, where it counts them (webgpu does). */
+function deviceMiB(): number | undefined {
+  const bytes = (tf.memory() as { numBytesInGPU?: number }).numBytesInGPU;
+  return bytes === undefined ? undefined : bytes / 2 ** 20;
 }
 
 /** Times training steps of one run specification with tinybench (warm-up excluded). */
@@ -41,12 +50,18 @@ async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: Ben
   const stepper = createStepper(experiment, config.lr, 'constant');
   let iteration = 0;
   let rssStart = 0;
+  let deviceStart: number | undefined;
+  let tensorsBefore = 0;
   const bench = new Bench({ iterations: opts.iterations, warmupIterations: opts.warmup, time: 0, warmupTime: 0, retainSamples: true });
-  bench.add(spec.method, () => {
-    if (++iteration === opts.warmup + 1) rssStart = rssMiB();
-    stepper.step(iteration);
+  // Each timed step ends with the read of its losses, which waits for the device to finish it: on a
+  // GPU, whose work is queued, a step is timed from its start to its results, not to its queueing.
+  bench.add(spec.method, async () => {
+    // Measured at the first timed step: the warm-up has created the optimizer's state by then.
+    if (++iteration === opts.warmup + 1) [rssStart, deviceStart, tensorsBefore] = [rssMiB(), deviceMiB(), tf.memory().numTensors];
+    const losses = stepper.step(iteration);
+    await losses.data();
+    losses.dispose();
   });
-  const tensorsBefore = tf.memory().numTensors;
   await bench.run();
   const result = bench.tasks[0].result;
   if (!result || !('latency' in result)) throw new Error(`benchmark of ${spec.method} failed: ${JSON.stringify(result)}`);
@@ -62,6 +77,7 @@ async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: Ben
     tensorGrowth: tf.memory().numTensors - tensorsBefore,
     rssStartMiB: rssStart,
     rssMiB: rssMiB(),
+    ...(deviceStart !== undefined && { deviceStartMiB: deviceStart, deviceMiB: deviceMiB() }),
   };
   stepper.dispose();
   experiment.dispose();

@@ -68,25 +68,25 @@ function problems(task: Task, config: RunConfig): RunSpec[] {
 }
 
 /** The weights and random streams after `warmup` CFM steps from the task's initialisation. */
-function warmState(task: Task, config: RunConfig, spec: RunSpec, warmup: number, rng: Rng): ExperimentState {
+async function warmState(task: Task, config: RunConfig, spec: RunSpec, warmup: number, rng: Rng): Promise<ExperimentState> {
   const experiment = task.createExperiment(config, { ...spec, method: 'cfm' }, rng);
   const stepper = createStepper(experiment, config.lr, config.lrSchedule);
-  for (let i = 1; i <= warmup; i++) stepper.step(i);
-  const state = experiment.snapshot();
+  for (let i = 1; i <= warmup; i++) stepper.step(i).dispose();
+  const state = await experiment.snapshot();
   stepper.dispose();
   experiment.dispose();
   return state;
 }
 
 /** L_CDM of one estimator on the batches that follow a state (the streams restored, so every estimator sees the same batches). */
-function cdmValues(task: Task, config: RunConfig, spec: RunSpec, state: ExperimentState, batches: number, rng: Rng): { values: number[]; ms: number } {
+async function cdmValues(task: Task, config: RunConfig, spec: RunSpec, state: ExperimentState, batches: number, rng: Rng): Promise<{ values: number[]; ms: number }> {
   const experiment = task.createExperiment(config, spec, rng);
   experiment.restore(state);
   const values: number[] = [];
   const start = performance.now();
   for (let b = 0; b < batches; b++) {
     const terms = experiment.loss(b + 1);
-    values.push(terms.cdm.dataSync()[0]);
+    values.push((await terms.cdm.data())[0]);
     tf.dispose(Object.values(terms));
   }
   const ms = (performance.now() - start) / batches;
@@ -106,12 +106,12 @@ export async function compareEstimators(task: Task, config: RunConfig, opts: Est
     await task.prepare?.(config, spec, { dir: null, log });
     const rng = new Rng(`${task.name}/estimators`);
     log(`${task.name} ${problem}: ${opts.warmup} CFM steps, then L_CDM on ${opts.batches} batches per estimator`);
-    const state = warmState(task, config, spec, opts.warmup, rng);
-    const exact = cdmValues(task, config, spec, state, opts.batches, rng);
+    const state = await warmState(task, config, spec, opts.warmup, rng);
+    const exact = await cdmValues(task, config, spec, state, opts.batches, rng);
     const exactMean = mean(exact.values);
     for (const { estimator, probes } of opts.choices) {
       if (task.checkConfig?.({ ...config, divEstimator: [estimator] }).length) continue;
-      const run = estimator === 'exact' ? exact : cdmValues(task, config, { ...spec, divEstimator: estimator, probes }, state, opts.batches, rng);
+      const run = estimator === 'exact' ? exact : await cdmValues(task, config, { ...spec, divEstimator: estimator, probes }, state, opts.batches, rng);
       const paired = run.values.map((v, i) => v - exact.values[i]);
       rows.push({
         problem,

@@ -42,7 +42,7 @@ const sharedFlags = {
     description: "likelihood protocol: exact, or reference (also the reference code's, evaluated during training, best kept; density tasks)",
   }),
   'reference-every': Flags.string({ description: 'training iterations between in-training reference evaluations (default 200, the reference\'s)' }),
-  backend: Flags.string({ options: [...BACKEND_CHOICES], description: 'tfjs backend (auto picks GPU > native > wasm > cpu)' }),
+  backend: Flags.string({ options: [...BACKEND_CHOICES], description: 'tfjs backend (auto picks tensorflow-gpu > webgpu on a hardware adapter > tensorflow > wasm > cpu)' }),
   'log-every': Flags.string({ description: 'progress line every N iterations (0: none)' }),
   'checkpoint-every': Flags.string({ description: 'checkpoint every N iterations for --resume after a crash (0: only on Ctrl-C/SIGTERM)' }),
 };

@@ -6,7 +6,7 @@ import { configFlags, startTask } from '../cli/config-flags';
 
 function renderBench(rows: BenchRow[], backend: string): string {
   const table = new Table({
-    head: ['run', 'median ms', 'p95 ms', 'mean ± sd ms', 'steps/s', 'GFLOP/s', 'vs CFM', 'tensor growth', 'RSS MiB start→end', 'backend'],
+    head: ['run', 'median ms', 'p95 ms', 'mean ± sd ms', 'steps/s', 'GFLOP/s', 'vs CFM', 'tensor growth', 'RSS MiB start→end', 'device MiB start→end', 'backend'],
     style: { head: [], border: [] },
   });
   for (const r of rows) {
@@ -20,6 +20,7 @@ function renderBench(rows: BenchRow[], backend: string): string {
       r.ratioToCfm === null ? '—' : `${r.ratioToCfm.toFixed(2)}×`,
       String(r.tensorGrowth),
       `${r.rssStartMiB.toFixed(0)}→${r.rssMiB.toFixed(0)}`,
+      r.deviceStartMiB === undefined ? '—' : `${r.deviceStartMiB.toFixed(1)}→${r.deviceMiB?.toFixed(1)}`,
       backend,
     ]);
   }

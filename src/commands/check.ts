@@ -18,6 +18,10 @@ export default class Check extends Command {
   static flags = {
     baseline: Flags.string({ required: true, description: 'baseline JSON file' }),
     'write-baseline': Flags.boolean({ description: 'write the baseline from these results instead of checking' }),
+    ignore: Flags.string({
+      multiple: true,
+      description: "a baseline value not to check (e.g. msPerIterMedian, for results of another backend, whose speed is not a regression)",
+    }),
   };
 
   async run(): Promise<void> {
@@ -33,7 +37,9 @@ export default class Check extends Command {
         return;
       }
       const baseline = parseBaseline(flags.baseline, fs.readFileSync(flags.baseline, 'utf8'));
-      const result = checkAgainstBaseline(rows, baseline);
+      const unknown = (flags.ignore ?? []).filter((name) => !(name in baseline.tolerances));
+      if (unknown.length) throw new Error(`--ignore ${unknown.join(', ')}: not checked by ${flags.baseline} (it checks ${Object.keys(baseline.tolerances).join(', ')})`);
+      const result = checkAgainstBaseline(rows, baseline, flags.ignore);
       for (const line of result.lines) this.log(line);
       if (!result.passed) this.error('regression check failed', { exit: 1 });
       this.log('regression check passed');

@@ -51,7 +51,7 @@ export default class Sample extends FdmCommand {
       } catch (err) {
         this.error(`cannot sample '${job.name}': ${(err as Error).message}`, { exit: 2 });
       }
-      const points = experiment.sample(flags.count, new Rng(`${task.name}/sample/seed-${flags.seed}`));
+      const points = await experiment.sample(flags.count, new Rng(`${task.name}/sample/seed-${flags.seed}`));
       const samplesFile = flags.out ?? path.join(args.runDir, 'samples', `${job.key}.${format}`);
       writeSamplesFile(samplesFile, points, points.length / flags.count, format);
       const parsed = path.parse(samplesFile);

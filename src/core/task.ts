@@ -59,14 +59,14 @@ export interface Experiment {
    * not draw from the streams loss() draws from, so that training is the same with or without it;
    * what it keeps goes into snapshot().
    */
-  afterStep?(iteration: number): void;
+  afterStep?(iteration: number): Promise<void>;
   /** `count` model samples (flat rows of the data's dimension), with the evaluation's solver settings. */
-  sample(count: number, rng: Rng): Float32Array;
+  sample(count: number, rng: Rng): Promise<Float32Array>;
   /**
    * Everything training changes besides the optimizer: the variables and the random streams loss()
    * draws from (captureState in training/state.ts builds it). Checkpoints and saved models hold it.
    */
-  snapshot(): ExperimentState;
+  snapshot(): Promise<ExperimentState>;
   /** Loads a snapshot (restoreState in training/state.ts); throws, saying why, if it does not fit. */
   restore(state: ExperimentState): void;
   /**

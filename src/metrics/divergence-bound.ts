@@ -72,27 +72,29 @@ export interface BoundReport {
 }
 
 /** v and div v (exact) of the model at points x and one time t, in batches. */
-function fieldAndDivergence(model: VelocityModel, x: Float32Array, t: number, batchSize: number): { v: Float32Array; div: Float32Array } {
+async function fieldAndDivergence(model: VelocityModel, x: Float32Array, t: number, batchSize: number): Promise<{ v: Float32Array; div: Float32Array }> {
   const d = model.dim;
   const n = x.length / d;
   const v = new Float32Array(n * d);
   const div = new Float32Array(n);
   for (let start = 0; start < n; start += batchSize) {
     const b = Math.min(batchSize, n - start);
-    tf.tidy(() => {
+    const [vs, divs] = tf.tidy(() => {
       const xs = tf.tensor2d(x.subarray(start * d, (start + b) * d), [b, d]);
       const out = model.forwardWithTangents(xs, tf.fill([b, 1], t) as tf.Tensor2D, basisTangents(b, d));
-      v.set(out.v.dataSync(), start * d);
-      div.set(traceFromBasis(out.jvp).dataSync(), start);
+      return [out.v, traceFromBasis(out.jvp)];
     });
+    v.set(await vs.data(), start * d);
+    div.set(await divs.data(), start);
+    tf.dispose([vs, divs]);
   }
   return { v, div };
 }
 
 /** E_{p_t}|L_t|, E|v - u|^2 and E(div u - div v)^2 at one time by quadrature on the grid. */
-function marginalTerms(model: VelocityModel, path: GaussianMixturePath, grid: Float32Array, cell: number, t: number, batchSize: number) {
+async function marginalTerms(model: VelocityModel, path: GaussianMixturePath, grid: Float32Array, cell: number, t: number, batchSize: number) {
   const d = path.dim;
-  const { v, div } = fieldAndDivergence(model, grid, t, batchSize);
+  const { v, div } = await fieldAndDivergence(model, grid, t, batchSize);
   let forcing = 0, flow = 0, divergence = 0;
   for (let i = 0; i < grid.length / d; i++) {
     const exact = path.at(grid.subarray(i * d, (i + 1) * d), t);
@@ -112,16 +114,18 @@ function marginalTerms(model: VelocityModel, path: GaussianMixturePath, grid: Fl
 }
 
 /** Mean and variance of |r| over conditional samples at one time. */
-function conditionalTerm(model: VelocityModel, affine: AffinePath, mixture: GaussianMixture, t: number, n: number, rng: Rng) {
+async function conditionalTerm(model: VelocityModel, affine: AffinePath, mixture: GaussianMixture, t: number, n: number, rng: Rng) {
   const d = model.dim;
-  const abs = tf.tidy(() => {
+  const residuals = tf.tidy(() => {
     const x1 = tf.tensor2d(sampleMixture(mixture, n, rng), [n, d]);
     const x0 = tf.tensor2d(rng.normalArray(n * d), [n, d]);
     const sample = affine.sample(x0, x1, new Float32Array(n).fill(t));
     const r = tf.abs(conditionalResidual(model, sample));
     disposeQuantities(sample);
-    return Array.from(r.dataSync());
+    return r;
   });
+  const abs = Array.from(await residuals.data());
+  residuals.dispose();
   const mean = abs.reduce((a, b) => a + b, 0) / n;
   const variance = abs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1);
   return { mean, variance };
@@ -131,16 +135,16 @@ function conditionalTerm(model: VelocityModel, affine: AffinePath, mixture: Gaus
  * The chain of docs/math.md section 1 for a trained model on a Gaussian-mixture target, where everything
  * is known exactly: TV(p_1, p̂_1) <= marginal bound <= conditional bound (in expectation).
  */
-export function divergenceBounds(
+export async function divergenceBounds(
   model: VelocityModel,
   path: GaussianMixturePath,
   affine: AffinePath,
   opts: BoundOptions,
   rng: Rng,
-): BoundReport {
+): Promise<BoundReport> {
   const d = path.dim as 1 | 2;
   const { points: grid, cell } = quadratureGrid(opts.range, opts.gridPerAxis, d);
-  const { logp } = logLikelihood(model, grid, { ...opts.solver, batchSize: opts.batchSize, divergence: 'exact' });
+  const { logp } = await logLikelihood(model, grid, { ...opts.solver, batchSize: opts.batchSize, divergence: 'exact' });
   const modelDensity = Float32Array.from(logp, Math.exp);
   let tv = 0, gridMass = 0;
   for (let i = 0; i < logp.length; i++) {
@@ -150,15 +154,15 @@ export function divergenceBounds(
   }
   const quad = timeQuadrature();
   let forcing = 0, flow = 0, divergence = 0, conditional = 0, conditionalVar = 0;
-  quad.t.forEach((t, i) => {
-    const m = marginalTerms(model, path, grid, cell, t, opts.batchSize);
+  for (const [i, t] of quad.t.entries()) {
+    const m = await marginalTerms(model, path, grid, cell, t, opts.batchSize);
     forcing += quad.w[i] * m.forcing;
     flow += quad.w[i] * m.flow;
     divergence += quad.w[i] * m.divergence;
-    const c = conditionalTerm(model, affine, path.mixture, t, opts.conditionalSamples, rng);
+    const c = await conditionalTerm(model, affine, path.mixture, t, opts.conditionalSamples, rng);
     conditional += quad.w[i] * c.mean;
     conditionalVar += (quad.w[i] ** 2 * c.variance) / opts.conditionalSamples;
-  });
+  }
   return {
     tv,
     boundMarginal: forcing / 2,
@@ -173,16 +177,18 @@ export function divergenceBounds(
 }
 
 /** The conditional CFM and CDM losses (exact divergence, no stop-gradient) on a fresh batch. */
-export function conditionalLosses(model: VelocityModel, affine: AffinePath, mixture: GaussianMixture, n: number, tMax: number, rng: Rng): { cfm: number; cdm: number } {
+export async function conditionalLosses(model: VelocityModel, affine: AffinePath, mixture: GaussianMixture, n: number, tMax: number, rng: Rng): Promise<{ cfm: number; cdm: number }> {
   const d = model.dim;
-  return tf.tidy(() => {
+  const losses = tf.tidy(() => {
     const x1 = tf.tensor2d(sampleMixture(mixture, n, rng), [n, d]);
     const x0 = tf.tensor2d(rng.normalArray(n * d), [n, d]);
     const sample = affine.sample(x0, x1, rng.uniformArray(n, 0, tMax));
     const opts = { method: 'fdm', lambda: 1, divEstimator: 'exact', probes: 0, probeDist: 'rademacher', cdmWeight: 'path', stopGrad: false, fdmVariant: 'paper' } as const;
     const terms = flowLoss(model, sample, opts, rng);
-    const result = { cfm: terms.cfm.dataSync()[0], cdm: terms.cdm.dataSync()[0] };
     disposeQuantities(sample);
-    return result;
+    return tf.stack([terms.cfm, terms.cdm]);
   });
+  const [cfm, cdm] = await losses.data();
+  losses.dispose();
+  return { cfm, cdm };
 }

@@ -1,5 +1,4 @@
 import normalCdf from '@stdlib/stats-base-dists-normal-cdf';
-import * as tf from '../backend/tf';
 import { VelocityModel } from '../models/model';
 import { Rng } from '../random/rng';
 import { logLikelihood } from '../solvers/flow';
@@ -88,13 +87,13 @@ export function evaluationsOverTraining(iterations: number, interval = REFERENCE
  * trajectory. `logOffset` (a standardisation's log-scale, as a density task's nllOffset) is
  * subtracted from every log-density so that it is in the data's units. Leaves no tensors behind.
  */
-export function referenceLogLikelihood(
+export async function referenceLogLikelihood(
   model: VelocityModel,
   sample: PointSampler,
   rng: Rng,
   protocol: Readonly<ReferenceProtocol> = REFERENCE_PROTOCOL,
   logOffset = 0,
-): ReferenceLikelihood {
+): Promise<ReferenceLikelihood> {
   const { batches, batchSize } = protocol;
   if (!Number.isInteger(batches) || batches < 1) throw new Error(`batches must be a positive integer, got ${batches}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
@@ -106,10 +105,7 @@ export function referenceLogLikelihood(
   for (let b = 0; b < batches; b++) {
     // Like the reference, a batch's points, then its probes (a stream each, so neither shifts the other).
     const x = sample(batchSize, data);
-    let logp: Float64Array = new Float64Array(0);
-    tf.tidy(() => {
-      logp = logLikelihood(model, x, { solver: 'euler', steps, batchSize, divergence: 'hutchinson', probes: 1, probeDistribution: 'rademacher', rng: probes }).logp;
-    });
+    const { logp } = await logLikelihood(model, x, { solver: 'euler', steps, batchSize, divergence: 'hutchinson', probes: 1, probeDistribution: 'rademacher', rng: probes });
     let sum = 0;
     for (let i = 0; i < batchSize; i++) {
       const value = logp[i] - logOffset;

@@ -90,7 +90,7 @@ export function parseBaseline(file: string, text: string): Baseline {
 }
 
 /** Fails on a baseline row missing from `rows`, or a toleranced value worse than the baseline by more than its tolerance. */
-export function checkAgainstBaseline(rows: AggregateRow[], baseline: Baseline): CheckResult {
+export function checkAgainstBaseline(rows: AggregateRow[], baseline: Baseline, ignore: string[] = []): CheckResult {
   const currentByKey = new Map(rows.map((row) => [row.key, row]));
   const lines: string[] = [];
   let passed = true;
@@ -102,6 +102,10 @@ export function checkAgainstBaseline(rows: AggregateRow[], baseline: Baseline): 
       continue;
     }
     for (const [name, tolerance] of Object.entries(baseline.tolerances)) {
+      if (ignore.includes(name)) {
+        lines.push(`skip ${baseRow.key}: ${name} not checked (--ignore)`);
+        continue;
+      }
       const outcome = compareValue(baseRow.values[name] ?? null, valueOf(current, name), tolerance);
       passed &&= outcome.passed;
       lines.push(`${outcome.passed ? 'ok' : 'FAIL'} ${baseRow.key}: ${name} ${outcome.detail}`);

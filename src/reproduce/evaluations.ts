@@ -164,7 +164,7 @@ export async function evaluateRunDir(runDir: string, options: EvaluateRunDirOpti
     }
     const experiment = openDensityExperiment(task, config, job, files.model(job.key), protocol);
     try {
-      entries.set(job.key, evaluateRun(task.name, job, record, config.iterations, settings, modelSha256, densityTarget(experiment)!, log));
+      entries.set(job.key, await evaluateRun(task.name, job, record, config.iterations, settings, modelSha256, densityTarget(experiment)!, log));
     } finally {
       experiment.dispose();
     }
@@ -202,7 +202,7 @@ function openDensityExperiment(task: Task, config: RunConfig, job: GridJob, mode
   }
 }
 
-function evaluateRun(
+async function evaluateRun(
   taskName: string,
   job: GridJob,
   record: RunRecord,
@@ -211,19 +211,19 @@ function evaluateRun(
   modelSha256: string,
   target: DensityTarget,
   log: (line: string) => void,
-): ReferenceRunEvaluation {
+): Promise<ReferenceRunEvaluation> {
   const seeds = Array.from({ length: settings.repeats }, (_, r) => `${taskName}/reference-likelihood/${job.key}/repeat-${r}`);
   const values: number[] = [];
   const stdErrs: number[] = [];
   const batchMeans: number[][] = [];
   const start = performance.now();
-  seeds.forEach((seed, r) => {
-    const one = referenceLogLikelihood(target.model, target.sample, new Rng(seed), settings, target.logOffset);
+  for (const [r, seed] of seeds.entries()) {
+    const one = await referenceLogLikelihood(target.model, target.sample, new Rng(seed), settings, target.logOffset);
     values.push(one.meanLogDensity);
     stdErrs.push(one.stdErr);
     batchMeans.push(one.batchMeans);
     log(`${job.name}: evaluation ${r + 1}/${settings.repeats}: mean log-density ${one.meanLogDensity.toFixed(4)} ± ${one.stdErr.toFixed(4)} (likelihood ${one.likelihood.toPrecision(4)})`);
-  });
+  }
   const secondsPerEvaluation = (performance.now() - start) / 1000 / settings.repeats;
   const mean = meanOf(values);
   const sd = sampleStandardDeviation(values);

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BackendInfo } from '../backend/backend';
+import { GpuAdapterRecord } from '../backend/webgpu';
 
 /**
  * The version of the suite's numbers: bump it in the commit that changes what a run with given
@@ -22,6 +23,8 @@ export interface EnvironmentRecord {
   backend: string;
   backendRequested: string;
   backendNotes: string[];
+  /** The WebGPU adapter (vendor, architecture, device, description, software or not), on webgpu. */
+  gpuAdapter?: GpuAdapterRecord;
   cpuModel: string;
   cpuCores: number;
   memoryGiB: number;
@@ -54,6 +57,7 @@ export function describeEnvironment(backend: BackendInfo): EnvironmentRecord {
     backend: backend.label,
     backendRequested: backend.requested,
     backendNotes: backend.notes,
+    ...(backend.adapter && { gpuAdapter: backend.adapter }),
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     cpuCores: os.cpus().length,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),

@@ -139,8 +139,8 @@ async function runOne(task: Task, config: RunConfig, job: GridJob, ctx: RunConte
       signal: ctx.signal,
       resumeFrom,
       onStep: (step) => ctx.progress.step(job.index, step),
-      onCheckpoint: (trainer) =>
-        writeCheckpoint(checkpointFile, { task: task.name, run: job.name, spec: job.spec, trainer, experiment: experiment.snapshot() }),
+      onCheckpoint: async (trainer) =>
+        writeCheckpoint(checkpointFile, { task: task.name, run: job.name, spec: job.spec, trainer, experiment: await experiment.snapshot() }),
     });
     if (trained.status === 'interrupted') return { interruptedAt: trained.stepMs.length };
     if (trained.status === 'ok') ctx.progress.state(job.index, 'evaluating');
@@ -164,7 +164,7 @@ async function runOne(task: Task, config: RunConfig, job: GridJob, ctx: RunConte
     };
     if (record.status === 'ok') {
       const panel = evaluation.samples ? { points: evaluation.samples, density: evaluation.density } : null;
-      writeModel(files.model(job.key), { task: task.name, run: job.name, spec: job.spec, experiment: experiment.snapshot() }, panel);
+      writeModel(files.model(job.key), { task: task.name, run: job.name, spec: job.spec, experiment: await experiment.snapshot() }, panel);
     }
     return { record };
   } finally {

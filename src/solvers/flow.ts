@@ -50,14 +50,14 @@ function timeColumn(batch: number, t: number): tf.Tensor2D {
 }
 
 /** Samples x_1 by integrating dx/dt = v(x, t) from t = start (default 0) to 1 starting at the given states (n * d values). */
-export function sampleFlow(model: VelocityModel, noise: Float32Array, options: SampleOptions): Float32Array {
+export async function sampleFlow(model: VelocityModel, noise: Float32Array, options: SampleOptions): Promise<Float32Array> {
   const dim = model.dim;
   const out = new Float32Array(noise.length);
   for (const [start, end] of batchRanges(rowCount(noise, dim, 'sampleFlow'), options.batchSize)) {
     const batch = end - start;
     const x0 = tf.tensor2d(noise.subarray(start * dim, end * dim), [batch, dim]);
-    const { y } = integrate((t, x) => model.forward(x, timeColumn(batch, t)), x0, options.start ?? 0, 1, options);
-    out.set(y.dataSync(), start * dim);
+    const { y } = await integrate((t, x) => model.forward(x, timeColumn(batch, t)), x0, options.start ?? 0, 1, options);
+    out.set(await y.data(), start * dim);
     tf.dispose([x0, y]);
   }
   return out;
@@ -89,7 +89,7 @@ function standardNormalLogDensity(values: Float32Array, offset: number, dim: num
  * (x, 0) to t = 0 under dx/dt = v, da/dt = div v, which leaves a(0) = -integral_0^1 div v dt, so
  * log p_1(x) = log N(x(0); 0, I) + a(0).
  */
-export function logLikelihood(model: VelocityModel, x: Float32Array, options: LikelihoodOptions): LikelihoodResult {
+export async function logLikelihood(model: VelocityModel, x: Float32Array, options: LikelihoodOptions): Promise<LikelihoodResult> {
   const dim = model.dim;
   const count = rowCount(x, dim, 'logLikelihood');
   const logp = new Float64Array(count);
@@ -103,8 +103,8 @@ export function logLikelihood(model: VelocityModel, x: Float32Array, options: Li
       return tf.concat([v, tf.reshape(readDivergence(jvp), [batch, 1]) as tf.Tensor2D], 1);
     };
     const state1 = tf.tidy(() => tf.concat([tf.tensor2d(x.subarray(start * dim, end * dim), [batch, dim]), tf.zeros([batch, 1]) as tf.Tensor2D], 1));
-    const result = integrate(augmentedRhs, state1, 1, 0, options);
-    const state0 = result.y.dataSync() as Float32Array;
+    const result = await integrate(augmentedRhs, state1, 1, 0, options);
+    const state0 = (await result.y.data()) as Float32Array;
     tf.dispose([tangents, state1, result.y]);
     for (let row = 0; row < batch; row++) {
       const offset = row * (dim + 1);

@@ -37,15 +37,17 @@ export interface IntegrationResult {
 
 /**
  * Integrates dy/dt = f(t, y) from t0 to t1 (t1 may be below t0) starting at y0 [B, m].
- * The caller keeps ownership of y0 and receives a new tensor y(t1).
+ * The caller keeps ownership of y0 and receives a new tensor y(t1). Asynchronous because dopri5's
+ * step control reads its error norms back from the device (a GPU allows only asynchronous reads);
+ * the fixed-step solvers read nothing.
  */
-export function integrate(
+export async function integrate(
   f: OdeFunction,
   y0: tf.Tensor2D,
   t0: number,
   t1: number,
   options: SolverOptions,
-): IntegrationResult {
+): Promise<IntegrationResult> {
   if (t0 === t1) return { y: tf.clone(y0), stats: { nfe: 0, steps: 0, rejected: 0 } };
   if (options.solver === 'dopri5') return integrateDopri5(f, y0, t0, t1, options);
   return integrateFixed(f, y0, t0, t1, options.solver, options.steps ?? DEFAULT_SOLVER_OPTIONS.steps);
@@ -137,8 +139,8 @@ function errorNorm(error: tf.Tensor2D, y: tf.Tensor2D, yNew: tf.Tensor2D, tol: T
   });
 }
 
-function readScalar(x: tf.Scalar): number {
-  const value = x.dataSync()[0];
+async function readScalar(x: tf.Scalar): Promise<number> {
+  const [value] = await x.data();
   x.dispose();
   return value;
 }
@@ -156,17 +158,17 @@ function dopri5Trial(f: OdeFunction, t: number, y: tf.Tensor2D, k1: tf.Tensor2D,
 }
 
 /** Hairer, Norsett and Wanner's starting step (Solving ODEs I, II.4), signed toward t1; one f evaluation. */
-function initialStepSize(f: OdeFunction, t0: number, t1: number, y0: tf.Tensor2D, k1: tf.Tensor2D, tol: Tolerances): number {
+async function initialStepSize(f: OdeFunction, t0: number, t1: number, y0: tf.Tensor2D, k1: tf.Tensor2D, tol: Tolerances): Promise<number> {
   const direction = Math.sign(t1 - t0);
-  const [d0, d1] = [y0, k1].map((v) => readScalar(errorNorm(v, y0, y0, tol)));
+  const [d0, d1] = await Promise.all([y0, k1].map((v) => readScalar(errorNorm(v, y0, y0, tol))));
   const h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : (0.01 * d0) / d1;
   const d2 =
-    readScalar(
+    (await readScalar(
       tf.tidy(() => {
         const k2 = f(t0 + direction * h0, axpy(y0, direction * h0, [1], [k1]));
         return errorNorm(tf.sub(k2, k1), y0, y0, tol);
       }),
-    ) / h0;
+    )) / h0;
   const h1 = Math.max(d1, d2) <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : (0.01 / Math.max(d1, d2)) ** (1 / 5);
   return direction * Math.min(100 * h0, h1, Math.abs(t1 - t0));
 }
@@ -177,7 +179,7 @@ function stepFactor(errNorm: number, accepted: boolean): number {
   return Math.min(accepted ? MAX_FACTOR : 1, Math.max(MIN_FACTOR, proposed));
 }
 
-function integrateDopri5(f: OdeFunction, y0: tf.Tensor2D, t0: number, t1: number, options: SolverOptions): IntegrationResult {
+async function integrateDopri5(f: OdeFunction, y0: tf.Tensor2D, t0: number, t1: number, options: SolverOptions): Promise<IntegrationResult> {
   const tol = { rtol: options.rtol ?? DEFAULT_SOLVER_OPTIONS.rtol, atol: options.atol ?? DEFAULT_SOLVER_OPTIONS.atol };
   const maxSteps = options.maxSteps ?? DEFAULT_SOLVER_OPTIONS.maxSteps;
   const direction = Math.sign(t1 - t0);
@@ -185,7 +187,7 @@ function integrateDopri5(f: OdeFunction, y0: tf.Tensor2D, t0: number, t1: number
   let y = y0;
   let k1 = tf.tidy(() => f(t0, y0));
   try {
-    let h = options.initialStep === undefined ? initialStepSize(f, t0, t1, y0, k1, tol) : direction * Math.abs(options.initialStep);
+    let h = options.initialStep === undefined ? await initialStepSize(f, t0, t1, y0, k1, tol) : direction * Math.abs(options.initialStep);
     if (options.initialStep === undefined) stats.nfe += 1;
     let t = t0;
     while (direction * (t1 - t) > 0) {
@@ -200,7 +202,7 @@ function integrateDopri5(f: OdeFunction, y0: tf.Tensor2D, t0: number, t1: number
       const stepSize = last ? t1 - t : h;
       const trial = dopri5Trial(f, t, y, k1, stepSize, tol);
       stats.nfe += 6;
-      const errNorm = readScalar(trial.errNorm);
+      const errNorm = await readScalar(trial.errNorm);
       if (!Number.isFinite(errNorm)) {
         tf.dispose([trial.yNew, trial.kNew]);
         throw new Error(`dopri5: non-finite values at t=${t} with step ${stepSize} (integrating ${t0} -> ${t1})`);

@@ -38,7 +38,7 @@ function drawTokens(probs: Float32Array, classes: number, rng: Rng): Int32Array 
  * exactly, whereas Dirichlet FM's argmax would be biased towards the modes while alphaMax is finite.
  * On the linear path the last Euler step lands on those very probabilities.
  */
-export function sampleSimplexFlow(model: SimplexDenoiser, path: SimplexPath, count: number, opts: SimplexSamplingOptions, rng: Rng): Int32Array {
+export async function sampleSimplexFlow(model: SimplexDenoiser, path: SimplexPath, count: number, opts: SimplexSamplingOptions, rng: Rng): Promise<Int32Array> {
   const { length, classes, steps, batchSize } = opts;
   const [start, end] = path.timeRange;
   const dt = (end - start) / steps;
@@ -59,8 +59,9 @@ export function sampleSimplexFlow(model: SimplexDenoiser, path: SimplexPath, cou
         const p = tf.softmax(model.logits(inputs.x, tf.fill([n, 1], scaledTime(path, t)) as tf.Tensor2D)) as tf.Tensor3D;
         return [p, denoiserField(p, inputs)];
       });
-      probs = p.dataSync() as Float32Array;
-      const velocity = v.dataSync();
+      // The simplex projection runs on the CPU in float64, so every step reads the field back.
+      const [pValues, velocity] = await Promise.all([p.data(), v.data()]);
+      probs = pValues as Float32Array;
       tf.dispose([p, v]);
       for (let i = 0; i < x.length; i++) x[i] += dt * velocity[i];
       projectToSimplex(x, classes);

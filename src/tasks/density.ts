@@ -48,7 +48,7 @@ export interface DensityDefinition {
   /** Data dimension (2 unless stated; the 1D mixture uses 1). */
   dim?: number;
   /** Metrics beyond NLL and sample quality, computed from the trained model (e.g. exact TV bounds). */
-  extraEvaluation?: (model: VelocityModel, config: RunConfig, spec: RunSpec, rng: Rng) => ExtraEvaluation;
+  extraEvaluation?: (model: VelocityModel, config: RunConfig, spec: RunSpec, rng: Rng) => Promise<ExtraEvaluation>;
   /** Report columns after the standard ones. */
   extraColumns?: ColumnSpec[];
   /** Replaces the default figure (2D histograms of samples beside the data). */
@@ -147,13 +147,13 @@ class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
    * 0.01, one Rademacher probe per point), keeping the best mean log-density, as main_fm_2d.py does
    * after its iterations 200, 400, ... Its draws come from its own stream, so training is unchanged.
    */
-  afterStep(iteration: number): void {
+  async afterStep(iteration: number): Promise<void> {
     const tracker = this.reference;
     if (!tracker || iteration % tracker.every !== 0) return;
     const { sample, logOffset } = this.densityTarget();
     const started = performance.now();
     const protocol = { ...REFERENCE_PROTOCOL, interval: tracker.every };
-    const value = referenceLogLikelihood(this.model, sample, tracker.rng.fork(`iteration-${iteration}`), protocol, logOffset).meanLogDensity;
+    const { meanLogDensity: value } = await referenceLogLikelihood(this.model, sample, tracker.rng.fork(`iteration-${iteration}`), protocol, logOffset);
     tracker.seconds += (performance.now() - started) / 1000;
     tracker.timed++;
     const state = tracker.state;
@@ -168,8 +168,8 @@ class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
   }
 
   /** The variables and streams, and with eval.protocol 'reference' what the tracking has kept so far. */
-  override snapshot(): ExperimentState {
-    const state = super.snapshot();
+  override async snapshot(): Promise<ExperimentState> {
+    const state = await super.snapshot();
     return this.reference ? { ...state, tracked: encodeTracking(this.reference.state) } : state;
   }
 
@@ -195,7 +195,7 @@ class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
     return metrics;
   }
 
-  sample(count: number, rng: Rng): Float32Array {
+  sample(count: number, rng: Rng): Promise<Float32Array> {
     return sampleFlow(this.model, rng.normalArray(count * this.dim), this.solverOptions());
   }
 
@@ -231,14 +231,14 @@ class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
     const evaluationData = this.def.heldOut ?? this.def.sample;
     const heldOut = evaluationData(ev.nllSamples, evalRng.fork('held-out'));
     const nllStart = performance.now();
-    const { logp } = logLikelihood(this.model, heldOut, { ...solver, ...this.nllDivergence(evalRng.fork('probes')) });
+    const { logp } = await logLikelihood(this.model, heldOut, { ...solver, ...this.nllDivergence(evalRng.fork('probes')) });
     const nllSeconds = (performance.now() - nllStart) / 1000;
     const rawMeanLogp = mean(logp);
     const meanLogp = rawMeanLogp - (this.def.nllOffset ?? 0);
     const nll = -meanLogp;
     const drawn = Math.max(ev.sampleCount, ev.figureSamples);
     const sampleStart = performance.now();
-    const samples = this.sample(drawn, evalRng.fork('noise'));
+    const samples = await this.sample(drawn, evalRng.fork('noise'));
     const sampleSeconds = (performance.now() - sampleStart) / 1000;
     const scored = samples.subarray(0, ev.sampleCount * this.dim);
     const fresh = evaluationData(ev.sampleCount, evalRng.fork('fresh'));
@@ -253,7 +253,7 @@ class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
     };
     const entropy = this.facts.entropy;
     if (entropy !== undefined) metrics.gap = nll - entropy;
-    const extra = this.def.extraEvaluation?.(this.model, this.config, this.spec, evalRng.fork('extra'));
+    const extra = await this.def.extraEvaluation?.(this.model, this.config, this.spec, evalRng.fork('extra'));
     // Throughput of the batched solvers (the NLL's exact divergence from d tangent passes).
     const throughput: Record<string, number> = { nllPerSecond: ev.nllSamples / nllSeconds, samplesPerSecond: drawn / sampleSeconds };
     // Seconds per in-training reference evaluation, over those this process ran (not the resumed part's earlier ones).

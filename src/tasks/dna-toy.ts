@@ -148,20 +148,20 @@ class DnaToyExperiment extends ModelExperiment<SimplexCnn> implements Experiment
     return { ...terms, cdm };
   }
 
-  private generate(count: number, rng: Rng): Int32Array {
+  private generate(count: number, rng: Rng): Promise<Int32Array> {
     const { steps, batchSize } = this.config.eval;
     return sampleSimplexFlow(this.model, this.path, count, { length: this.length, classes: this.classes, steps, batchSize }, rng);
   }
 
-  sample(count: number, rng: Rng): Float32Array {
-    return Float32Array.from(this.generate(count, rng));
+  async sample(count: number, rng: Rng): Promise<Float32Array> {
+    return Float32Array.from(await this.generate(count, rng));
   }
 
   async evaluate(): Promise<EvaluationResult> {
     const evalRng = this.rng.fork('eval');
     const count = this.config.eval.sampleCount;
     const start = performance.now();
-    const tokens = this.generate(count, evalRng.fork('noise'));
+    const tokens = await this.generate(count, evalRng.fork('noise'));
     const sequencesPerSecond = count / ((performance.now() - start) / 1000);
     const model = categoricalDivergences(empiricalDistribution(tokens, this.length, this.classes), this.truth);
     const floor = samplingFloor(this.truth, count, FLOOR_REPLICATES, evalRng.fork('floor'));

@@ -1,3 +1,4 @@
+import { withSynchronousReads } from '../backend/backend';
 import { RunConfig } from '../config/schema';
 import { GaussianMixture, mixtureDim, sampleMixture } from '../datasets/gaussian-mixture';
 import { conditionalLosses, divergenceBounds, quadratureGrid } from '../metrics/divergence-bound';
@@ -52,11 +53,11 @@ function mixtureEntropy(mixture: GaussianMixture, range: [number, number]): numb
 }
 
 function boundEvaluation(def: MixtureTaskDefinition) {
-  return (model: VelocityModel, config: RunConfig, spec: RunSpec, rng: Rng): ExtraEvaluation => {
+  return async (model: VelocityModel, config: RunConfig, spec: RunSpec, rng: Rng): Promise<ExtraEvaluation> => {
     const schedule = affineSchedule(affinePathName(spec.path), config.sigmaMin);
     const affine = new AffinePath(schedule);
     const ev = config.eval;
-    const report = divergenceBounds(
+    const report = await divergenceBounds(
       model,
       new GaussianMixturePath(def.mixture, schedule),
       affine,
@@ -71,8 +72,8 @@ function boundEvaluation(def: MixtureTaskDefinition) {
     );
     // The model and the true marginal field on the same batch (the same stream).
     const lossesOf = (field: VelocityModel) => conditionalLosses(field, affine, def.mixture, 4 * config.batchSize, T_MAX, rng.fork('losses'));
-    const losses = lossesOf(model);
-    const floor = lossesOf(new MixtureMarginalField(new GaussianMixturePath(def.mixture, schedule)));
+    const losses = await lossesOf(model);
+    const floor = await withSynchronousReads(() => lossesOf(new MixtureMarginalField(new GaussianMixturePath(def.mixture, schedule))));
     const { tv, boundMarginal, boundConditional, boundConditionalStdErr, flowErrorMarginal, divErrorMarginal } = report;
     const conditional = {
       cfmLoss: losses.cfm,

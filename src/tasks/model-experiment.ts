@@ -33,7 +33,7 @@ export abstract class ModelExperiment<M extends TrainableModel> {
     return this.model.variables;
   }
 
-  snapshot(): ExperimentState {
+  snapshot(): Promise<ExperimentState> {
     return captureState(this.variables, this.streams);
   }
 

@@ -35,12 +35,12 @@ export interface TrainAutoencoderOptions {
  * seed fixes the run. The optimizer's moments are disposed at the end; the step's tensors are
  * disposed every iteration, so the tensor count stays flat. Throws if the loss stops being finite.
  */
-export function trainAutoencoder(
+export async function trainAutoencoder(
   ae: FrameAutoencoder,
   frames: Float32Array,
   opts: TrainAutoencoderOptions,
   rng: Rng,
-): { losses: number[]; seconds: number } {
+): Promise<{ losses: number[]; seconds: number }> {
   const n = frameCount(ae, frames);
   const { iterations, batchSize, lr } = opts;
   if (!Number.isInteger(iterations) || iterations < 0) throw new Error(`autoencoder: iterations must be a non-negative integer, got ${iterations}`);
@@ -72,7 +72,7 @@ export function trainAutoencoder(
       const x = tf.tensor3d(batch, [batchSize, size, size]);
       const loss = optimizer.minimize(() => tf.mean(tf.squaredDifference(ae.reconstruct(x), x)) as tf.Scalar, true, ae.variables);
       x.dispose();
-      const value = loss!.dataSync()[0];
+      const [value] = await loss!.data();
       loss!.dispose();
       if (!Number.isFinite(value)) throw new Error(`autoencoder training diverged: loss ${value} at iteration ${iteration}`);
       losses.push(value);
@@ -85,28 +85,29 @@ export function trainAutoencoder(
 }
 
 /** Runs `f` on consecutive batches of frames as tensors [b, H, W] and concatenates the Float32Array results. */
-function mapBatches(ae: FrameAutoencoder, frames: Float32Array, batchSize: number, perFrame: number, f: (x: tf.Tensor3D) => tf.Tensor): Float32Array {
+async function mapBatches(ae: FrameAutoencoder, frames: Float32Array, batchSize: number, perFrame: number, f: (x: tf.Tensor3D) => tf.Tensor): Promise<Float32Array> {
   const n = frameCount(ae, frames);
   const size = ae.shape.size;
   const pixels = size * size;
   const out = new Float32Array(n * perFrame);
   for (let first = 0; first < n; first += batchSize) {
     const count = Math.min(batchSize, n - first);
-    const values = tf.tidy(() => f(tf.tensor3d(frames.subarray(first * pixels, (first + count) * pixels), [count, size, size])).dataSync());
-    out.set(values, first * perFrame);
+    const values = tf.tidy(() => f(tf.tensor3d(frames.subarray(first * pixels, (first + count) * pixels), [count, size, size])));
+    out.set(await values.data(), first * perFrame);
+    values.dispose();
   }
   return out;
 }
 
 /** Latents [n, latentDim] of frames [n, H, W], encoded in batches (stage 2's training data). */
-export function encodeFrames(ae: FrameAutoencoder, frames: Float32Array, batchSize: number): Float32Array {
+export function encodeFrames(ae: FrameAutoencoder, frames: Float32Array, batchSize: number): Promise<Float32Array> {
   return mapBatches(ae, frames, batchSize, ae.latentDim, (x) => ae.encode(x));
 }
 
 /** Reconstruction PSNR (dB) of frames through the autoencoder, mean over frames (batched). */
-export function reconstructionPsnr(ae: FrameAutoencoder, frames: Float32Array, batchSize: number): number {
+export async function reconstructionPsnr(ae: FrameAutoencoder, frames: Float32Array, batchSize: number): Promise<number> {
   const n = frameCount(ae, frames);
-  const reconstructed = mapBatches(ae, frames, batchSize, ae.shape.size ** 2, (x) => ae.reconstruct(x));
+  const reconstructed = await mapBatches(ae, frames, batchSize, ae.shape.size ** 2, (x) => ae.reconstruct(x));
   const perFrame = psnrBatch(reconstructed, frames, n);
   let sum = 0;
   for (const value of perFrame) sum += value;
@@ -135,8 +136,8 @@ function shapeText(shape: AutoencoderShape): string {
 }
 
 /** Save/load the weights as JSON in a file (for caching stage 1 in a run directory), written atomically. */
-export function saveAutoencoder(ae: FrameAutoencoder, file: string): void {
-  const saved: SavedAutoencoder = { kind: FILE_KIND, schema: 1, shape: ae.shape, state: captureState(ae.variables, {}) };
+export async function saveAutoencoder(ae: FrameAutoencoder, file: string): Promise<void> {
+  const saved: SavedAutoencoder = { kind: FILE_KIND, schema: 1, shape: ae.shape, state: await captureState(ae.variables, {}) };
   writeFileAtomic(file, JSON.stringify(saved));
 }
 

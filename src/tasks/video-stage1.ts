@@ -82,15 +82,15 @@ export async function runStage1(def: VideoTaskDefinition, runConfig: RunConfig, 
     context.log(`stage 1: training the frame autoencoder (${ae.iterations} iterations, latent ${autoencoder.latentDim})`);
     const every = Math.max(1, Math.floor(ae.iterations / 5));
     const onProgress = (i: number, loss: number) => i % every === 0 && context.log(`  autoencoder it ${i}/${ae.iterations}  mse ${loss.toFixed(5)}`);
-    const trained = trainAutoencoder(autoencoder, train.data, { iterations: ae.iterations, batchSize: ae.batchSize, lr: ae.lr, onProgress }, new Rng(`${def.name}/seed-${seed}/autoencoder-batches`));
+    const trained = await trainAutoencoder(autoencoder, train.data, { iterations: ae.iterations, batchSize: ae.batchSize, lr: ae.lr, onProgress }, new Rng(`${def.name}/seed-${seed}/autoencoder-batches`));
     context.log(`stage 1: trained in ${trained.seconds.toFixed(1)} s`);
-    if (file !== null) saveAutoencoder(autoencoder, file);
+    if (file !== null) await saveAutoencoder(autoencoder, file);
   }
   return {
     autoencoder,
-    trainLatents: encodeFrames(autoencoder, train.data, CODEC_BATCH),
+    trainLatents: await encodeFrames(autoencoder, train.data, CODEC_BATCH),
     test,
-    testContext: encodeFrames(autoencoder, frameRange(test, 0, video.contextFrames), CODEC_BATCH),
-    reconstructionPsnr: reconstructionPsnr(autoencoder, test.data, CODEC_BATCH),
+    testContext: await encodeFrames(autoencoder, frameRange(test, 0, video.contextFrames), CODEC_BATCH),
+    reconstructionPsnr: await reconstructionPsnr(autoencoder, test.data, CODEC_BATCH),
   };
 }

@@ -94,7 +94,7 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
    * conditioned on that frame and on a random earlier one drawn anew at every evaluation of the
    * field, as RIVER integrates, then normalised as the encoder normalises its latents.
    */
-  private rollout(count: number, rng: Rng): Float32Array {
+  private async rollout(count: number, rng: Rng): Promise<Float32Array> {
     const { contextFrames, predictFrames, warmStart } = videoOf(this.config);
     const frames = frameCount(this.config);
     const d = this.latentDim;
@@ -116,7 +116,7 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
       };
       // One batch: the condition rows belong to these very videos.
       const solver = { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: count, start: warmStart };
-      const predicted = sampleFlow(this.model.given(conditionRows), this.startingPoints(count, rng), solver);
+      const predicted = await sampleFlow(this.model.given(conditionRows), this.startingPoints(count, rng), solver);
       for (let v = 0; v < count; v++) {
         const previous = latent(v, tau - 1);
         const next = latent(v, tau);
@@ -140,17 +140,18 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
   }
 
   /** Predicted frames [count, predictFrames, size, size] of the first `count` test videos. */
-  sample(count: number, rng: Rng): Float32Array {
+  async sample(count: number, rng: Rng): Promise<Float32Array> {
     const available = this.stage1.test.count;
     if (count > available) throw new Error(`video samples are predictions of the ${available} test videos; asked for ${count}`);
-    const latents = this.rollout(count, rng);
+    const latents = await this.rollout(count, rng);
     const rows = latents.length / this.latentDim;
     const size = videoOf(this.config).size;
     const frames = new Float32Array(rows * size * size);
     for (let first = 0; first < rows; first += CODEC_BATCH) {
       const n = Math.min(CODEC_BATCH, rows - first);
-      const decoded = tf.tidy(() => this.stage1.autoencoder.decode(tf.tensor2d(latents.subarray(first * this.latentDim, (first + n) * this.latentDim), [n, this.latentDim])).dataSync());
-      frames.set(decoded, first * size * size);
+      const decoded = tf.tidy(() => this.stage1.autoencoder.decode(tf.tensor2d(latents.subarray(first * this.latentDim, (first + n) * this.latentDim), [n, this.latentDim])));
+      frames.set(await decoded.data(), first * size * size);
+      decoded.dispose();
     }
     return frames;
   }
@@ -159,7 +160,7 @@ class VideoExperiment extends ModelExperiment<ConvLatentField> implements Experi
     const { contextFrames, predictFrames, size, figureSequences } = videoOf(this.config);
     const test = this.stage1.test;
     const start = performance.now();
-    const predicted = this.sample(test.count, this.rng.fork('eval'));
+    const predicted = await this.sample(test.count, this.rng.fork('eval'));
     const framesPerSecond = (test.count * predictFrames) / ((performance.now() - start) / 1000);
     const truth = frameRange(test, contextFrames, contextFrames + predictFrames);
     const count = test.count * predictFrames;

@@ -34,8 +34,8 @@ export function encodeValues(values: Float32Array, shape: number[]): EncodedTens
   return { shape, base64: Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64') };
 }
 
-export function encodeTensor(tensor: tf.Tensor): EncodedTensor {
-  return encodeValues(tensor.dataSync() as Float32Array, tensor.shape);
+export async function encodeTensor(tensor: tf.Tensor): Promise<EncodedTensor> {
+  return encodeValues((await tensor.data()) as Float32Array, tensor.shape);
 }
 
 /** The values of an encoded tensor (validated by encodedTensorSchema: the length fits the shape). */
@@ -66,9 +66,9 @@ function stateMismatch(variables: tf.Variable[], streams: Record<string, Rng>, s
 }
 
 /** Snapshot of variables and streams: what an Experiment's snapshot() returns. */
-export function captureState(variables: tf.Variable[], streams: Record<string, Rng>): ExperimentState {
+export async function captureState(variables: tf.Variable[], streams: Record<string, Rng>): Promise<ExperimentState> {
   return {
-    variables: variables.map(encodeTensor),
+    variables: await Promise.all(variables.map(encodeTensor)),
     streams: Object.fromEntries(Object.entries(streams).map(([name, rng]) => [name, rng.state()])),
   };
 }

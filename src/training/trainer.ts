@@ -14,7 +14,7 @@ export interface TrainOptions {
   onStep?: (step: StepReport) => void;
   /** A checkpoint goes to onCheckpoint every this many iterations (0: only when interrupted). */
   checkpointEvery?: number;
-  onCheckpoint?: (state: TrainerState) => void;
+  onCheckpoint?: (state: TrainerState) => Promise<void> | void;
   /** Once aborted, training stops after the current iteration and hands a checkpoint to onCheckpoint. */
   signal?: AbortSignal;
   /** Continues from a checkpoint; the experiment's own state is the caller's to restore. */
@@ -79,8 +79,8 @@ class ScheduledAdam extends tf.AdamOptimizer {
     const { accBeta1, accBeta2 } = this as unknown as AdamBetaPowers;
     return {
       iterations: this.iterations,
-      betaPowers: [accBeta1.dataSync()[0], accBeta2.dataSync()[0]],
-      moments: moments.map((m) => encodeTensor(m.tensor)),
+      betaPowers: [(await accBeta1.data())[0], (await accBeta2.data())[0]],
+      moments: await Promise.all(moments.map((m) => encodeTensor(m.tensor))),
     };
   }
 
@@ -106,8 +106,11 @@ export function learningRateAt(iteration: number, base: number, schedule: TrainO
 }
 
 export interface Stepper {
-  /** One optimisation step; returns the losses as numbers and leaves no tensor behind. */
-  step(iteration: number): StepLosses;
+  /**
+   * One optimisation step. Its losses [total, cfm, cdm] stay on the device, so that a GPU is never
+   * made to wait for a read; the caller reads them (readLosses) and disposes them.
+   */
+  step(iteration: number): tf.Tensor1D;
   saveState(): Promise<OptimizerState>;
   loadState(state: OptimizerState): Promise<void>;
   dispose(): void;
@@ -117,7 +120,7 @@ export interface Stepper {
 export function createStepper(experiment: Experiment, lr: number, schedule: TrainOptions['lrSchedule']): Stepper {
   const optimizer = new ScheduledAdam(lr, 0.9, 0.999, 1e-8);
   return {
-    step(iteration: number): StepLosses {
+    step(iteration: number): tf.Tensor1D {
       optimizer.setLearningRate(learningRateAt(iteration, lr, schedule));
       let terms: tf.Tensor[] = [];
       const total = optimizer.minimize(
@@ -129,16 +132,32 @@ export function createStepper(experiment: Experiment, lr: number, schedule: Trai
         true,
         experiment.variables,
       ) as tf.Scalar;
-      const stacked = tf.stack([total, ...terms]);
-      const [t, cfm, cdm] = stacked.dataSync();
-      tf.dispose([stacked, total, ...terms]);
-      return { total: t, cfm, cdm };
+      const stacked = tf.stack([total, ...terms]) as tf.Tensor1D;
+      tf.dispose([total, ...terms]);
+      return stacked;
     },
     saveState: () => optimizer.saveState(),
     loadState: (state) => optimizer.loadState(state),
     dispose: () => optimizer.dispose(),
   };
 }
+
+/** The losses of steps (Stepper.step's tensors, which it disposes) as numbers, in one read from the device. */
+export async function readLosses(steps: tf.Tensor1D[]): Promise<StepLosses[]> {
+  if (steps.length === 0) return [];
+  const all = tf.stack(steps);
+  tf.dispose(steps);
+  const values = await all.data();
+  all.dispose();
+  return steps.map((_, i) => ({ total: values[3 * i], cfm: values[3 * i + 1], cdm: values[3 * i + 2] }));
+}
+
+/**
+ * Steps between two reads of the losses at most: a read makes a GPU finish its queue, so the loop
+ * reads only at logged and checkpointed iterations, and at least this often to notice a diverged
+ * run and to keep the progress display moving.
+ */
+const MAX_UNREAD_STEPS = 100;
 
 /** Lets pending signal handlers run: they fire only when the event loop turns. */
 function yieldToEventLoop(): Promise<void> {
@@ -155,32 +174,51 @@ export async function train(experiment: Experiment, opts: TrainOptions): Promise
   const result: TrainResult = { status: 'ok', stepMs: [...(resumed?.stepMs ?? [])], history: [...(resumed?.history ?? [])] };
   const checkpoint = async (iteration: number) =>
     opts.onCheckpoint?.({ iteration, stepMs: [...result.stepMs], history: [...result.history], optimizer: await stepper.saveState() });
+  // Steps whose losses are still on the device, with the time each took to issue.
+  let unread: { iteration: number; losses: tf.Tensor1D; ms: number }[] = [];
+  /** Reads the unread steps' losses; the time the read waited is spread over them. False once diverged. */
+  const readUnread = async (): Promise<boolean> => {
+    const started = performance.now();
+    const losses = await readLosses(unread.map((step) => step.losses));
+    const waitMs = (performance.now() - started) / unread.length;
+    const steps = unread;
+    unread = [];
+    for (const [i, { iteration, ms }] of steps.entries()) {
+      result.stepMs.push(ms + waitMs);
+      const logged = isLogIteration(iteration, opts.logEvery, opts.iterations);
+      if (!Number.isFinite(losses[i].total)) {
+        result.status = 'diverged';
+        result.divergedAt = iteration;
+        result.history.push({ iteration, ...losses[i] });
+        return false;
+      }
+      if (logged) result.history.push({ iteration, ...losses[i] });
+      opts.onStep?.({ iteration, losses: losses[i], msPerIter: ms + waitMs, logged });
+    }
+    return true;
+  };
   try {
     if (resumed) await stepper.loadState(resumed.optimizer);
     for (let iteration = (resumed?.iteration ?? 0) + 1; iteration <= opts.iterations; iteration++) {
       const started = performance.now();
       const losses = stepper.step(iteration);
-      result.stepMs.push(performance.now() - started);
-      if (!Number.isFinite(losses.total)) {
-        result.status = 'diverged';
-        result.divergedAt = iteration;
-        result.history.push({ iteration, ...losses });
-        break;
-      }
+      unread.push({ iteration, losses, ms: performance.now() - started });
       // Outside the step's timing and gradient tape (e.g. the in-training reference likelihood).
-      experiment.afterStep?.(iteration);
-      const logged = isLogIteration(iteration, opts.logEvery, opts.iterations);
-      if (logged) result.history.push({ iteration, ...losses });
-      opts.onStep?.({ iteration, losses, msPerIter: result.stepMs[result.stepMs.length - 1], logged });
+      await experiment.afterStep?.(iteration);
       await yieldToEventLoop();
+      const checkpointDue = !!opts.checkpointEvery && iteration % opts.checkpointEvery === 0;
+      const readDue =
+        checkpointDue || opts.signal?.aborted || unread.length >= MAX_UNREAD_STEPS || isLogIteration(iteration, opts.logEvery, opts.iterations) || iteration === opts.iterations;
+      if (readDue && !(await readUnread())) break;
       if (opts.signal?.aborted) {
         result.status = 'interrupted';
         await checkpoint(iteration);
         break;
       }
-      if (opts.checkpointEvery && iteration % opts.checkpointEvery === 0) await checkpoint(iteration);
+      if (checkpointDue) await checkpoint(iteration);
     }
   } finally {
+    tf.dispose(unread.map((step) => step.losses));
     stepper.dispose();
   }
   return result;

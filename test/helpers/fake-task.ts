@@ -37,15 +37,18 @@ class FakeExperiment implements Experiment {
 
   async evaluate() {
     const weights = Array.from(this.variables[0].dataSync());
-    return { metrics: { nll: weights.reduce((a, w) => a + w * w, 0), w0: weights[0] }, samples: this.sample(16, new Rng('fake/eval')) };
+    return { metrics: { nll: weights.reduce((a, w) => a + w * w, 0), w0: weights[0] }, samples: await this.sample(16, new Rng('fake/eval')) };
   }
 
-  sample(count: number, rng: Rng): Float32Array {
+  async sample(count: number, rng: Rng): Promise<Float32Array> {
     const noise = rng.normalArray(count * DIM);
-    return tf.tidy(() => tf.matMul(tf.tensor2d(noise, [count, DIM]), this.variables[0]).dataSync() as Float32Array);
+    const samples = tf.tidy(() => tf.matMul(tf.tensor2d(noise, [count, DIM]), this.variables[0]));
+    const values = (await samples.data()) as Float32Array;
+    samples.dispose();
+    return values;
   }
 
-  snapshot(): ExperimentState {
+  snapshot(): Promise<ExperimentState> {
     return captureState(this.variables, this.streams);
   }
 

@@ -1,0 +1,107 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/**
+ * TensorFlow.js on WebGPU under Node: Dawn's Node bindings (the npm package `webgpu`, an optional
+ * dependency) give `navigator.gpu`, and `@tensorflow/tfjs-backend-webgpu` registers its backend
+ * when it is loaded with `navigator.gpu` present. Dawn runs on Vulkan: a GPU's own driver, or a
+ * software one (Mesa's lavapipe, scripts/setup-vulkan-software.sh) that runs the same code on the CPU.
+ */
+
+/** The adapter tfjs computes on, as environment.json records it. */
+export interface GpuAdapterRecord {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** A software rasteriser (lavapipe/llvmpipe, SwiftShader): correct, but slower than wasm. */
+  software: boolean;
+}
+
+interface DawnAdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter?: boolean;
+}
+
+interface DawnModule {
+  create(options: string[]): { requestAdapter(options?: object): Promise<{ info: DawnAdapterInfo } | null> };
+  globals: Record<string, unknown>;
+}
+
+/**
+ * Where the Vulkan loader looks for drivers (its manifest files), in its own order. A machine with
+ * none of them has no Vulkan driver, and Dawn would only print its failure to find one.
+ */
+function vulkanDriverManifests(): string[] {
+  const fromEnv = ['VK_DRIVER_FILES', 'VK_ICD_FILENAMES', 'VK_ADD_DRIVER_FILES'].flatMap((name) =>
+    (process.env[name] ?? '').split(':').filter((file) => file !== ''),
+  );
+  const home = os.homedir();
+  const dirs = [
+    path.join(process.env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'vulkan/icd.d'),
+    '/etc/xdg/vulkan/icd.d',
+    '/etc/vulkan/icd.d',
+    path.join(process.env.XDG_DATA_HOME ?? path.join(home, '.local/share'), 'vulkan/icd.d'),
+    '/usr/local/share/vulkan/icd.d',
+    '/usr/share/vulkan/icd.d',
+  ];
+  const listed = dirs.flatMap((dir) => {
+    try {
+      return fs.readdirSync(dir).filter((name) => name.endsWith('.json')).map((name) => path.join(dir, name));
+    } catch {
+      return [];
+    }
+  });
+  return [...fromEnv, ...listed];
+}
+
+const SOFTWARE_DEVICES = /llvmpipe|lavapipe|swiftshader|softpipe/i;
+
+function describeAdapter(info: DawnAdapterInfo): GpuAdapterRecord {
+  const { vendor, architecture, device, description } = info;
+  const software = info.isFallbackAdapter === true || architecture === 'software' || SOFTWARE_DEVICES.test(`${device} ${description}`);
+  return { vendor, architecture, device, description, software };
+}
+
+function loadDawn(): DawnModule | string {
+  try {
+    // `webgpu` is an ES module; Node >= 20.19 loads it with require.
+    return require('webgpu') as DawnModule;
+  } catch (err) {
+    return `the webgpu package (Dawn's Node bindings) is not installed: ${(err as Error).message.split('\n')[0]}`;
+  }
+}
+
+/**
+ * Opens Dawn's high-performance adapter and makes it tfjs's `navigator.gpu`, then loads the tfjs
+ * WebGPU backend. Returns the adapter, or why there is none. Idempotent: a second call reports the
+ * adapter of the first.
+ */
+let opened: Promise<GpuAdapterRecord | string> | undefined;
+
+export function openWebGpu(): Promise<GpuAdapterRecord | string> {
+  opened ??= open();
+  return opened;
+}
+
+async function open(): Promise<GpuAdapterRecord | string> {
+  if (vulkanDriverManifests().length === 0) {
+    return 'no Vulkan driver on this machine (for a software one: scripts/setup-vulkan-software.sh)';
+  }
+  const dawn = loadDawn();
+  if (typeof dawn === 'string') return dawn;
+  Object.assign(globalThis, dawn.globals);
+  const gpu = dawn.create([]);
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (adapter === null) return 'Dawn found no WebGPU adapter on the Vulkan drivers present';
+  const nav = globalThis as { navigator?: object };
+  if (nav.navigator === undefined) nav.navigator = { gpu };
+  else Object.defineProperty(nav.navigator, 'gpu', { value: gpu, configurable: true });
+  // The backend registers itself at load time, and only when navigator.gpu exists.
+  require('@tensorflow/tfjs-backend-webgpu');
+  return describeAdapter(adapter.info);
+}
