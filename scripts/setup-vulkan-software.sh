@@ -5,8 +5,10 @@
 # works. Its package is extracted into a private directory, not installed: an install would upgrade
 # the system's Mesa packages.
 #
-#   eval "$(bash scripts/setup-vulkan-software.sh)"    # as root (it apt-installs the Vulkan loader)
+#   eval "$(bash scripts/setup-vulkan-software.sh)"
 #
+# The Vulkan loader and lavapipe's libraries are apt-installed where missing (as root, or through
+# sudo); the driver itself goes into the user's directory, downloaded without root.
 # Progress goes to stderr; stdout is the one line to evaluate, which points the Vulkan loader at the
 # driver (VK_ICD_FILENAMES). Idempotent: a second run reuses what the first extracted.
 # FDM_BENCH_VULKAN_DIR chooses the directory (default ~/.cache/fdm-bench/lavapipe).
@@ -16,6 +18,12 @@ dir="${FDM_BENCH_VULKAN_DIR:-$HOME/.cache/fdm-bench/lavapipe}"
 manifest="$dir/lvp_icd.json"
 library="$dir/root/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so"
 say() { echo "setup-vulkan-software: $*" >&2; }
+as_root() {
+  if [[ "$(id -u)" == 0 ]]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else say "root is needed for: $*"; exit 1
+  fi
+}
 
 if [[ "$(uname -m)" != x86_64 ]]; then
   say "only x86_64 is scripted here (found $(uname -m))"
@@ -32,13 +40,13 @@ for pkg in "${needed[@]}"; do
 done
 if ((${#missing[@]})); then
   say "installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
 
 if [[ ! -f "$library" ]]; then
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
-  mkdir -p "$work/lists/partial" "$dir"
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$dir"
   cat >"$work/backports.sources" <<'EOF'
 Types: deb
 URIs: http://deb.debian.org/debian
@@ -47,7 +55,7 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
   apt_private=(-o "Dir::Etc::SourceList=$work/backports.sources" -o Dir::Etc::SourceParts=/dev/null
-    -o "Dir::State::Lists=$work/lists" -o "Dir::Cache::archives=$work" -o APT::Sandbox::User=root)
+    -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o "APT::Sandbox::User=$(id -un)")
   say "downloading mesa-vulkan-drivers from bookworm-backports"
   apt-get "${apt_private[@]}" update -q >&2
   (cd "$work" && apt-get "${apt_private[@]}" download mesa-vulkan-drivers >&2)
