@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '../src/backend/tf';
 import { BackendInfo, initBackend } from '../src/backend/backend';
@@ -10,6 +13,7 @@ import { RunSpec, Task } from '../src/core/task';
 import { RunConfig } from '../src/config/schema';
 import { train } from '../src/training/trainer';
 import { describeEnvironment } from '../src/results/environment';
+import { hasHardwareVulkanDriver } from '../src/backend/webgpu';
 
 /**
  * The webgpu backend against the cpu backend (plain JavaScript float32, the reference): every task's
@@ -35,7 +39,8 @@ function skipWithoutWebGpu(t: { skip(message: string): void }): boolean {
 }
 
 /**
- * One step's loss and gradients agree to this relative error (of the largest gradient entry): float32
+ * One step's loss and gradients agree to this relative error (of the largest entry of the loss terms,
+ * and of the whole gradient): float32
  * sums of a few thousand terms, in another order on each backend, differ by about sqrt(n) ulp
  * (1e-7 each), a few 1e-6 at most; an error in a kernel or in the suite's own per-backend code
  * (the matMul gradient, forward-mode tangents) shows as an O(1) relative error.
@@ -86,6 +91,16 @@ function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): 
   return worst / Math.max(scale, 1e-30);
 }
 
+function concatenated(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
 function ciConfig(task: Task, overrides: Record<string, unknown> = {}): RunConfig {
   return resolveConfig({ task: task.name, preset: 'ci', overrides });
 }
@@ -109,6 +124,28 @@ describe('the webgpu backend', () => {
     }
   });
 
+  it("tells a GPU's Vulkan driver from a software one by its manifest, without loading Dawn", (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdm-icd-'));
+    const manifest = (name: string, library: string) => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: library, api_version: '1.3.0' } }));
+      return file;
+    };
+    const saved = process.env.VK_ICD_FILENAMES;
+    try {
+      process.env.VK_ICD_FILENAMES = manifest('nvidia_icd.json', 'libGLX_nvidia.so.0');
+      assert.equal(hasHardwareVulkanDriver(), true);
+      const systemDrivers = ['/etc/vulkan/icd.d', '/usr/share/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'].some((d) => fs.existsSync(d) && fs.readdirSync(d).length > 0);
+      if (systemDrivers) return t.skip('this machine has Vulkan drivers of its own: the software-only case cannot be set up');
+      process.env.VK_ICD_FILENAMES = manifest('lvp_icd.json', '/opt/lavapipe/libvulkan_lvp.so');
+      assert.equal(hasHardwareVulkanDriver(), false);
+    } finally {
+      if (saved === undefined) delete process.env.VK_ICD_FILENAMES;
+      else process.env.VK_ICD_FILENAMES = saved;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   for (const task of tasksWithCi()) {
     it(`${task.name}: one step's loss and gradients, CFM and FDM, agree with the cpu backend`, async (t) => {
       if (skipWithoutWebGpu(t)) return;
@@ -119,7 +156,9 @@ describe('the webgpu backend', () => {
         const expected = await on('cpu', () => firstStep(task, config, spec));
         const actual = await firstStep(task, config, spec);
         const lossError = relativeError(actual.loss, expected.loss);
-        const gradError = Math.max(...actual.grads.map((g, i) => relativeError(g, expected.grads[i])));
+        // Over the whole gradient: a variable whose gradient is zero analytically (a bias right before a
+        // normalisation, as in the U-Net) holds rounding noise on both backends, O(1) apart relative to itself.
+        const gradError = relativeError(concatenated(actual.grads), concatenated(expected.grads));
         t.diagnostic(`${method}: loss terms ${actual.loss.map((v) => v.toPrecision(6)).join(', ')}; relative error ${lossError.toExponential(1)} (loss), ${gradError.toExponential(1)} (gradients)`);
         assert.ok(lossError < STEP_TOLERANCE, `${method} loss ${actual.loss} vs ${expected.loss}`);
         assert.ok(gradError < STEP_TOLERANCE, `${method} gradients: relative error ${gradError}`);

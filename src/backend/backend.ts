@@ -2,7 +2,7 @@ import * as tf from './tf';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerFastMatMulGradient } from './matmul';
 import { disableBlasMatMul, enableBlasMatMul } from './blas';
-import { GpuAdapterRecord, openWebGpu } from './webgpu';
+import { GpuAdapterRecord, hasHardwareVulkanDriver, openWebGpu } from './webgpu';
 
 export const BACKEND_CHOICES = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow', 'tensorflow-gpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -77,6 +77,10 @@ async function activateWasm(notes: string[]): Promise<string | null> {
  * computes the same numbers as the GPU route but slower than wasm.
  */
 async function activateWebGpu(hardwareOnly: boolean, notes: string[]): Promise<{ label: string; adapter: GpuAdapterRecord } | null> {
+  if (hardwareOnly && !hasHardwareVulkanDriver()) {
+    notes.push('webgpu skipped: no Vulkan driver of a GPU (none, or only a software one such as lavapipe)');
+    return null;
+  }
   const adapter = await openWebGpu();
   if (typeof adapter === 'string') {
     notes.push(`webgpu not usable: ${adapter}`);

@@ -60,6 +60,25 @@ function vulkanDriverManifests(): string[] {
 }
 
 const SOFTWARE_DEVICES = /llvmpipe|lavapipe|swiftshader|softpipe/i;
+/** Library names of the software Vulkan drivers: Mesa's lavapipe (libvulkan_lvp.so) and SwiftShader. */
+const SOFTWARE_DRIVER_LIBRARIES = /vulkan_lvp|lavapipe|swiftshader/i;
+
+/**
+ * Whether a Vulkan driver other than a software one is installed, read from the drivers' manifests
+ * (their library_path) without loading anything: where only lavapipe is present, `auto` need not
+ * load Dawn (which prints its limits on stderr) to find the software adapter it would pass over.
+ */
+export function hasHardwareVulkanDriver(): boolean {
+  return vulkanDriverManifests().some((file) => {
+    try {
+      const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as { ICD?: { library_path?: string } };
+      return !SOFTWARE_DRIVER_LIBRARIES.test(manifest.ICD?.library_path ?? '');
+    } catch {
+      // An unreadable manifest may still name a GPU's driver: let Dawn decide.
+      return true;
+    }
+  });
+}
 
 function describeAdapter(info: DawnAdapterInfo): GpuAdapterRecord {
   const { vendor, architecture, device, description } = info;
