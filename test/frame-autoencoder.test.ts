@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '../src/backend/tf';
-import { conv3x3 } from '../src/models/conv';
+import { convSame } from '../src/models/conv';
 import { AutoencoderShape, depthToSpace2, FrameAutoencoder, normaliseLatent, spaceToDepth2 } from '../src/models/frame-autoencoder';
 import { encodeFrames, loadAutoencoder, reconstructionPsnr, saveAutoencoder, trainAutoencoder } from '../src/tasks/video-autoencoder';
 import { Rng } from '../src/random/rng';
@@ -63,7 +63,7 @@ describe('frame autoencoder', () => {
     assert.deepEqual(Array.from(depthToSpace2(down).dataSync()), Array.from(x.dataSync()));
   });
 
-  it('conv3x3 matches an im2col convolution in values and gradients', () => {
+  it('convSame matches an im2col convolution in values and gradients', () => {
     const rng = new Rng('conv');
     const x = tf.tensor4d(rng.normalArray(2 * 5 * 6 * 3), [2, 5, 6, 3]);
     const w = tf.tensor4d(rng.normalArray(9 * 3 * 4), [3, 3, 3, 4]);
@@ -75,8 +75,8 @@ describe('frame autoencoder', () => {
       for (let dy = 0; dy < 3; dy++) for (let dx = 0; dx < 3; dx++) taps.push(tf.slice(padded, [0, dy, dx, 0], [2, 5, 6, 3]));
       return tf.reshape(tf.matMul(tf.reshape(tf.concat(taps, 3), [60, 27]), tf.reshape(w, [27, 4])), [2, 5, 6, 4]);
     };
-    assertAllClose(conv3x3(x, w).dataSync(), reference(x, w).dataSync(), 1e-5, 1e-5, 'values');
-    const ours = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv3x3(a as tf.Tensor4D, b as tf.Tensor4D), probe)))([x, w]);
+    assertAllClose(convSame(x, w).dataSync(), reference(x, w).dataSync(), 1e-5, 1e-5, 'values');
+    const ours = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(convSame(a as tf.Tensor4D, b as tf.Tensor4D), probe)))([x, w]);
     const theirs = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(reference(a as tf.Tensor4D, b as tf.Tensor4D), probe)))([x, w]);
     assertAllClose(ours[0].dataSync(), theirs[0].dataSync(), 1e-4, 1e-4, 'dL/dx');
     assertAllClose(ours[1].dataSync(), theirs[1].dataSync(), 1e-4, 1e-4, 'dL/dw');

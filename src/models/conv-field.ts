@@ -1,7 +1,7 @@
 import * as tf from '../backend/tf';
 import { Rng } from '../random/rng';
 import { swishWithDerivative } from './activations';
-import { conv3x3 } from './conv';
+import { convSame } from './conv';
 import { VelocityModel } from './model';
 import { ParamFactory } from './params';
 
@@ -165,23 +165,23 @@ export class ConvLatentField {
     const scalars = conditionScalars > 0 ? (tf.slice(condition, [0, conditionGrids * this.dim], [b, conditionScalars]) as tf.Tensor2D) : null;
     const film = this.modulation(t, scalars);
 
-    let a = tf.add(conv3x3(asGrid(x, b, channels), this.inputX), this.inputBias) as tf.Tensor4D;
-    if (gridPart && this.inputCondition) a = tf.add(a, conv3x3(this.conditionChannels(gridPart, b), this.inputCondition)) as tf.Tensor4D;
+    let a = tf.add(convSame(asGrid(x, b, channels), this.inputX), this.inputBias) as tf.Tensor4D;
+    if (gridPart && this.inputCondition) a = tf.add(a, convSame(this.conditionChannels(gridPart, b), this.inputCondition)) as tf.Tensor4D;
     const k = tangents ? tangents.shape[0] : 0;
-    let da = tangents ? conv3x3(asGrid(tangents, k * b, channels), this.inputX) : null;
+    let da = tangents ? convSame(asGrid(tangents, k * b, channels), this.inputX) : null;
     // A tangent stack [K * B, g, g, w] times a per-sample derivative [B, g, g, w].
     const scaled = (stack: tf.Tensor4D, dh: tf.Tensor4D) => tf.reshape(tf.mul(tf.reshape(stack, [k, b, grid, grid, width]), dh), [k * b, grid, grid, width]) as tf.Tensor4D;
 
     for (let i = 0; i < this.blockWeights.length; i++) {
       const { h, dh } = modulatedSwish(a, film[i]);
       const w = this.blockWeights[i];
-      a = tf.add(a, tf.add(conv3x3(h, w), this.blockBiases[i]));
-      if (da) da = tf.add(da, conv3x3(scaled(da, dh), w)) as tf.Tensor4D;
+      a = tf.add(a, tf.add(convSame(h, w), this.blockBiases[i]));
+      if (da) da = tf.add(da, convSame(scaled(da, dh), w)) as tf.Tensor4D;
     }
     const { h, dh } = modulatedSwish(a, film[film.length - 1]);
-    const v = tf.reshape(tf.add(conv3x3(h, this.outWeight), this.outBias), [b, this.dim]) as tf.Tensor2D;
+    const v = tf.reshape(tf.add(convSame(h, this.outWeight), this.outBias), [b, this.dim]) as tf.Tensor2D;
     if (!da) return { v };
-    return { v, jvp: tf.reshape(conv3x3(scaled(da, dh), this.outWeight), [k, b, this.dim]) as tf.Tensor3D };
+    return { v, jvp: tf.reshape(convSame(scaled(da, dh), this.outWeight), [k, b, this.dim]) as tf.Tensor3D };
   }
 
   /** Condition grids side by side [g g C | g g C | ...] -> channels [B, g, g, grids * C]. */

@@ -1,7 +1,7 @@
 import * as tf from '../backend/tf';
 import { Rng } from '../random/rng';
 import { silu } from './activations';
-import { conv3x3 } from './conv';
+import { convSame } from './conv';
 import { ParamFactory } from './params';
 
 /**
@@ -14,7 +14,7 @@ import { ParamFactory } from './params';
  *   its Conv2DBackpropInput is ~6x slower than a forward conv, conv2dTranspose needs the missing
  *   filter kernel too, depthwiseConv2d lacks its filter kernel, DepthToSpace has no gradient, and
  *   conv3d (which has both gradient kernels) is ~40x slower than conv2d. So the 3x3 convolutions
- *   use a custom gradient made of forward conv2d calls only (see conv3x3).
+ *   use a custom gradient made of forward conv2d calls only (see convSame in conv.ts).
  * - Down- and up-sampling are 2x2 'patchify' ops (space-to-depth and depth-to-space written as
  *   reshape/transpose, whose gradients exist everywhere) followed or preceded by a per-pixel
  *   matMul, i.e. a stride-2 2x2 convolution, resp. its transpose, computed as a plain matMul.
@@ -101,7 +101,7 @@ class PixelLinear {
   }
 }
 
-/** x + conv3x3(silu(x)) + bias: a pre-activation residual block, so the identity path trains from the start. */
+/** x + convSame(silu(x)) + bias: a pre-activation residual block, so the identity path trains from the start. */
 class ResidualConv {
   private readonly weight: tf.Variable;
   private readonly bias: tf.Variable;
@@ -111,7 +111,7 @@ class ResidualConv {
   }
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.add(x, tf.add(conv3x3(silu(x), this.weight as tf.Tensor4D), this.bias));
+    return tf.add(x, tf.add(convSame(silu(x), this.weight as tf.Tensor4D), this.bias));
   }
 }
 

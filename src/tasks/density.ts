@@ -47,12 +47,29 @@ export interface DensityDefinition {
   presetFile?: string;
   /** Data dimension (2 unless stated; the 1D mixture uses 1). */
   dim?: number;
-  /** Metrics beyond NLL and sample quality, computed from the trained model (e.g. exact TV bounds). */
-  extraEvaluation?: (model: VelocityModel, config: RunConfig, spec: RunSpec, rng: Rng) => Promise<ExtraEvaluation>;
+  /**
+   * Metrics beyond NLL and sample quality, computed from the trained model (e.g. exact TV bounds),
+   * the evaluation's samples (its first eval.sampleCount rows are the scored ones) and its metrics.
+   */
+  extraEvaluation?: (model: VelocityModel, config: RunConfig, spec: RunSpec, rng: Rng, evaluated: Evaluated) => Promise<ExtraEvaluation>;
+  /** The velocity field (default: the reference code's MLP of width `hidden` and `depth` layers). */
+  model?: (config: RunConfig, rng: Rng) => VelocityModel;
+  /**
+   * How CFM runs watch the divergence term they do not train on, at logged iterations: exactly
+   * (default), or, where d tangent passes per point would cost more than the step, with unbiased
+   * Hutchinson probes.
+   */
+  watchedDivergence?: { divEstimator: 'hutchinson-unbiased'; probes: number };
   /** Report columns after the standard ones. */
   extraColumns?: ColumnSpec[];
   /** Replaces the default figure (2D histograms of samples beside the data). */
   writeFigure?: (file: string, panels: FigurePanel[], config: RunConfig) => void;
+}
+
+/** What the standard evaluation has computed by the time the task's own evaluation runs. */
+export interface Evaluated {
+  samples: Float32Array;
+  metrics: Record<string, number>;
 }
 
 /** What a task-specific evaluation adds: metrics and, optionally, a density on the task's grid. */
@@ -118,7 +135,7 @@ interface ReferenceTracker {
   timed: number;
 }
 
-class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
+class DensityExperiment extends ModelExperiment<VelocityModel> implements Experiment {
   private readonly path: AffinePath;
   private readonly opts: FlowLossOptions;
   private readonly dim: number;
@@ -131,7 +148,7 @@ class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
     private readonly spec: RunSpec,
     private readonly rng: Rng,
   ) {
-    super(new Mlp({ dim: def.dim ?? 2, hidden: config.hidden, depth: config.depth }, rng.fork('init')), rng);
+    super(def.model?.(config, rng.fork('init')) ?? new Mlp({ dim: def.dim ?? 2, hidden: config.hidden, depth: config.depth }, rng.fork('init')), rng);
     this.dim = def.dim ?? 2;
     this.path = new AffinePath(affineSchedule(affinePathName(spec.path), config.sigmaMin));
     this.opts = lossOptionsFor(spec, config);
@@ -215,7 +232,8 @@ class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
     if (this.opts.method === 'cfm' && isLogIteration(iteration, this.config.logEvery, this.config.iterations)) {
       // Watch the divergence term CFM does not train on (the paper's Figure 1). It is not an
       // ancestor of the returned total, so it adds no gradient, and the exact estimator draws no probes.
-      const watched = flowLoss(this.model, sample, { ...this.opts, method: 'fdm', divEstimator: 'exact', lambda: 0 }, this.streams.probes, importance);
+      const watch = this.def.watchedDivergence ?? { divEstimator: 'exact' };
+      const watched = flowLoss(this.model, sample, { ...this.opts, ...watch, method: 'fdm', lambda: 0 }, this.streams.probes, importance);
       tf.dispose([terms.cdm, watched.total, watched.cfm]);
       terms = { ...terms, cdm: watched.cdm };
     }
@@ -253,7 +271,7 @@ class DensityExperiment extends ModelExperiment<Mlp> implements Experiment {
     };
     const entropy = this.facts.entropy;
     if (entropy !== undefined) metrics.gap = nll - entropy;
-    const extra = await this.def.extraEvaluation?.(this.model, this.config, this.spec, evalRng.fork('extra'));
+    const extra = await this.def.extraEvaluation?.(this.model, this.config, this.spec, evalRng.fork('extra'), { samples, metrics });
     // Throughput of the batched solvers (the NLL's exact divergence from d tangent passes).
     const throughput: Record<string, number> = { nllPerSecond: ev.nllSamples / nllSeconds, samplesPerSecond: drawn / sampleSeconds };
     // Seconds per in-training reference evaluation, over those this process ran (not the resumed part's earlier ones).

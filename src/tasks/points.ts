@@ -9,6 +9,7 @@ import { Rng } from '../random/rng';
 import { PACKAGE_ROOT } from '../results/environment';
 import { writeDensityPng } from '../report/density-png';
 import { DENSITY_EVAL_PROTOCOLS, densityColumns, densityTask, DensityDefinition } from './density';
+import { rowSampler, shuffled } from './rows';
 
 /** The largest dimension the task takes: the MLP and the sample metrics are sized for low dimensions. */
 const MAX_DIM = 64;
@@ -89,27 +90,6 @@ function prepare(settings: PointsSettings): PreparedPoints {
   const result = { dim, train: gather(trainIndex), test: gather(order.slice(0, testRows)), logScale: sd.reduce((a, s) => a + Math.log(s), 0) };
   prepared.set(key, result);
   return result;
-}
-
-/** 0..n-1 in a random order (Fisher-Yates). */
-function shuffled(n: number, rng: Rng): number[] {
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
-}
-
-/** n rows of a table: a random subset when it has that many, else drawn with replacement. */
-function rowSampler(table: Float32Array, dim: number, withReplacement: boolean) {
-  const rows = table.length / dim;
-  return (n: number, rng: Rng): Float32Array => {
-    const picks = !withReplacement && n <= rows ? shuffled(rows, rng).slice(0, n) : Array.from({ length: n }, () => rng.int(rows));
-    const out = new Float32Array(n * dim);
-    picks.forEach((r, i) => out.set(table.subarray(r * dim, (r + 1) * dim), i * dim));
-    return out;
-  };
 }
 
 /** The first two coordinates of flat rows of `dim` values. */

@@ -1,5 +1,8 @@
 import { densityTask } from './density';
 import { dnaToyTask } from './dna-toy';
+import { dynamicsTask } from './dynamics/task';
+import { FITZHUGH_NAGUMO, LORENZ } from '../datasets/dynamics';
+import { fitzhughNagumoConstraint, lorenzConstraint } from '../metrics/events';
 import { mixtureTask } from './gmm';
 import { pointsTask } from './points';
 import { Task } from '../core/task';
@@ -47,6 +50,16 @@ const TASKS: Task[] = [
   toy2dTask('2spirals', 'FFJORD two interleaved spirals (540 degrees, noise 0.1)', twoSpirals),
   toy2dTask('circles', 'FFJORD two circles (make_circles factor 0.5, noise 0.08, scaled x3)', circles),
   dnaToyTask,
+  dynamicsTask({
+    system: LORENZ,
+    description: 'Lorenz trajectories (60 x 3, after Finzi et al.); NLL per dimension and the event C = 0.6 - mean |rfft(x)| > 0',
+    constraint: lorenzConstraint,
+  }),
+  dynamicsTask({
+    system: FITZHUGH_NAGUMO,
+    description: 'two coupled FitzHugh-Nagumo neurons (60 x 4, after Finzi et al.); NLL per dimension and the spike event max mean(x1, x2) > 2.5',
+    constraint: fitzhughNagumoConstraint,
+  }),
   movingMnistTask,
   kthTask,
   pointsTask,

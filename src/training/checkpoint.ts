@@ -81,7 +81,8 @@ const savedModelSchema: z.ZodType<SavedModel> = z.object({
   panel: z.object({ points: encodedTensorSchema, density: encodedTensorSchema.optional() }).nullable(),
 });
 
-function readSavedFile<T>(file: string, what: string, schema: z.ZodType<T>): T {
+/** A JSON file written by the suite, read and validated; a missing, truncated or corrupt one is a SavedFileError naming it. */
+export function readSavedFile<T>(file: string, what: string, schema: z.ZodType<T>): T {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

@@ -1,0 +1,148 @@
+import * as path from 'node:path';
+import { RunConfig } from '../../config/schema';
+import { ColumnSpec } from '../../core/columns';
+import { RunSpec, Task } from '../../core/task';
+import { DynamicalSystem, trajectoryLength } from '../../datasets/dynamics';
+import { compareEvents, constraintValues, TrajectoryView } from '../../metrics/events';
+import { Unet1d } from '../../models/unet1d';
+import { AFFINE_PATHS } from '../../paths/affine';
+import { Rng } from '../../random/rng';
+import { Curve, writeCurvesPng } from '../../report/curves-png';
+import { densityColumns, densityTask, DensityDefinition } from '../density';
+import { rowSampler } from '../rows';
+import { prepareTrajectories, TrajectorySets } from './data';
+import { DYNAMICS_SECTION, dynamicsOf } from './settings';
+
+/** A system of the family and the event its table measures (Finzi et al.'s constraint C; an event is C > 0). */
+export interface DynamicsTaskDefinition {
+  system: DynamicalSystem;
+  description: string;
+  constraint: (trajectory: TrajectoryView) => number;
+}
+
+/** Probes per point with which CFM watches the divergence term in 180+ dimensions (d exact tangent passes would cost more than the step). */
+const WATCH_PROBES = 2;
+/** Histogram bins of C, as the authors' event histograms. */
+const EVENT_BINS = 128;
+/** Trajectories drawn in the figure, per panel. */
+const FIGURE_TRAJECTORIES = 4;
+
+const EVENT_COLUMNS: ColumnSpec[] = [
+  { key: 'nllPerDim', header: 'NLL/dim (nats)', digits: 4, showStd: true, better: 'lower' },
+  { key: 'eventTv', header: 'event TV', digits: 4, showStd: true, better: 'lower' },
+  { key: 'eventTvFloor', header: 'TV floor (data)', digits: 4, showStd: false },
+  { key: 'eventKl', header: 'event KL', digits: 4, showStd: true, better: 'lower' },
+  { key: 'eventRate', header: 'P(event)', digits: 4, showStd: true },
+  { key: 'eventRateData', header: 'P(event) data', digits: 4, showStd: false },
+];
+
+/**
+ * The U-Net over the time axis (models/unet1d.ts): `hidden` base channels, `depth` levels with
+ * channels doubling per level (32/64/128 at the authors' size: hidden 32, depth 3).
+ */
+function unetFor(system: DynamicalSystem, config: RunConfig, rng: Rng): Unet1d {
+  const multipliers = Array.from({ length: config.depth }, (_, level) => 2 ** level);
+  const groups = Math.min(8, config.hidden);
+  return new Unet1d({ length: trajectoryLength(system), channels: system.stateDim, base: config.hidden, multipliers, groups, blocksPerLevel: 1, timeEmbedding: 32 }, rng);
+}
+
+/** The first coordinate of a few trajectories over time, for the figure. */
+function firstCoordinateCurves(label: string, values: Float32Array, system: DynamicalSystem): Curve[] {
+  const length = trajectoryLength(system);
+  const size = length * system.stateDim;
+  const count = Math.min(FIGURE_TRAJECTORIES, values.length / size);
+  const times = Array.from({ length }, (_, t) => (system.burnIn + t) * system.dt);
+  return Array.from({ length: count }, (_, i) => ({
+    label: `${label} ${i + 1}`,
+    xs: times,
+    ys: Array.from({ length }, (_, t) => values[i * size + t * system.stateDim]),
+  }));
+}
+
+/** A density task in R^(length x stateDim) whose data are a seed's trajectories, and the event metrics. */
+function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): DensityDefinition {
+  const { system, constraint } = def;
+  const length = trajectoryLength(system);
+  const dim = length * system.stateDim;
+  const eventsOf = (values: Float32Array) => constraintValues(constraint, values, length, system.stateDim);
+  const heldOutEvents = eventsOf(sets.test);
+  // The histograms' sampling floor: what a perfect model scores, data against data of the same size.
+  const floor = compareEvents(heldOutEvents, eventsOf(sets.reference), EVENT_BINS);
+  return {
+    name: system.name,
+    description: def.description,
+    dim,
+    sample: rowSampler(sets.train, dim, true),
+    heldOut: rowSampler(sets.test, dim, false),
+    range: [-3, 3],
+    model: (config, rng) => unetFor(system, config, rng),
+    watchedDivergence: { divEstimator: 'hutchinson-unbiased', probes: WATCH_PROBES },
+    async extraEvaluation(_model, config, _spec, _rng, { samples, metrics }) {
+      const scored = samples.subarray(0, config.eval.sampleCount * dim);
+      const events = compareEvents(heldOutEvents, eventsOf(scored), EVENT_BINS);
+      return {
+        metrics: {
+          // The authors' per-dimension NLL (nats).
+          nllPerDim: metrics.nll / dim,
+          eventTv: events.tv,
+          eventKl: events.kl,
+          eventTvFloor: floor.tv,
+          eventKlFloor: floor.kl,
+          eventRate: events.eventRateModel,
+          eventRateStdErr: events.eventRateModelStdErr,
+          eventRateData: events.eventRateData,
+        },
+      };
+    },
+    writeFigure(file, panels) {
+      const curves = [firstCoordinateCurves('data', sets.test, system), ...panels.map((p) => firstCoordinateCurves(p.label, p.points, system))].flat();
+      writeCurvesPng(file, curves, { title: `${system.name}: first coordinate of ${FIGURE_TRAJECTORIES} trajectories per panel` });
+    },
+  };
+}
+
+function setsKey(system: DynamicalSystem, config: RunConfig, seed: number): string {
+  return JSON.stringify([system.name, dynamicsOf(config), seed]);
+}
+
+/**
+ * Lorenz or FitzHugh-Nagumo trajectories as in the FDM paper's dynamics experiments (after Finzi et
+ * al.): a flow on whole trajectories (60 points x the state), its NLL per dimension by the
+ * probability-flow ODE with Hutchinson's estimator, and the distribution of the event statistic C
+ * under the model against held-out data (histogram TV and KL, P(event)).
+ */
+export function dynamicsTask(def: DynamicsTaskDefinition): Task {
+  const prepared = new Map<string, TrajectorySets>();
+  const definition = (config: RunConfig, spec: RunSpec): DensityDefinition => {
+    const sets = prepared.get(setsKey(def.system, config, spec.seed));
+    if (!sets) throw new Error(`${def.system.name}: the trajectories of seed ${spec.seed} are not ready: call prepare() first`);
+    return definitionFor(def, sets);
+  };
+  return {
+    name: def.system.name,
+    description: def.description,
+    presetFile: 'dynamics',
+    paths: AFFINE_PATHS,
+    section: DYNAMICS_SECTION,
+    columns: [...densityColumns({}).filter((c) => c.key === 'nll' || c.key === 'nllStdErr'), ...EVENT_COLUMNS],
+    facts: {},
+    recordedSettings: (config) => {
+      const settings = dynamicsOf(config);
+      return { 'dynamics.trainTrajectories': settings.trainTrajectories, 'dynamics.testTrajectories': settings.testTrajectories };
+    },
+    async prepare(config, spec, context) {
+      const key = setsKey(def.system, config, spec.seed);
+      if (!prepared.has(key)) prepared.set(key, prepareTrajectories(def.system, dynamicsOf(config), spec.seed, context));
+    },
+    createExperiment: (config, spec, rng) => densityTask(definition(config, spec)).createExperiment(config, spec, rng),
+    async writeFigure(file, panels, rng, config) {
+      // Drawn by a process that may have trained nothing (--jobs): the seed's trajectories come from
+      // the cache in the run directory, where the figure goes.
+      const spec = panels[0]?.spec;
+      if (!spec) return;
+      const context = { dir: path.dirname(file), log: () => undefined };
+      const sets = prepared.get(setsKey(def.system, config, spec.seed)) ?? prepareTrajectories(def.system, dynamicsOf(config), spec.seed, context);
+      await densityTask(definitionFor(def, sets)).writeFigure!(file, panels, rng, config);
+    },
+  };
+}

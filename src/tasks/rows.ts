@@ -1,0 +1,23 @@
+import { Rng } from '../random/rng';
+
+/** 0..n-1 in a random order (Fisher-Yates). */
+export function shuffled(n: number, rng: Rng): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+/** n rows of a table [rows * dim]: drawn with replacement, or else a random subset when it has that many. */
+export function rowSampler(table: Float32Array, dim: number, withReplacement: boolean) {
+  const rows = table.length / dim;
+  return (n: number, rng: Rng): Float32Array => {
+    const picks = !withReplacement && n <= rows ? shuffled(rows, rng).slice(0, n) : Array.from({ length: n }, () => rng.int(rows));
+    const out = new Float32Array(n * dim);
+    picks.forEach((r, i) => out.set(table.subarray(r * dim, (r + 1) * dim), i * dim));
+    return out;
+  };
+}
+
