@@ -33,13 +33,15 @@ interface DawnModule {
 }
 
 /**
- * Where the Vulkan loader looks for drivers (its manifest files), in its own order. A machine with
- * none of them has no Vulkan driver, and Dawn would only print its failure to find one.
+ * The Vulkan drivers' manifest files, found as the loader finds them: VK_DRIVER_FILES (or the older
+ * VK_ICD_FILENAMES) replaces its search of the standard directories, VK_ADD_DRIVER_FILES adds to it.
+ * A machine with none has no Vulkan driver, and Dawn would only print its failure to find one.
  */
 function vulkanDriverManifests(): string[] {
-  const fromEnv = ['VK_DRIVER_FILES', 'VK_ICD_FILENAMES', 'VK_ADD_DRIVER_FILES'].flatMap((name) =>
-    (process.env[name] ?? '').split(':').filter((file) => file !== ''),
-  );
+  const list = (name: string) => (process.env[name] ?? '').split(':').filter((file) => file !== '');
+  const added = list('VK_ADD_DRIVER_FILES');
+  const replacing = [...list('VK_DRIVER_FILES'), ...list('VK_ICD_FILENAMES')];
+  if (replacing.length) return [...added, ...replacing];
   const home = os.homedir();
   const dirs = [
     path.join(process.env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'vulkan/icd.d'),
@@ -56,7 +58,7 @@ function vulkanDriverManifests(): string[] {
       return [];
     }
   });
-  return [...fromEnv, ...listed];
+  return [...added, ...listed];
 }
 
 const SOFTWARE_DEVICES = /llvmpipe|lavapipe|swiftshader|softpipe/i;
