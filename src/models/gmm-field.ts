@@ -4,7 +4,9 @@ import { TangentOutput, VelocityModel } from './model';
 
 /**
  * The exact marginal field as a VelocityModel (no parameters), so that the likelihood, sampling
- * and bound code can be checked on a flow whose answers are known. Computed in float64 on the CPU.
+ * and bound code can be checked on a flow whose answers are known. Computed in float64 on the CPU
+ * from its inputs' values, which it reads synchronously: on webgpu, use it under
+ * withSynchronousReads (backend/backend.ts), as the gmm tasks do.
  */
 export class MixtureMarginalField implements VelocityModel {
   readonly dim: number;
