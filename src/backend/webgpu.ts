@@ -97,13 +97,13 @@ function loadDawn(): DawnModule | string {
   }
 }
 
+let opened: Promise<GpuAdapterRecord | string> | undefined;
+
 /**
  * Opens Dawn's high-performance adapter and makes it tfjs's `navigator.gpu`, then loads the tfjs
  * WebGPU backend. Returns the adapter, or why there is none. Idempotent: a second call reports the
  * adapter of the first.
  */
-let opened: Promise<GpuAdapterRecord | string> | undefined;
-
 export function openWebGpu(): Promise<GpuAdapterRecord | string> {
   opened ??= open();
   return opened;

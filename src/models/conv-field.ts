@@ -1,6 +1,6 @@
 import * as tf from '../backend/tf';
 import { Rng } from '../random/rng';
-import { swishWithDerivative } from './activations';
+import { silu, swishWithDerivative } from './activations';
 import { convSame } from './conv';
 import { VelocityModel } from './model';
 import { ParamFactory } from './params';
@@ -147,7 +147,7 @@ export class ConvLatentField {
     const angles = tf.mul(t, tf.tensor1d(TIME_FREQUENCIES.map((k) => k * Math.PI)));
     const parts = [t, tf.sin(angles), tf.cos(angles), ...(scalars ? [scalars] : [])];
     const features = tf.concat(parts, 1);
-    const hidden = swishWithDerivative(tf.add(tf.matMul(features, this.embedIn), this.embedBias)).h;
+    const hidden = silu(tf.add(tf.matMul(features, this.embedIn), this.embedBias));
     const b = t.shape[0];
     const w = this.shape.width;
     return this.modulations.map((m) => {

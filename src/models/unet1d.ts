@@ -1,6 +1,6 @@
 import * as tf from '../backend/tf';
 import { Rng } from '../random/rng';
-import { swishWithDerivative } from './activations';
+import { silu, swishWithDerivative } from './activations';
 import { convSame } from './conv';
 import { TangentOutput, VelocityModel } from './model';
 import { ParamFactory } from './params';
@@ -138,9 +138,11 @@ function linear(p: Pair, map: (x: tf.Tensor3D) => tf.Tensor3D, bias: tf.Tensor1D
   return { h, dh: tf.reshape(out, [k, n, out.shape[1], out.shape[2]]) };
 }
 
+/** Swish; its derivative only where there are tangents to multiply (sampling runs without). */
 function swish(p: Pair): Pair {
+  if (!p.dh) return { h: silu(p.h), dh: null };
   const { h, dh } = swishWithDerivative(p.h);
-  return { h, dh: p.dh && mulStack(p.dh, dh) };
+  return { h, dh: mulStack(p.dh, dh) };
 }
 
 /** h gain + offset, gain and offset broadcast over [N, L, C] and free of x (GroupNorm's affine, FiLM). */
@@ -326,8 +328,8 @@ export class Unet1d implements VelocityModel {
   private timeEmbedding(t: tf.Tensor2D): tf.Tensor2D {
     const angles = tf.mul(t, tf.tensor2d(this.frequencies, [1, this.frequencies.length]));
     const features = tf.concat([tf.sin(angles), tf.cos(angles)], 1);
-    const hidden = swishWithDerivative(tf.add(tf.matMul(features, this.timeIn.weight), this.timeIn.bias)).h;
-    return swishWithDerivative(tf.add(tf.matMul(hidden, this.timeOut.weight), this.timeOut.bias)).h as tf.Tensor2D;
+    const hidden = silu(tf.add(tf.matMul(features, this.timeIn.weight), this.timeIn.bias));
+    return silu(tf.add(tf.matMul(hidden, this.timeOut.weight), this.timeOut.bias)) as tf.Tensor2D;
   }
 
   private resBlock(p: Pair, block: ResBlock, embedding: tf.Tensor2D): Pair {

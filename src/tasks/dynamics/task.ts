@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { RunConfig } from '../../config/schema';
 import { ColumnSpec } from '../../core/columns';
-import { RunSpec, Task } from '../../core/task';
+import { PrepareContext, RunSpec, Task } from '../../core/task';
 import { DynamicalSystem, trajectoryLength } from '../../datasets/dynamics';
 import { compareEvents, constraintValues, TrajectoryView } from '../../metrics/events';
 import { Unet1d } from '../../models/unet1d';
@@ -65,9 +65,6 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
   const length = trajectoryLength(system);
   const dim = length * system.stateDim;
   const eventsOf = (values: Float32Array) => constraintValues(constraint, values, length, system.stateDim);
-  const heldOutEvents = eventsOf(sets.test);
-  // The histograms' sampling floor: what a perfect model scores, data against data of the same size.
-  const floor = compareEvents(heldOutEvents, eventsOf(sets.reference), EVENT_BINS);
   return {
     name: system.name,
     description: def.description,
@@ -79,7 +76,10 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
     watchedDivergence: { divEstimator: 'hutchinson-unbiased', probes: WATCH_PROBES },
     async extraEvaluation(_model, config, _spec, _rng, { samples, metrics }) {
       const scored = samples.subarray(0, config.eval.sampleCount * dim);
+      const heldOutEvents = eventsOf(sets.test);
       const events = compareEvents(heldOutEvents, eventsOf(scored), EVENT_BINS);
+      // The histograms' sampling floor: what a perfect model scores, data against data of the same size.
+      const floor = compareEvents(heldOutEvents, eventsOf(sets.reference), EVENT_BINS);
       return {
         metrics: {
           // The authors' per-dimension NLL (nats).
@@ -113,6 +113,12 @@ function setsKey(system: DynamicalSystem, config: RunConfig, seed: number): stri
  */
 export function dynamicsTask(def: DynamicsTaskDefinition): Task {
   const prepared = new Map<string, TrajectorySets>();
+  const setsFor = (config: RunConfig, seed: number, context: PrepareContext): TrajectorySets => {
+    const key = setsKey(def.system, config, seed);
+    const sets = prepared.get(key) ?? prepareTrajectories(def.system, dynamicsOf(config), seed, context);
+    prepared.set(key, sets);
+    return sets;
+  };
   const definition = (config: RunConfig, spec: RunSpec): DensityDefinition => {
     const sets = prepared.get(setsKey(def.system, config, spec.seed));
     if (!sets) throw new Error(`${def.system.name}: the trajectories of seed ${spec.seed} are not ready: call prepare() first`);
@@ -131,8 +137,7 @@ export function dynamicsTask(def: DynamicsTaskDefinition): Task {
       return { 'dynamics.trainTrajectories': settings.trainTrajectories, 'dynamics.testTrajectories': settings.testTrajectories };
     },
     async prepare(config, spec, context) {
-      const key = setsKey(def.system, config, spec.seed);
-      if (!prepared.has(key)) prepared.set(key, prepareTrajectories(def.system, dynamicsOf(config), spec.seed, context));
+      setsFor(config, spec.seed, context);
     },
     createExperiment: (config, spec, rng) => densityTask(definition(config, spec)).createExperiment(config, spec, rng),
     async writeFigure(file, panels, rng, config) {
@@ -140,8 +145,7 @@ export function dynamicsTask(def: DynamicsTaskDefinition): Task {
       // the cache in the run directory, where the figure goes.
       const spec = panels[0]?.spec;
       if (!spec) return;
-      const context = { dir: path.dirname(file), log: () => undefined };
-      const sets = prepared.get(setsKey(def.system, config, spec.seed)) ?? prepareTrajectories(def.system, dynamicsOf(config), spec.seed, context);
+      const sets = setsFor(config, spec.seed, { dir: path.dirname(file), log: () => undefined });
       await densityTask(definitionFor(def, sets)).writeFigure!(file, panels, rng, config);
     },
   };
