@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DynamicalSystem, FITZHUGH_NAGUMO, generateTrajectories, integrateTrajectory, LORENZ, trajectoryLength } from '../src/datasets/dynamics';
-import { compareEvents, constraintValues, fitzhughNagumoConstraint, lorenzConstraint, realDftMagnitudes } from '../src/metrics/events';
+import * as tf from '../src/backend/tf';
+import { compareEvents, constraintValues, fitzhughNagumoConstraint, fitzhughNagumoConstraintTf, lorenzConstraint, lorenzConstraintTf, realDftMagnitudes } from '../src/metrics/events';
+import { useTestBackend } from './helpers/backend';
 import { Rng } from '../src/random/rng';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -100,6 +102,35 @@ describe('event statistics', () => {
     fhn[10 * 4 + 1] = 4;
     fhn[20 * 4] = 6;
     assert.equal(fitzhughNagumoConstraint({ values: fhn, offset: 0, length, stateDim: 4 }), 3.5 - 2.5);
+  });
+
+  it('the differentiable constraints equal the float64 ones on real trajectories, and their gradients finite differences', async () => {
+    await useTestBackend();
+    const cases = [
+      { system: LORENZ, js: lorenzConstraint, differentiable: lorenzConstraintTf },
+      { system: FITZHUGH_NAGUMO, js: fitzhughNagumoConstraint, differentiable: fitzhughNagumoConstraintTf },
+    ];
+    for (const { system, js, differentiable } of cases) {
+      const length = trajectoryLength(system);
+      const dim = length * system.stateDim;
+      const values = generateTrajectories(system, 8, new Rng(`tf-constraint-${system.name}`));
+      const expected = constraintValues(js, values, length, system.stateDim);
+      const C = differentiable(length, system.stateDim);
+      const actual = tf.tidy(() => Array.from(C(tf.tensor2d(values, [8, dim])).dataSync()));
+      actual.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-4 * (1 + Math.abs(expected[i])), `${system.name} row ${i}: ${v} vs ${expected[i]}`));
+      // The gradient of the first row against central differences of the float64 constraint, on a few coordinates.
+      const gradient = tf.tidy(() => tf.grad((x: tf.Tensor) => tf.sum(C(x as tf.Tensor2D)))(tf.tensor2d(values.subarray(0, dim), [1, dim])).dataSync());
+      const row = Array.from(values.subarray(0, dim), Number);
+      // Lorenz's C depends on every first coordinate, FitzHugh-Nagumo's on the two voltages at the spike only: include the largest entry.
+      const largest = Array.from(gradient).reduce((best, g, i) => (Math.abs(g) > Math.abs(gradient[best]) ? i : best), 0);
+      assert.ok(Math.abs(gradient[largest]) > 0.1, `${system.name}: a gradient of C that vanishes`);
+      for (const j of [0, 3 * system.stateDim, 17 * system.stateDim, 17 * system.stateDim + 1, largest, dim - 1]) {
+        const h = 1e-4;
+        const at = (delta: number) => js({ values: row.map((v, i) => (i === j ? v + delta : v)), offset: 0, length, stateDim: system.stateDim });
+        const numeric = (at(h) - at(-h)) / (2 * h);
+        assert.ok(Math.abs(gradient[j] - numeric) < 1e-3 * (1 + Math.abs(numeric)), `${system.name} dC/dx_${j}: ${gradient[j]} vs ${numeric}`);
+      }
+    }
   });
 
   it('compareEvents: TV 0 and KL near 0 for the same values, TV 1 for disjoint ones, event rates with their standard error', () => {

@@ -1,3 +1,5 @@
+import * as tf from '../backend/tf';
+
 /**
  * Event statistics of trajectories (Finzi et al., ICML 2023, as the FDM repository defines them in
  * userfm/event_constraints.py): a constraint C(x) of a whole trajectory, and the event C > 0. The
@@ -94,3 +96,33 @@ export function compareEvents(data: readonly number[], model: readonly number[],
     eventRateModelStdErr: Math.sqrt((eventRateModel * (1 - eventRateModel)) / model.length),
   };
 }
+
+/**
+ * The constraints as differentiable tf functions of a batch of flat trajectories [B, length *
+ * stateDim] -> [B], for guidance (solvers/guidance.ts). The functions above stay the metrics' float64
+ * definition; tests hold the two equal.
+ */
+export type TrajectoryStatistic = (length: number, stateDim: number) => (x: tf.Tensor2D) => tf.Tensor1D;
+
+function channelTf(x: tf.Tensor2D, length: number, stateDim: number, c: number): tf.Tensor2D {
+  return tf.reshape(tf.slice(tf.reshape(x, [-1, length, stateDim]), [0, 0, c], [-1, length, 1]), [-1, length]) as tf.Tensor2D;
+}
+
+/** Lorenz's C by the real DFT as two matrix products (cos and sin of 2 pi f t / n for f >= 1). */
+export const lorenzConstraintTf: TrajectoryStatistic = (length, stateDim) => {
+  const frequencies = Math.floor(length / 2);
+  const basis = (f: (angle: number) => number) =>
+    tf.tensor2d(Float32Array.from({ length: length * frequencies }, (_, i) => f((2 * Math.PI * (Math.floor(i / frequencies) * ((i % frequencies) + 1))) / length)), [length, frequencies]);
+  return (x) =>
+    tf.tidy(() => {
+      const signal = channelTf(x, length, stateDim, 0);
+      const [re, im] = [tf.matMul(signal, basis(Math.cos)), tf.matMul(signal, basis(Math.sin))];
+      // The 1e-12 keeps the gradient of |X_f| finite where X_f = 0.
+      const magnitudes = tf.sqrt(tf.add(tf.add(tf.square(re), tf.square(im)), 1e-12));
+      return tf.sub(0.6, tf.mean(magnitudes, 1)) as tf.Tensor1D;
+    });
+};
+
+/** FitzHugh-Nagumo's C: the largest mean of the two voltages over time, minus 2.5. */
+export const fitzhughNagumoConstraintTf: TrajectoryStatistic = (length, stateDim) => (x) =>
+  tf.tidy(() => tf.sub(tf.max(tf.div(tf.add(channelTf(x, length, stateDim, 0), channelTf(x, length, stateDim, 1)), 2), 1), 2.5) as tf.Tensor1D);

@@ -2,6 +2,8 @@ import * as tf from '../backend/tf';
 import { basisTangents, drawProbes, probeQuadratic, ProbeDistribution, traceFromBasis } from '../losses/divergence';
 import { VelocityModel } from '../models/model';
 import { Rng } from '../random/rng';
+import { T_MAX } from '../paths/time-sampling';
+import { GuidedSampling, guidedVelocity } from './guidance';
 import { integrate, SolverOptions, SolverStats } from './ode';
 
 export interface FlowOptions extends SolverOptions {
@@ -12,6 +14,8 @@ export interface FlowOptions extends SolverOptions {
 export interface SampleOptions extends FlowOptions {
   /** Time at which the integration starts (default 0); the given states are x at that time. */
   start?: number;
+  /** Conditioned sampling: the field plus a guidance term (solvers/guidance.ts). */
+  guided?: GuidedSampling;
 }
 
 export interface LikelihoodOptions extends FlowOptions {
@@ -56,7 +60,10 @@ export async function sampleFlow(model: VelocityModel, noise: Float32Array, opti
   for (const [start, end] of batchRanges(rowCount(noise, dim, 'sampleFlow'), options.batchSize)) {
     const batch = end - start;
     const x0 = tf.tensor2d(noise.subarray(start * dim, end * dim), [batch, dim]);
-    const { y } = await integrate((t, x) => model.forward(x, timeColumn(batch, t)), x0, options.start ?? 0, 1, options);
+    const field = options.guided ? guidedVelocity(model, options.guided, [start, end]) : (t: number, x: tf.Tensor2D) => model.forward(x, timeColumn(batch, t));
+    // Guidance is singular at sigma = 0 (it moves observed coordinates along the conditional path,
+    // (o - x)/(1 - t) for CondOT): guided sampling stops at T_MAX, 1e-5 short of the data.
+    const { y } = await integrate(field, x0, options.start ?? 0, options.guided ? T_MAX : 1, options);
     out.set(await y.data(), start * dim);
     tf.dispose([x0, y]);
   }

@@ -2,7 +2,7 @@ import { densityTask } from './density';
 import { dnaToyTask } from './dna-toy';
 import { dynamicsTask } from './dynamics/task';
 import { FITZHUGH_NAGUMO, LORENZ } from '../datasets/dynamics';
-import { fitzhughNagumoConstraint, lorenzConstraint } from '../metrics/events';
+import { fitzhughNagumoConstraint, fitzhughNagumoConstraintTf, lorenzConstraint, lorenzConstraintTf } from '../metrics/events';
 import { mixtureTask } from './gmm';
 import { pointsTask } from './points';
 import { Task } from '../core/task';
@@ -54,11 +54,13 @@ const TASKS: Task[] = [
     system: LORENZ,
     description: 'Lorenz trajectories (60 x 3, after Finzi et al.); NLL per dimension and the event C = 0.6 - mean |rfft(x)| > 0',
     constraint: lorenzConstraint,
+    differentiableConstraint: lorenzConstraintTf,
   }),
   dynamicsTask({
     system: FITZHUGH_NAGUMO,
     description: 'two coupled FitzHugh-Nagumo neurons (60 x 4, after Finzi et al.); NLL per dimension and the spike event max mean(x1, x2) > 2.5',
     constraint: fitzhughNagumoConstraint,
+    differentiableConstraint: fitzhughNagumoConstraintTf,
   }),
   movingMnistTask,
   kthTask,

@@ -29,12 +29,15 @@ const savedSchema = z.object({
   reference: encodedTensorSchema,
 });
 
-function counts(settings: DynamicsSettings): Record<(typeof SPLITS)[number], number> {
+/** What shapes a seed's trajectory sets. */
+export type TrajectoryCounts = Pick<DynamicsSettings, 'trainTrajectories' | 'testTrajectories'>;
+
+function counts(settings: TrajectoryCounts): Record<(typeof SPLITS)[number], number> {
   return { train: settings.trainTrajectories, test: settings.testTrajectories, reference: settings.testTrajectories };
 }
 
 /** The file a run directory caches a seed's trajectories in, named by everything that shapes them. */
-export function trajectoriesFile(dir: string, system: DynamicalSystem, settings: DynamicsSettings, seed: number): string {
+export function trajectoriesFile(dir: string, system: DynamicalSystem, settings: TrajectoryCounts, seed: number): string {
   return path.join(dir, 'trajectories', `${system.name}-train-${settings.trainTrajectories}-test-${settings.testTrajectories}-seed-${seed}.json`);
 }
 
@@ -43,7 +46,7 @@ export function trajectoriesFile(dir: string, system: DynamicalSystem, settings:
  * not change the held-out ones), generated once and cached in the run directory: CFM and FDM of a
  * seed, a resumed run and `sample` read the same ones.
  */
-export function prepareTrajectories(system: DynamicalSystem, settings: DynamicsSettings, seed: number, context: PrepareContext): TrajectorySets {
+export function prepareTrajectories(system: DynamicalSystem, settings: TrajectoryCounts, seed: number, context: PrepareContext): TrajectorySets {
   const file = context.dir === null ? null : trajectoriesFile(context.dir, system, settings, seed);
   const shape = (count: number) => [count, trajectoryLength(system), system.stateDim];
   if (file !== null && fs.existsSync(file)) {

@@ -3,13 +3,15 @@ import { RunConfig } from '../../config/schema';
 import { ColumnSpec } from '../../core/columns';
 import { PrepareContext, RunSpec, Task } from '../../core/task';
 import { DynamicalSystem, trajectoryLength } from '../../datasets/dynamics';
-import { compareEvents, constraintValues, TrajectoryView } from '../../metrics/events';
+import { compareEvents, constraintValues, TrajectoryStatistic, TrajectoryView } from '../../metrics/events';
+import { VelocityModel } from '../../models/model';
 import { Unet1d } from '../../models/unet1d';
-import { AFFINE_PATHS } from '../../paths/affine';
+import { AFFINE_PATHS, affinePathName, affineSchedule } from '../../paths/affine';
 import { Rng } from '../../random/rng';
 import { Curve, writeCurvesPng } from '../../report/curves-png';
 import { densityColumns, densityTask, DensityDefinition } from '../density';
 import { rowSampler } from '../rows';
+import { ConditioningContext, continuationErrors, eventConditioned, exactNllComparison } from './conditioning';
 import { prepareTrajectories, TrajectorySets } from './data';
 import { DYNAMICS_SECTION, dynamicsOf } from './settings';
 
@@ -18,6 +20,8 @@ export interface DynamicsTaskDefinition {
   system: DynamicalSystem;
   description: string;
   constraint: (trajectory: TrajectoryView) => number;
+  /** The same C as a differentiable function of a batch, for event-conditioned sampling. */
+  differentiableConstraint: TrajectoryStatistic;
 }
 
 /** Probes per point with which CFM watches the divergence term in 180+ dimensions (d exact tangent passes would cost more than the step). */
@@ -34,6 +38,9 @@ const EVENT_COLUMNS: ColumnSpec[] = [
   { key: 'eventKl', header: 'event KL', digits: 4, showStd: true, better: 'lower' },
   { key: 'eventRate', header: 'P(event)', digits: 4, showStd: true },
   { key: 'eventRateData', header: 'P(event) data', digits: 4, showStd: false },
+  { key: 'conditionedEventTv', header: 'event TV | guided', digits: 4, showStd: true, better: 'lower' },
+  { key: 'conditionedEventRate', header: 'P(event) | guided', digits: 4, showStd: true, better: 'higher' },
+  { key: 'continuationError', header: 'continuation err.', digits: 4, showStd: true, better: 'lower' },
 ];
 
 /**
@@ -59,6 +66,23 @@ function firstCoordinateCurves(label: string, values: Float32Array, system: Dyna
   }));
 }
 
+/** Bins of the figure's histograms of C (coarser than the metric's 128, for a readable plot). */
+const FIGURE_HISTOGRAM_BINS = 32;
+
+/** The event figure beside a run's trajectory figure. */
+export function eventsFigureFile(trajectoryFigure: string): string {
+  return trajectoryFigure.replace(/\.png$/, '-events.png');
+}
+
+/** The density of values over equal bins spanning the data's range, as a curve through the bin centres (values outside are left out). */
+function histogramCurve(label: string, values: number[], data: number[]): Curve {
+  const low = Math.min(...data), high = Math.max(...data);
+  const width = (high - low) / FIGURE_HISTOGRAM_BINS || 1;
+  const counts = new Array<number>(FIGURE_HISTOGRAM_BINS).fill(0);
+  for (const v of values) if (v >= low && v <= high) counts[Math.min(FIGURE_HISTOGRAM_BINS - 1, Math.floor((v - low) / width))]++;
+  return { label, xs: counts.map((_, b) => low + (b + 0.5) * width), ys: counts.map((c) => c / (values.length * width)) };
+}
+
 /** A density task in R^(length x stateDim) whose data are a seed's trajectories, and the event metrics. */
 function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): DensityDefinition {
   const { system, constraint } = def;
@@ -74,7 +98,7 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
     range: [-3, 3],
     model: (config, rng) => unetFor(system, config, rng),
     watchedDivergence: { divEstimator: 'hutchinson-unbiased', probes: WATCH_PROBES },
-    async extraEvaluation(_model, config, _spec, _rng, { samples, metrics }) {
+    async extraEvaluation(model, config, spec, rng, { samples, metrics }) {
       const scored = samples.subarray(0, config.eval.sampleCount * dim);
       const heldOutEvents = eventsOf(sets.test);
       const events = compareEvents(heldOutEvents, eventsOf(scored), EVENT_BINS);
@@ -91,18 +115,54 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
           eventRate: events.eventRateModel,
           eventRateStdErr: events.eventRateModelStdErr,
           eventRateData: events.eventRateData,
+          ...(await conditionedEvaluations(def, sets, model, config, spec.path, rng)),
         },
       };
     },
     writeFigure(file, panels) {
       const curves = [firstCoordinateCurves('data', sets.test, system), ...panels.map((p) => firstCoordinateCurves(p.label, p.points, system))].flat();
       writeCurvesPng(file, curves, { title: `${system.name}: first coordinate of ${FIGURE_TRAJECTORIES} trajectories per panel` });
+      // Beside it, the distribution of the event statistic C: the table's histograms, drawn as curves.
+      const heldOutEvents = eventsOf(sets.test);
+      const histograms = [{ label: 'data', values: heldOutEvents }, ...panels.map((p) => ({ label: p.label, values: eventsOf(p.points) }))];
+      writeCurvesPng(eventsFigureFile(file), histograms.map((h) => histogramCurve(h.label, h.values, heldOutEvents)), {
+        title: `${system.name}: density of C (an event is C > 0), ${FIGURE_HISTOGRAM_BINS} bins over the data's range`,
+      });
     },
   };
 }
 
+/** Held-out trajectories whose NLL is computed twice more with fresh Hutchinson probes, beside the exact divergence. */
+const HUTCHINSON_REPEATS = 4;
+
+/** The evaluations that condition the trained flow (events, continuations) and the exact-divergence NLL subset. */
+async function conditionedEvaluations(def: DynamicsTaskDefinition, sets: TrajectorySets, model: VelocityModel, config: RunConfig, pathName: string, rng: Rng): Promise<Record<string, number>> {
+  const { system } = def;
+  const settings = dynamicsOf(config);
+  const length = trajectoryLength(system);
+  const dim = length * system.stateDim;
+  const ev = config.eval;
+  const context: ConditioningContext = {
+    model,
+    schedule: affineSchedule(affinePathName(pathName), config.sigmaMin),
+    solver: { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: ev.batchSize },
+    length,
+    stateDim: system.stateDim,
+    eventsOf: (values) => constraintValues(def.constraint, values, length, system.stateDim),
+    constraint: def.differentiableConstraint(length, system.stateDim),
+    bins: EVENT_BINS,
+  };
+  const rows = (count: number) => sets.test.subarray(0, Math.min(count, sets.test.length / dim) * dim);
+  const metrics: Record<string, number> = {};
+  if (settings.conditionedSamples > 0) Object.assign(metrics, await eventConditioned(context, settings.conditionedSamples, sets.test, sets.reference, rng.fork('event-conditioned')));
+  if (settings.continuations > 0) Object.assign(metrics, await continuationErrors(context, rows(settings.continuations), settings.observedSteps, settings.continuationStrength, rng.fork('continuations')));
+  if (settings.exactNllTrajectories > 0) Object.assign(metrics, await exactNllComparison(context, rows(settings.exactNllTrajectories), HUTCHINSON_REPEATS, rng.fork('exact-nll')));
+  return metrics;
+}
+
 function setsKey(system: DynamicalSystem, config: RunConfig, seed: number): string {
-  return JSON.stringify([system.name, dynamicsOf(config), seed]);
+  const { trainTrajectories, testTrajectories } = dynamicsOf(config);
+  return JSON.stringify([system.name, trainTrajectories, testTrajectories, seed]);
 }
 
 /**
@@ -133,8 +193,7 @@ export function dynamicsTask(def: DynamicsTaskDefinition): Task {
     columns: [...densityColumns({}).filter((c) => c.key === 'nll' || c.key === 'nllStdErr'), ...EVENT_COLUMNS],
     facts: {},
     recordedSettings: (config) => {
-      const settings = dynamicsOf(config);
-      return { 'dynamics.trainTrajectories': settings.trainTrajectories, 'dynamics.testTrajectories': settings.testTrajectories };
+      return Object.fromEntries(Object.entries(dynamicsOf(config)).map(([key, value]) => [`dynamics.${key}`, value]));
     },
     async prepare(config, spec, context) {
       setsFor(config, spec.seed, context);
