@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '../src/backend/tf';
 import { TangentOutput, VelocityModel } from '../src/models/model';
-import { AffineSchedule, condOtSchedule, cosineSchedule } from '../src/paths/affine';
+import { AffineSchedule, condOtSchedule, cosineSchedule, veSchedule } from '../src/paths/affine';
 import { T_MAX } from '../src/paths/time-sampling';
 import { Rng } from '../src/random/rng';
 import { sampleFlow } from '../src/solvers/flow';
@@ -55,12 +55,12 @@ describe('guidance (conditioned sampling of an affine-path flow)', () => {
     // so C(x1) | x_t has mean w.x̂1 - b and variance |w|^2 times that (the guidance adds reg sigma^2/alpha^2).
     const [m, s, reg] = [0.3, 0.8, 1e-3];
     const w = [0.5, -1.2, 0.7], b = 0.4;
-    for (const schedule of [condOtSchedule(), cosineSchedule]) {
+    for (const schedule of [condOtSchedule(), cosineSchedule, veSchedule()]) {
       const field = new GaussianField(3, m, s, schedule);
       const guidance = eventGuidance((x) => tf.sub(tf.sum(tf.mul(x, tf.tensor1d(w)), 1), b) as tf.Tensor1D, reg);
       const x = [[0.2, -0.5, 1.1], [-1.4, 0.3, 0.05]];
       for (const t of [0.1, 0.5, 0.9]) {
-        const delta = tf.tidy(() => guidance(field, schedule, tf.tensor2d(x), t, [0, 2]).arraySync() as number[][]);
+        const delta = tf.tidy(() => guidance(field, schedule, tf.tensor2d(x), t, [0, 2]).correction.arraySync() as number[][]);
         const c = field.coefficients(t);
         const w2 = w.reduce((acc, v) => acc + v * v, 0);
         const std = Math.sqrt((w2 * s * s * c.sigma ** 2) / (c.alpha ** 2 * s * s + c.sigma ** 2) + (reg * c.sigma ** 2) / c.alpha ** 2);
@@ -89,7 +89,9 @@ describe('guidance (conditioned sampling of an affine-path flow)', () => {
     const n = 2000;
     const noise = new Rng('guidance-event').normalArray(n * 2);
     const guided = { schedule, guidance: eventGuidance((x) => tf.reshape(tf.slice(x, [0, 0], [-1, 1]), [-1]) as tf.Tensor1D) };
+    const tensors = tf.memory().numTensors;
     const samples = await sampleFlow(field, noise, { solver: 'rk4', steps: 100, batchSize: 500, guided });
+    assert.equal(tf.memory().numTensors, tensors, 'guided sampling leaves no tensors behind');
     const first = Array.from({ length: n }, (_, i) => samples[2 * i]);
     const second = Array.from({ length: n }, (_, i) => samples[2 * i + 1]);
     const fraction = first.filter((v) => v > 0).length / n;
@@ -108,7 +110,9 @@ describe('guidance (conditioned sampling of an affine-path flow)', () => {
     const observed = new Float32Array(n * 3);
     for (let i = 0; i < n; i++) observed[3 * i] = -1 + (2 * i) / n;
     const guided = { schedule, guidance: observationGuidance(observed, Float32Array.from([1, 0, 0]), 10) };
+    const tensors = tf.memory().numTensors;
     const samples = await sampleFlow(field, new Rng('guidance-observed').normalArray(n * 3), { solver: 'rk4', steps: 50, batchSize: 250, guided });
+    assert.equal(tf.memory().numTensors, tensors, 'guided sampling leaves no tensors behind');
     let worst = 0;
     for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(samples[3 * i] - observed[3 * i]));
     assert.ok(worst < 1e-3, `observed coordinate off by ${worst}`);

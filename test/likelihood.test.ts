@@ -19,14 +19,15 @@ const POINTS = new Float32Array([1, -0.5, 1.5, -0.2, 0.2, -1.1, 2.2, 0.6, -0.3, 
 const RK4: SolverOptions = { solver: 'rk4', steps: 50 };
 const DOPRI5: SolverOptions = { solver: 'dopri5', rtol: 1e-5, atol: 1e-5 };
 
-/** log N(x; mu, s^2 I) per row. */
-function exactLogDensity(x: Float32Array): number[] {
+/** log N(x; mu, (s c)^2 I) per row: the field's image of the source N(0, c^2 I) (c = 1 unless given). */
+function exactLogDensity(x: Float32Array, sourceStd = 1): number[] {
   const rows = x.length / DIM;
+  const std = STD * sourceStd;
   return Array.from({ length: rows }, (_, row) => {
     let total = 0;
     for (let j = 0; j < DIM; j++) {
-      const z = (x[row * DIM + j] - MU[j]) / STD;
-      total += -0.5 * z * z - Math.log(STD) - 0.5 * Math.log(2 * Math.PI);
+      const z = (x[row * DIM + j] - MU[j]) / std;
+      total += -0.5 * z * z - Math.log(std) - 0.5 * Math.log(2 * Math.PI);
     }
     return total;
   });
@@ -161,6 +162,11 @@ describe('flow sampling and likelihood', () => {
       assert.ok(stats.nfe > 0 && stats.steps > 0);
     });
   }
+
+  it('from a source N(0, c^2 I) the likelihood is that of the linear flow map mu + s x0: N(mu, (s c)^2 I)', async () => {
+    const { logp } = await logLikelihood(field, POINTS, { ...RK4, batchSize: 4, divergence: 'exact', sourceStd: 2.5 });
+    assertClose(logp, exactLogDensity(POINTS, 2.5), 1e-3, 'logp');
+  });
 
   it('Rademacher Hutchinson is exact for a field whose Jacobian is a multiple of the identity', async () => {
     const { logp } = await logLikelihood(field, POINTS, { ...RK4, batchSize: 4, divergence: 'hutchinson', rng: new Rng('rademacher') });

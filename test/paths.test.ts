@@ -1,6 +1,6 @@
 import { before, describe, it } from 'node:test';
 import * as tf from '../src/backend/tf';
-import { AffinePath, affineSchedule, AffineSchedule, condOtSchedule } from '../src/paths/affine';
+import { AffinePath, affineSchedule, AffineSchedule, condOtSchedule, VE_SIGMA_MAX, VE_SIGMA_MIN } from '../src/paths/affine';
 import { disposeQuantities } from '../src/paths/path';
 import { Rng } from '../src/random/rng';
 import { useTestBackend } from './helpers/backend';
@@ -11,6 +11,7 @@ const schedules: AffineSchedule[] = [
   condOtSchedule(0.01),
   affineSchedule('vp'),
   affineSchedule('cosine'),
+  affineSchedule('ve'),
 ];
 const DIM = 3;
 
@@ -44,6 +45,20 @@ function shifted(x: Float64Array, i: number, h: number): Float64Array {
 
 describe('affine Gaussian paths', () => {
   before(useTestBackend);
+
+  it("ve: sigma_t = sigma(1 - t) with the authors' sigma(tau), its derivative a finite difference, and the source N(0, sigma(1)^2)", () => {
+    const ve = affineSchedule('ve');
+    const sigmaOfTau = (tau: number) => VE_SIGMA_MIN * Math.sqrt((VE_SIGMA_MAX / VE_SIGMA_MIN) ** (2 * tau) - 1);
+    for (const t of [0, 0.2, 0.5, 0.9, 0.999]) {
+      assertClose(ve.alpha(t), 1, 0, 0, 'alpha = 1');
+      assertClose(ve.sigma(t), sigmaOfTau(1 - t), 0, 1e-12, `sigma at t=${t}`);
+      const h = 1e-7;
+      if (t > 0) assertClose(ve.dSigma(t), (ve.sigma(t + h) - ve.sigma(t - h)) / (2 * h), 0, 1e-5, `dsigma/dt at t=${t}`);
+    }
+    assertClose(ve.sigma(1), 0, 0, 0, 'sigma_1 = 0: the path ends at the data');
+    assertClose(ve.sourceStd, sigmaOfTau(1), 0, 1e-12, 'source std');
+    assertClose(ve.sourceStd, VE_SIGMA_MAX, 0, 1e-6, 'source std ~ sigma_max');
+  });
 
   for (const schedule of schedules) {
     const path = new AffinePath(schedule);

@@ -6,7 +6,7 @@ import { getTask, listTasks } from '../tasks/registry';
 import { Task } from '../core/task';
 import { CDM_WEIGHTS, DIV_ESTIMATORS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
 import { FDM_VARIANTS, METHODS } from '../losses/flow-loss';
-import { AFFINE_PATHS } from '../paths/affine';
+import { GAUSSIAN_PATHS } from '../paths/affine';
 import { SIMPLEX_PATHS } from '../paths/simplex';
 import { TIME_SAMPLINGS } from '../paths/time-sampling';
 import { SOLVERS } from '../solvers/ode';
@@ -23,7 +23,7 @@ const sharedFlags = {
   hidden: Flags.string({ description: 'hidden width: MLP units, or channels of the DNA CNN and the video conv field' }),
   depth: Flags.string({ description: 'depth: MLP hidden layers, or residual blocks of the DNA CNN and the video conv field' }),
   lr: Flags.string({ description: 'Adam learning rate' }),
-  path: Flags.string({ description: `probability path: ${AFFINE_PATHS.join(', ')}; ${SIMPLEX_PATHS.join(', ')} on the simplex (list allowed)` }),
+  path: Flags.string({ description: `probability path: ${GAUSSIAN_PATHS.join(', ')}; ${SIMPLEX_PATHS.join(', ')} on the simplex (list allowed)` }),
   'div-estimator': Flags.string({
     description: `estimator of the FDM term: ${DIV_ESTIMATORS.join(', ')} (list allowed; \`fdm-bench list\` says which are unbiased)`,
   }),

@@ -3,7 +3,7 @@ import { BACKEND_CHOICES } from '../backend/backend';
 import { CDM_WEIGHTS, DIV_ESTIMATORS, ESTIMATOR_FACTS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
 import { FDM_VARIANTS, METHODS } from '../losses/flow-loss';
 import { TIME_SAMPLINGS } from '../paths/time-sampling';
-import { AFFINE_PATHS } from '../paths/affine';
+import { GAUSSIAN_PATHS } from '../paths/affine';
 import { SIMPLEX_PATHS } from '../paths/simplex';
 import { REFERENCE_PROTOCOL } from '../metrics/reference-likelihood';
 import { SOLVERS } from '../solvers/ode';
@@ -51,7 +51,7 @@ export const evalSchema = z
   })
   .strict();
 
-export const PATHS = [...AFFINE_PATHS, ...SIMPLEX_PATHS] as const;
+export const PATHS = [...GAUSSIAN_PATHS, ...SIMPLEX_PATHS] as const;
 export type PathName = (typeof PATHS)[number];
 
 /**

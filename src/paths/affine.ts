@@ -4,6 +4,13 @@ import { ConditionalPath, ConditionalQuantities, PathSample } from './path';
 /** alpha_t, sigma_t and their time derivatives. */
 export interface AffineSchedule {
   readonly name: string;
+  /**
+   * Standard deviation of the Gaussian source the flow starts from, N(0, sourceStd^2 I): sigma_0
+   * where alpha_0 = 0. The variance-exploding path has alpha_0 = 1, so p_0 is the data blurred by
+   * N(0, sigma_0^2 I); with sigma_0 = 300 against data of unit scale the source N(0, sigma_0^2 I)
+   * approximates it (Song et al.'s prior, the authors' sampler).
+   */
+  readonly sourceStd: number;
   alpha(t: number): number;
   sigma(t: number): number;
   dAlpha(t: number): number;
@@ -14,6 +21,7 @@ export interface AffineSchedule {
 export function condOtSchedule(sigmaMin = 0): AffineSchedule {
   return {
     name: sigmaMin > 0 ? `condot(sigma_min=${sigmaMin})` : 'condot',
+    sourceStd: 1,
     alpha: (t) => t,
     sigma: (t) => 1 - (1 - sigmaMin) * t,
     dAlpha: () => 1,
@@ -24,6 +32,7 @@ export function condOtSchedule(sigmaMin = 0): AffineSchedule {
 /** Linear variance preserving: alpha = t, sigma = sqrt(1 - t^2). */
 export const vpSchedule: AffineSchedule = {
   name: 'vp',
+  sourceStd: 1,
   alpha: (t) => t,
   sigma: (t) => Math.sqrt(1 - t * t),
   dAlpha: () => 1,
@@ -33,23 +42,52 @@ export const vpSchedule: AffineSchedule = {
 /** Cosine: alpha = sin(pi t / 2), sigma = cos(pi t / 2). */
 export const cosineSchedule: AffineSchedule = {
   name: 'cosine',
+  sourceStd: 1,
   alpha: (t) => Math.sin((Math.PI * t) / 2),
   sigma: (t) => Math.cos((Math.PI * t) / 2),
   dAlpha: (t) => (Math.PI / 2) * Math.cos((Math.PI * t) / 2),
   dSigma: (t) => -(Math.PI / 2) * Math.sin((Math.PI * t) / 2),
 };
 
+/** sigma_min and sigma_max of the variance-exploding path (Finzi et al.'s and the FDM authors' dynamics runs). */
+export const VE_SIGMA_MIN = 1e-3;
+export const VE_SIGMA_MAX = 300;
+
+/**
+ * Variance exploding (Song et al.'s VE SDE as a flow, the FDM authors' final dynamics path):
+ * x_t = x1 + sigma(1 - t) x0 with sigma(tau) = sigma_min sqrt((sigma_max/sigma_min)^(2 tau) - 1),
+ * so alpha = 1, sigma_t = sigma(1 - t), and sigma_t' = -sigma'(1 - t) with
+ * sigma'(tau) = sigma_min ln(r) r^(2 tau) / sqrt(r^(2 tau) - 1), r = sigma_max/sigma_min.
+ */
+export function veSchedule(sigmaMin = VE_SIGMA_MIN, sigmaMax = VE_SIGMA_MAX): AffineSchedule {
+  const logRatio = Math.log(sigmaMax / sigmaMin);
+  // r^(2 tau) - 1 by expm1, exact for the small tau (t near 1) where sigma is small.
+  const excess = (tau: number) => Math.expm1(2 * tau * logRatio);
+  const sigma = (tau: number) => sigmaMin * Math.sqrt(excess(tau));
+  return {
+    name: 've',
+    sourceStd: sigma(1),
+    alpha: () => 1,
+    sigma: (t) => sigma(1 - t),
+    dAlpha: () => 0,
+    dSigma: (t) => (-sigmaMin * logRatio * (excess(1 - t) + 1)) / Math.sqrt(excess(1 - t)),
+  };
+}
+
 export const AFFINE_PATHS = ['condot', 'vp', 'cosine'] as const;
-export type AffinePathName = (typeof AFFINE_PATHS)[number];
+/** The affine paths plus the variance-exploding one, which only tasks that declare it accept (its source is not N(0, I)). */
+export const GAUSSIAN_PATHS = [...AFFINE_PATHS, 've'] as const;
+export type AffinePathName = (typeof GAUSSIAN_PATHS)[number];
 
 /** The name as an affine Gaussian path, or an error naming the valid ones (tasks check paths up front). */
 export function affinePathName(name: string): AffinePathName {
-  if ((AFFINE_PATHS as readonly string[]).includes(name)) return name as AffinePathName;
-  throw new Error(`path '${name}' is not an affine Gaussian path (${AFFINE_PATHS.join(', ')})`);
+  if ((GAUSSIAN_PATHS as readonly string[]).includes(name)) return name as AffinePathName;
+  throw new Error(`path '${name}' is not an affine Gaussian path (${GAUSSIAN_PATHS.join(', ')})`);
 }
 
 export function affineSchedule(name: AffinePathName, sigmaMin = 0): AffineSchedule {
   if (name === 'condot') return condOtSchedule(sigmaMin);
+  if (name === 've') return veSchedule();
   return name === 'vp' ? vpSchedule : cosineSchedule;
 }
 

@@ -27,6 +27,8 @@ export interface LikelihoodOptions extends FlowOptions {
   probeDistribution?: ProbeDistribution;
   /** Source of the Hutchinson probes; required for divergence 'hutchinson'. */
   rng?: Rng;
+  /** Standard deviation of the flow's Gaussian source N(0, s^2 I) (default 1; AffineSchedule.sourceStd). */
+  sourceStd?: number;
 }
 
 export interface LikelihoodResult {
@@ -84,17 +86,17 @@ function divergenceTangents(batch: number, dim: number, options: LikelihoodOptio
   return { tangents, readDivergence: (jvp) => tf.mean(probeQuadratic(tangents, jvp), 0) as tf.Tensor1D };
 }
 
-/** log N(z; 0, I) of the dim values of `values` starting at `offset`, in float64. */
-function standardNormalLogDensity(values: Float32Array, offset: number, dim: number): number {
+/** log N(z; 0, std^2 I) of the dim values of `values` starting at `offset`, in float64. */
+function normalLogDensity(values: Float32Array, offset: number, dim: number, std: number): number {
   let squared = 0;
   for (let j = offset; j < offset + dim; j++) squared += values[j] * values[j];
-  return -0.5 * (squared + dim * Math.log(2 * Math.PI));
+  return -0.5 * (squared / (std * std) + dim * Math.log(2 * Math.PI * std * std));
 }
 
 /**
  * log p_1(x) of the flow of v (docs/math.md section 3): the augmented state [x, a] runs backward from t = 1
  * (x, 0) to t = 0 under dx/dt = v, da/dt = div v, which leaves a(0) = -integral_0^1 div v dt, so
- * log p_1(x) = log N(x(0); 0, I) + a(0).
+ * log p_1(x) = log N(x(0); 0, sourceStd^2 I) + a(0).
  */
 export async function logLikelihood(model: VelocityModel, x: Float32Array, options: LikelihoodOptions): Promise<LikelihoodResult> {
   const dim = model.dim;
@@ -115,7 +117,7 @@ export async function logLikelihood(model: VelocityModel, x: Float32Array, optio
     tf.dispose([tangents, state1, result.y]);
     for (let row = 0; row < batch; row++) {
       const offset = row * (dim + 1);
-      logp[start + row] = standardNormalLogDensity(state0, offset, dim) + state0[offset + dim];
+      logp[start + row] = normalLogDensity(state0, offset, dim, options.sourceStd ?? 1) + state0[offset + dim];
     }
     stats.nfe += result.stats.nfe;
     stats.steps += result.stats.steps;

@@ -41,8 +41,14 @@ function denoised(v: tf.Tensor2D, x: tf.Tensor2D, c: Coefficients): tf.Tensor2D 
 /** A differentiable statistic of each row of x̂1 (an event constraint C; the event is C > 0), [B, d] -> [B]. */
 export type RowStatistic = (x: tf.Tensor2D) => tf.Tensor1D;
 
-/** What conditioning on an event or on observed values adds to the field. */
-export type Guidance = (model: VelocityModel, schedule: AffineSchedule, x: tf.Tensor2D, t: number, rows: RowRange) => tf.Tensor2D;
+/** The field at a batch and what conditioning adds to it, delta v (both [B, d]). */
+export interface GuidedStep {
+  field: tf.Tensor2D;
+  correction: tf.Tensor2D;
+}
+
+/** Conditioning on an event or on observed values: the field and its correction at a batch x of the rows `rows`. */
+export type Guidance = (model: VelocityModel, schedule: AffineSchedule, x: tf.Tensor2D, t: number, rows: RowRange) => GuidedStep;
 
 /** The rows [start, end) of the sampled set that a batch x holds. */
 export type RowRange = [number, number];
@@ -55,19 +61,36 @@ export interface GuidedSampling {
 
 /** The guided field v + delta v for the rows of one batch, as an ODE right-hand side. */
 export function guidedVelocity(model: VelocityModel, { schedule, guidance }: GuidedSampling, rows: RowRange): (t: number, x: tf.Tensor2D) => tf.Tensor2D {
-  return (t, x) => tf.tidy(() => tf.add(model.forward(x, tf.fill([x.shape[0], 1], t) as tf.Tensor2D), guidance(model, schedule, x, t, rows)) as tf.Tensor2D);
+  return (t, x) =>
+    tf.tidy(() => {
+      const { field, correction } = guidance(model, schedule, x, t, rows);
+      return tf.add(field, correction) as tf.Tensor2D;
+    });
 }
 
 /** The factor of the logistic approximation of the Gaussian CDF, Phi(z) ~ sigmoid(1.6 z) (Finzi et al.'s). */
 export const PROBIT_LOGISTIC_SCALE = 1.6;
 
-/** x̂1 at x and G = grad_x C(x̂1(x)) per row, by one backward pass through the field. */
+/**
+ * The field v and x̂1 at x and G = grad_x C(x̂1(x)) per row, from one forward and one backward pass
+ * through the field (v and x̂1 are kept from the forward pass the gradient records). Call inside tf.tidy.
+ */
 function constraintThroughField(model: VelocityModel, c: Coefficients, constraint: RowStatistic, x: tf.Tensor2D, t: number) {
   const time = tf.fill([x.shape[0], 1], t) as tf.Tensor2D;
-  const { value, grad } = tf.valueAndGrad((input: tf.Tensor2D) => tf.sum(constraint(denoised(model.forward(input, time), input, c))))(x);
+  let forward: { field: tf.Tensor2D; xHat: tf.Tensor2D } | undefined;
+  const { value, grad } = tf.valueAndGrad((input: tf.Tensor2D) => {
+    const field = model.forward(input, time);
+    const xHat = denoised(field, input, c);
+    // Kept beyond the gradient's scope, then handed to the caller's tidy.
+    forward = { field: tf.keep(field), xHat: tf.keep(xHat) };
+    return tf.sum(constraint(xHat));
+  })(x);
   value.dispose();
-  const xHat = denoised(model.forward(x, time), x, c);
-  return { xHat, throughField: grad as tf.Tensor2D };
+  const { field, xHat } = forward!;
+  // tf.keep exempts them from every scope: clones are tracked by the caller's tidy, the kept ones go now.
+  const tracked = { field: tf.clone(field), xHat: tf.clone(xHat) };
+  tf.dispose([field, xHat]);
+  return { ...tracked, throughField: grad as tf.Tensor2D };
 }
 
 /**
@@ -90,7 +113,7 @@ export function eventGuidance(constraint: RowStatistic, reg = 1e-3): Guidance {
     tf.tidy(() => {
       const time = Math.min(t, T_MAX);
       const c = coefficientsAt(schedule, time);
-      const { xHat, throughField } = constraintThroughField(model, c, constraint, x, time);
+      const { field, xHat, throughField } = constraintThroughField(model, c, constraint, x, time);
       const { value, grad: atData } = tf.valueAndGrad((row: tf.Tensor2D) => tf.sum(constraint(row)))(xHat);
       value.dispose();
       const C = constraint(xHat);
@@ -98,7 +121,7 @@ export function eventGuidance(constraint: RowStatistic, reg = 1e-3): Guidance {
       // z = C / std = alpha C / (sigma sqrt(...)); at sigma = 0 (t clamped to T_MAX keeps it positive).
       const z = tf.div(tf.mul(c.alpha, C), tf.mul(c.sigma, rootTerm));
       const weight = tf.div(tf.mul(PROBIT_LOGISTIC_SCALE * (c.sigma * c.dAlpha - c.alpha * c.dSigma), tf.sub(1, tf.sigmoid(tf.mul(PROBIT_LOGISTIC_SCALE, z)))), rootTerm);
-      return tf.mul(tf.reshape(weight, [-1, 1]), throughField) as tf.Tensor2D;
+      return { field, correction: tf.mul(tf.reshape(weight, [-1, 1]), throughField) as tf.Tensor2D };
     });
 }
 
@@ -120,10 +143,10 @@ export function observationGuidance(observedRows: Float32Array, observedMask: Fl
       const time = Math.min(t, T_MAX);
       const c = coefficientsAt(schedule, time);
       const misfit = (row: tf.Tensor2D) => tf.sum(tf.square(tf.mul(mask, tf.sub(row, observed))), 1) as tf.Tensor1D;
-      const { xHat, throughField } = constraintThroughField(model, c, misfit, x, time);
+      const { field, xHat, throughField } = constraintThroughField(model, c, misfit, x, time);
       const drift = c.dAlpha - (c.alpha * c.dSigma) / c.sigma;
       const towardObserved = tf.mul(drift, tf.sub(observed, xHat));
       const reconstruction = tf.mul(-strength * c.alpha * drift, throughField);
-      return tf.add(tf.mul(mask, towardObserved), tf.mul(tf.sub(1, mask), reconstruction)) as tf.Tensor2D;
+      return { field, correction: tf.add(tf.mul(mask, towardObserved), tf.mul(tf.sub(1, mask), reconstruction)) as tf.Tensor2D };
     });
 }

@@ -213,7 +213,8 @@ class DensityExperiment extends ModelExperiment<VelocityModel> implements Experi
   }
 
   sample(count: number, rng: Rng): Promise<Float32Array> {
-    return sampleFlow(this.model, rng.normalArray(count * this.dim), this.solverOptions());
+    const std = this.path.schedule.sourceStd;
+    return sampleFlow(this.model, rng.normalArray(count * this.dim).map((z) => std * z), this.solverOptions());
   }
 
   private solverOptions() {
@@ -249,7 +250,7 @@ class DensityExperiment extends ModelExperiment<VelocityModel> implements Experi
     const evaluationData = this.def.heldOut ?? this.def.sample;
     const heldOut = evaluationData(ev.nllSamples, evalRng.fork('held-out'));
     const nllStart = performance.now();
-    const { logp } = await logLikelihood(this.model, heldOut, { ...solver, ...this.nllDivergence(evalRng.fork('probes')) });
+    const { logp } = await logLikelihood(this.model, heldOut, { ...solver, ...this.nllDivergence(evalRng.fork('probes')), sourceStd: this.path.schedule.sourceStd });
     const nllSeconds = (performance.now() - nllStart) / 1000;
     const rawMeanLogp = mean(logp);
     const meanLogp = rawMeanLogp - (this.def.nllOffset ?? 0);

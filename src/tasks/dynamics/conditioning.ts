@@ -24,25 +24,28 @@ export interface ConditioningContext {
  * Samples conditioned on the event C > 0 by guidance, against the held-out trajectories that have
  * the event (Finzi et al.'s conditional histograms; the FDM authors' notebook reports their TV and
  * KL): the histogram distances, P(event) of the guided samples, and the floor of the distances
- * (held-out against reference trajectories with the event, which is large when events are rare).
+ * (held-out against reference trajectories with the event, which is large when events are rare). Without
+ * held-out events there is nothing to compare with, and only P(event) is reported.
  */
 export async function eventConditioned(context: ConditioningContext, count: number, heldOut: Float32Array, reference: Float32Array, rng: Rng): Promise<Record<string, number>> {
   const dim = context.length * context.stateDim;
   const guided = { schedule: context.schedule, guidance: eventGuidance(context.constraint) };
-  const samples = await sampleFlow(context.model, rng.normalArray(count * dim), { ...context.solver, guided });
+  const samples = await sampleFlow(context.model, sourceNoise(context, count * dim, rng), { ...context.solver, guided });
   const withEvent = (values: Float32Array) => context.eventsOf(values).filter((c) => c > 0);
   const [data, floorData] = [withEvent(heldOut), withEvent(reference)];
   const model = context.eventsOf(samples);
-  if (data.length < 2 || floorData.length < 2) return { conditionedEventRate: rateOf(model), conditionedDataEvents: data.length };
+  const metrics: Record<string, number> = { conditionedEventRate: rateOf(model), conditionedDataEvents: data.length };
+  if (data.length === 0) return metrics;
   const compared = compareEvents(data, model, context.bins);
-  const floor = compareEvents(data, floorData, context.bins);
-  return {
-    conditionedEventTv: compared.tv,
-    conditionedEventKl: compared.kl,
-    conditionedEventRate: rateOf(model),
-    conditionedEventTvFloor: floor.tv,
-    conditionedDataEvents: data.length,
-  };
+  Object.assign(metrics, { conditionedEventTv: compared.tv, conditionedEventKl: compared.kl });
+  if (floorData.length > 0) metrics.conditionedEventTvFloor = compareEvents(data, floorData, context.bins).tv;
+  return metrics;
+}
+
+/** Draws from the flow's source N(0, sourceStd^2 I). */
+function sourceNoise(context: ConditioningContext, size: number, rng: Rng): Float32Array {
+  const std = context.schedule.sourceStd;
+  return rng.normalArray(size).map((z) => std * z);
 }
 
 function rateOf(values: number[]): number {
@@ -60,7 +63,7 @@ export async function continuationErrors(context: ConditioningContext, trajector
   const count = trajectories.length / dim;
   const mask = Float32Array.from({ length: dim }, (_, i) => (i < observed * stateDim ? 1 : 0));
   const guided = { schedule: context.schedule, guidance: observationGuidance(trajectories, mask, strength) };
-  const generated = await sampleFlow(context.model, rng.normalArray(count * dim), { ...context.solver, guided });
+  const generated = await sampleFlow(context.model, sourceNoise(context, count * dim, rng), { ...context.solver, guided });
   const perStep = Array.from({ length: length - observed }, (_, k) => {
     const step = observed + k;
     const errors = Array.from({ length: count }, (_, i) => {
@@ -90,10 +93,11 @@ function median(values: number[]): number {
  */
 export async function exactNllComparison(context: ConditioningContext, trajectories: Float32Array, repeats: number, rng: Rng): Promise<Record<string, number>> {
   const dim = context.length * context.stateDim;
-  const exact = (await logLikelihood(context.model, trajectories, { ...context.solver, divergence: 'exact', batchSize: 1 })).logp;
+  const sourceStd = context.schedule.sourceStd;
+  const exact = (await logLikelihood(context.model, trajectories, { ...context.solver, divergence: 'exact', batchSize: 1, sourceStd })).logp;
   const differences: number[] = [];
   for (let r = 0; r < repeats; r++) {
-    const { logp } = await logLikelihood(context.model, trajectories, { ...context.solver, divergence: 'hutchinson', probes: 1, rng: rng.fork(`repeat-${r}`) });
+    const { logp } = await logLikelihood(context.model, trajectories, { ...context.solver, divergence: 'hutchinson', probes: 1, rng: rng.fork(`repeat-${r}`), sourceStd });
     logp.forEach((value, i) => differences.push((exact[i] - value) / dim));
   }
   const mean = differences.reduce((a, b) => a + b, 0) / differences.length;

@@ -6,7 +6,7 @@ import { DynamicalSystem, trajectoryLength } from '../../datasets/dynamics';
 import { compareEvents, constraintValues, TrajectoryStatistic, TrajectoryView } from '../../metrics/events';
 import { VelocityModel } from '../../models/model';
 import { Unet1d } from '../../models/unet1d';
-import { AFFINE_PATHS, affinePathName, affineSchedule } from '../../paths/affine';
+import { affinePathName, affineSchedule, GAUSSIAN_PATHS } from '../../paths/affine';
 import { Rng } from '../../random/rng';
 import { Curve, writeCurvesPng } from '../../report/curves-png';
 import { densityColumns, densityTask, DensityDefinition } from '../density';
@@ -188,7 +188,8 @@ export function dynamicsTask(def: DynamicsTaskDefinition): Task {
     name: def.system.name,
     description: def.description,
     presetFile: 'dynamics',
-    paths: AFFINE_PATHS,
+    // The variance-exploding path of the authors' final runs besides the affine ones.
+    paths: GAUSSIAN_PATHS,
     section: DYNAMICS_SECTION,
     columns: [...densityColumns({}).filter((c) => c.key === 'nll' || c.key === 'nllStdErr'), ...EVENT_COLUMNS],
     facts: {},
