@@ -41,7 +41,11 @@ export interface EvaluationResult {
   metrics: Record<string, number>;
   /** Model samples for the task's figure. */
   samples?: Float32Array;
-  /** The model's density on the task's evaluation grid, for tasks that plot densities. */
+  /**
+   * Figure data of the task's own, kept with the saved model: the model's density on the task's
+   * evaluation grid (the mixtures), or the continuation error per generated step (dynamics). The
+   * name is the saved files' key.
+   */
   density?: Float32Array;
   /** Evaluation throughput (e.g. samplesPerSecond): timing, kept apart from the reproducible metrics. */
   throughput?: Record<string, number>;

@@ -72,7 +72,7 @@ export interface Evaluated {
   metrics: Record<string, number>;
 }
 
-/** What a task-specific evaluation adds: metrics and, optionally, a density on the task's grid. */
+/** What a task-specific evaluation adds: metrics and, optionally, figure data (EvaluationResult.density). */
 export interface ExtraEvaluation {
   metrics: Record<string, number>;
   density?: Float32Array;

@@ -74,6 +74,11 @@ export function eventsFigureFile(trajectoryFigure: string): string {
   return trajectoryFigure.replace(/\.png$/, '-events.png');
 }
 
+/** The continuation-error figure beside a run's trajectory figure. */
+export function continuationFigureFile(trajectoryFigure: string): string {
+  return trajectoryFigure.replace(/\.png$/, '-continuation.png');
+}
+
 /** The density of values over equal bins spanning the data's range, as a curve through the bin centres (values outside are left out). */
 function histogramCurve(label: string, values: number[], data: number[]): Curve {
   const low = Math.min(...data), high = Math.max(...data);
@@ -102,6 +107,7 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
       const scored = samples.subarray(0, config.eval.sampleCount * dim);
       const heldOutEvents = eventsOf(sets.test);
       const events = compareEvents(heldOutEvents, eventsOf(scored), EVENT_BINS);
+      const conditioned = await conditionedEvaluations(def, sets, model, config, spec.path, rng);
       // The histograms' sampling floor: what a perfect model scores, data against data of the same size.
       const floor = compareEvents(heldOutEvents, eventsOf(sets.reference), EVENT_BINS);
       return {
@@ -115,8 +121,10 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
           eventRate: events.eventRateModel,
           eventRateStdErr: events.eventRateModelStdErr,
           eventRateData: events.eventRateData,
-          ...(await conditionedEvaluations(def, sets, model, config, spec.path, rng)),
+          ...conditioned.metrics,
         },
+        // The continuation error per generated step, for the figure (the evaluation's figure-data channel).
+        density: conditioned.continuationPerStep,
       };
     },
     writeFigure(file, panels) {
@@ -128,6 +136,11 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
       writeCurvesPng(eventsFigureFile(file), histograms.map((h) => histogramCurve(h.label, h.values, heldOutEvents)), {
         title: `${system.name}: density of C (an event is C > 0), ${FIGURE_HISTOGRAM_BINS} bins over the data's range`,
       });
+      const continued = panels.filter((p) => p.density?.length);
+      if (continued.length) {
+        const curves = continued.map((p) => ({ label: p.label, xs: Array.from(p.density!, (_, k) => (system.burnIn + trajectoryLength(system) - p.density!.length + k) * system.dt), ys: p.density! }));
+        writeCurvesPng(continuationFigureFile(file), curves, { title: `${system.name}: continuation from the first states, median relative error per step` });
+      }
     },
   };
 }
@@ -136,7 +149,7 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
 const HUTCHINSON_REPEATS = 4;
 
 /** The evaluations that condition the trained flow (events, continuations) and the exact-divergence NLL subset. */
-async function conditionedEvaluations(def: DynamicsTaskDefinition, sets: TrajectorySets, model: VelocityModel, config: RunConfig, pathName: string, rng: Rng): Promise<Record<string, number>> {
+async function conditionedEvaluations(def: DynamicsTaskDefinition, sets: TrajectorySets, model: VelocityModel, config: RunConfig, pathName: string, rng: Rng): Promise<{ metrics: Record<string, number>; continuationPerStep?: Float32Array }> {
   const { system } = def;
   const settings = dynamicsOf(config);
   const length = trajectoryLength(system);
@@ -155,9 +168,14 @@ async function conditionedEvaluations(def: DynamicsTaskDefinition, sets: Traject
   const rows = (count: number) => sets.test.subarray(0, Math.min(count, sets.test.length / dim) * dim);
   const metrics: Record<string, number> = {};
   if (settings.conditionedSamples > 0) Object.assign(metrics, await eventConditioned(context, settings.conditionedSamples, sets.test, sets.reference, rng.fork('event-conditioned')));
-  if (settings.continuations > 0) Object.assign(metrics, await continuationErrors(context, rows(settings.continuations), settings.observedSteps, settings.continuationStrength, rng.fork('continuations')));
+  let continuationPerStep: Float32Array | undefined;
+  if (settings.continuations > 0) {
+    const continued = await continuationErrors(context, rows(settings.continuations), settings.observedSteps, settings.continuationStrength, rng.fork('continuations'));
+    Object.assign(metrics, continued.metrics);
+    continuationPerStep = Float32Array.from(continued.perStep);
+  }
   if (settings.exactNllTrajectories > 0) Object.assign(metrics, await exactNllComparison(context, rows(settings.exactNllTrajectories), HUTCHINSON_REPEATS, rng.fork('exact-nll')));
-  return metrics;
+  return { metrics, continuationPerStep };
 }
 
 function setsKey(system: DynamicalSystem, config: RunConfig, seed: number): string {
