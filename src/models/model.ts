@@ -16,6 +16,8 @@ export interface VelocityModel {
   forward(x: tf.Tensor2D, t: tf.Tensor2D): tf.Tensor2D;
   /** v and J z_k for tangents z [K, B, d], in one forward pass (forward-mode by construction). */
   forwardWithTangents(x: tf.Tensor2D, t: tf.Tensor2D, tangents: tf.Tensor3D): TangentOutput;
+  /** Per-sample weights [B] of the training loss at times t [B, 1], where the field's parameterisation asks for them (a preconditioned field). */
+  lossWeight?(t: tf.Tensor2D): tf.Tensor1D;
   /** Floating-point operations of one forward pass per sample (for GFLOP/s reports). */
   flopsPerSample(): number;
   dispose(): void;

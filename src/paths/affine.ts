@@ -1,4 +1,5 @@
 import * as tf from '../backend/tf';
+import { T_MAX } from './time-sampling';
 import { ConditionalPath, ConditionalQuantities, PathSample } from './path';
 
 /** alpha_t, sigma_t and their time derivatives. */
@@ -71,6 +72,24 @@ export function veSchedule(sigmaMin = VE_SIGMA_MIN, sigmaMax = VE_SIGMA_MAX): Af
     sigma: (t) => sigma(1 - t),
     dAlpha: () => 0,
     dSigma: (t) => (-sigmaMin * logRatio * (excess(1 - t) + 1)) / Math.sqrt(excess(1 - t)),
+  };
+}
+
+/**
+ * The VE path's scales as tf functions of a times column (models/preconditioned.ts): x_t has
+ * standard deviation sqrt(s^2 + sigma_t^2) for data of standard deviation s, and u_t = sigma_t' x0
+ * has |sigma_t'|. Times are taken at most T_MAX, where sigma_t' is still finite.
+ */
+export function veScales(dataStd: number, sigmaMin = VE_SIGMA_MIN, sigmaMax = VE_SIGMA_MAX) {
+  const logRatio = Math.log(sigmaMax / sigmaMin);
+  const excess = (t: tf.Tensor2D) => tf.expm1(tf.mul(2 * logRatio, tf.maximum(tf.sub(1, t), 1 - T_MAX)));
+  return {
+    inputScale: (t: tf.Tensor2D) => tf.tidy(() => tf.rsqrt(tf.add(dataStd * dataStd, tf.mul(sigmaMin * sigmaMin, excess(t))))) as tf.Tensor2D,
+    outputScale: (t: tf.Tensor2D) =>
+      tf.tidy(() => {
+        const e = excess(t);
+        return tf.div(tf.mul(sigmaMin * logRatio, tf.add(e, 1)), tf.sqrt(e));
+      }) as tf.Tensor2D,
   };
 }
 

@@ -53,7 +53,7 @@ export interface DensityDefinition {
    */
   extraEvaluation?: (model: VelocityModel, config: RunConfig, spec: RunSpec, rng: Rng, evaluated: Evaluated) => Promise<ExtraEvaluation>;
   /** The velocity field (default: the reference code's MLP of width `hidden` and `depth` layers). */
-  model?: (config: RunConfig, rng: Rng) => VelocityModel;
+  model?: (config: RunConfig, spec: RunSpec, rng: Rng) => VelocityModel;
   /**
    * How CFM runs watch the divergence term they do not train on, at logged iterations: exactly
    * (default), or, where d tangent passes per point would cost more than the step, with unbiased
@@ -148,7 +148,7 @@ class DensityExperiment extends ModelExperiment<VelocityModel> implements Experi
     private readonly spec: RunSpec,
     private readonly rng: Rng,
   ) {
-    super(def.model?.(config, rng.fork('init')) ?? new Mlp({ dim: def.dim ?? 2, hidden: config.hidden, depth: config.depth }, rng.fork('init')), rng);
+    super(def.model?.(config, spec, rng.fork('init')) ?? new Mlp({ dim: def.dim ?? 2, hidden: config.hidden, depth: config.depth }, rng.fork('init')), rng);
     this.dim = def.dim ?? 2;
     this.path = new AffinePath(affineSchedule(affinePathName(spec.path), config.sigmaMin));
     this.opts = lossOptionsFor(spec, config);
@@ -228,7 +228,7 @@ class DensityExperiment extends ModelExperiment<VelocityModel> implements Experi
     const x0 = tf.tensor2d(this.streams.noise.normalArray(n * this.dim), [n, this.dim]);
     const times = drawTrainingTimes(this.spec.timeSampling, n, T_MAX, this.streams.time);
     const sample = this.path.sample(x0, x1, times.t);
-    const importance = times.weights ? tf.tensor1d(times.weights) : undefined;
+    const importance = this.lossWeights(times.weights, sample.t);
     let terms = flowLoss(this.model, sample, this.opts, this.streams.probes, importance);
     if (this.opts.method === 'cfm' && isLogIteration(iteration, this.config.logEvery, this.config.iterations)) {
       // Watch the divergence term CFM does not train on (the paper's Figure 1). It is not an
@@ -241,6 +241,17 @@ class DensityExperiment extends ModelExperiment<VelocityModel> implements Experi
     tf.dispose([x0, x1, importance]);
     disposeQuantities(sample);
     return terms;
+  }
+
+  /** The time sampling's importance weights times the field's own loss weights, or undefined where both are 1. */
+  private lossWeights(importance: Float32Array | null, t: tf.Tensor2D): tf.Tensor1D | undefined {
+    const own = this.model.lossWeight?.(t);
+    if (!importance) return own;
+    const drawn = tf.tensor1d(importance);
+    if (!own) return drawn;
+    const product = tf.mul(drawn, own) as tf.Tensor1D;
+    tf.dispose([drawn, own]);
+    return product;
   }
 
   async evaluate(): Promise<EvaluationResult> {

@@ -5,8 +5,9 @@ import { PrepareContext, RunSpec, Task } from '../../core/task';
 import { DynamicalSystem, trajectoryLength } from '../../datasets/dynamics';
 import { compareEvents, constraintValues, TrajectoryStatistic, TrajectoryView } from '../../metrics/events';
 import { VelocityModel } from '../../models/model';
+import { PreconditionedField } from '../../models/preconditioned';
 import { Unet1d } from '../../models/unet1d';
-import { affinePathName, affineSchedule, GAUSSIAN_PATHS } from '../../paths/affine';
+import { affinePathName, affineSchedule, GAUSSIAN_PATHS, veScales } from '../../paths/affine';
 import { Rng } from '../../random/rng';
 import { Curve, writeCurvesPng } from '../../report/curves-png';
 import { densityColumns, densityTask, DensityDefinition } from '../density';
@@ -51,6 +52,21 @@ function unetFor(system: DynamicalSystem, config: RunConfig, rng: Rng): Unet1d {
   const multipliers = Array.from({ length: config.depth }, (_, level) => 2 ** level);
   const groups = Math.min(8, config.hidden);
   return new Unet1d({ length: trajectoryLength(system), channels: system.stateDim, base: config.hidden, multipliers, groups, blocksPerLevel: 1, timeEmbedding: 32 }, rng);
+}
+
+/**
+ * The U-Net as the field, on the VE path preconditioned as the authors' VE runs are (inputs and
+ * outputs of unit scale at every t, the loss weighted by 1/sigma_t'^2), with the training
+ * trajectories' standard deviation as the data's scale.
+ */
+function fieldFor(system: DynamicalSystem, config: RunConfig, spec: RunSpec, train: Float32Array, rng: Rng): VelocityModel {
+  const unet = unetFor(system, config, rng);
+  return spec.path === 've' ? new PreconditionedField(unet, veScales(standardDeviation(train))) : unet;
+}
+
+function standardDeviation(values: Float32Array): number {
+  const mean = values.reduce((a, v) => a + v, 0) / values.length;
+  return Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length);
 }
 
 /** The first coordinate of a few trajectories over time, for the figure. */
@@ -101,7 +117,7 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
     sample: rowSampler(sets.train, dim, true),
     heldOut: rowSampler(sets.test, dim, false),
     range: [-3, 3],
-    model: (config, rng) => unetFor(system, config, rng),
+    model: (config, spec, rng) => fieldFor(system, config, spec, sets.train, rng),
     watchedDivergence: { divEstimator: 'hutchinson-unbiased', probes: WATCH_PROBES },
     async extraEvaluation(model, config, spec, rng, { samples, metrics }) {
       const scored = samples.subarray(0, config.eval.sampleCount * dim);
