@@ -37,6 +37,12 @@ export interface DensityDefinition {
    */
   nllOffset?: number;
   /**
+   * Where the map from the data to the modelled space y depends on the point (the image tasks'
+   * logit): log |det dy/dx| of each evaluated point [n * dim] -> [n], added to the flow's
+   * log-density so that the NLL is in the data's units.
+   */
+  pointLogDet?: (points: Float32Array) => Float64Array;
+  /**
    * Differential entropy of the data in nats, when known: the NLL floor. A function is called once,
    * on first use, so that a costly quadrature does not slow down every command at start-up.
    */
@@ -261,7 +267,9 @@ class DensityExperiment extends ModelExperiment<VelocityModel> implements Experi
     const evaluationData = this.def.heldOut ?? this.def.sample;
     const heldOut = evaluationData(ev.nllSamples, evalRng.fork('held-out'));
     const nllStart = performance.now();
-    const { logp } = await logLikelihood(this.model, heldOut, { ...solver, ...this.nllDivergence(evalRng.fork('probes')), sourceStd: this.path.schedule.sourceStd });
+    const { logp: modelled } = await logLikelihood(this.model, heldOut, { ...solver, ...this.nllDivergence(evalRng.fork('probes')), sourceStd: this.path.schedule.sourceStd });
+    const logDet = this.def.pointLogDet?.(heldOut);
+    const logp = logDet ? modelled.map((value, i) => value + logDet[i]) : modelled;
     const nllSeconds = (performance.now() - nllStart) / 1000;
     const rawMeanLogp = mean(logp);
     const meanLogp = rawMeanLogp - (this.def.nllOffset ?? 0);

@@ -4,6 +4,7 @@ import { dynamicsTask } from './dynamics/task';
 import { FITZHUGH_NAGUMO, LORENZ } from '../datasets/dynamics';
 import { fitzhughNagumoConstraint, fitzhughNagumoConstraintTf, lorenzConstraint, lorenzConstraintTf } from '../metrics/events';
 import { mixtureTask } from './gmm';
+import { mnistTask } from './mnist/task';
 import { pointsTask } from './points';
 import { Task } from '../core/task';
 import { kthTask, movingMnistTask } from './video-sets';
@@ -62,6 +63,7 @@ const TASKS: Task[] = [
     constraint: fitzhughNagumoConstraint,
     differentiableConstraint: fitzhughNagumoConstraintTf,
   }),
+  mnistTask,
   movingMnistTask,
   kthTask,
   pointsTask,

@@ -10,14 +10,17 @@ export function shuffled(n: number, rng: Rng): number[] {
   return order;
 }
 
-/** n rows of a table [rows * dim]: drawn with replacement, or else a random subset when it has that many. */
-export function rowSampler(table: Float32Array, dim: number, withReplacement: boolean) {
+/** n rows of a table [rows * dim] (any typed array): drawn with replacement, or else a random subset when it has that many. */
+export function pickRows<T extends Float32Array | Uint8Array>(table: T, dim: number, n: number, rng: Rng, withReplacement: boolean): T {
   const rows = table.length / dim;
-  return (n: number, rng: Rng): Float32Array => {
-    const picks = !withReplacement && n <= rows ? shuffled(rows, rng).slice(0, n) : Array.from({ length: n }, () => rng.int(rows));
-    const out = new Float32Array(n * dim);
-    picks.forEach((r, i) => out.set(table.subarray(r * dim, (r + 1) * dim), i * dim));
-    return out;
-  };
+  const picks = !withReplacement && n <= rows ? shuffled(rows, rng).slice(0, n) : Array.from({ length: n }, () => rng.int(rows));
+  const out = new (table.constructor as new (length: number) => T)(n * dim);
+  picks.forEach((r, i) => out.set(table.subarray(r * dim, (r + 1) * dim), i * dim));
+  return out;
+}
+
+/** A sampler of the rows of a table [rows * dim] (see pickRows). */
+export function rowSampler(table: Float32Array, dim: number, withReplacement: boolean) {
+  return (n: number, rng: Rng): Float32Array => pickRows(table, dim, n, rng, withReplacement);
 }
 

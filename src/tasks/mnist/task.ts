@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import * as tf from '../../backend/tf';
+import { ConfigSection, RunConfig } from '../../config/schema';
+import { ColumnSpec } from '../../core/columns';
+import { FigurePanel, Task } from '../../core/task';
+import { bitsPerDim, dequantizedLogits, LOGIT_ALPHA, logitLogDet, pixelLevels } from '../../datasets/dequantize';
+import { downscalePool, MNIST_DIGIT_SIZE, mnistDigits, MnistSplit } from '../../datasets/moving-mnist';
+import { ConvLatentField } from '../../models/conv-field';
+import { AFFINE_PATHS } from '../../paths/affine';
+import { writeVideoStrip } from '../../report/video-png';
+import { VelocityModel } from '../../models/model';
+import { Rng } from '../../random/rng';
+import { densityColumns, densityTask, DensityDefinition } from '../density';
+import { pickRows } from '../rows';
+
+const IMAGE_SIZES = [28, 14, 7] as const;
+
+/** Settings of the `mnist` task, `mnist:` in presets and config files (`--image-size`). */
+const mnistSchema = z
+  .object({
+    /** Side of the images: MNIST's 28, or 14 and 7 by averaging 2x2 or 4x4 blocks (then re-quantised to 8 bits). */
+    imageSize: z.number().int().refine((v) => (IMAGE_SIZES as readonly number[]).includes(v), { message: `imageSize must be one of ${IMAGE_SIZES.join(', ')}` }).default(14),
+  })
+  .strict();
+
+type MnistSettings = z.output<typeof mnistSchema>;
+
+const MNIST_SECTION: ConfigSection = {
+  key: 'mnist',
+  schema: mnistSchema,
+  flags: { 'image-size': { key: 'imageSize', description: `side of the digit images: ${IMAGE_SIZES.join(', ')} (block averages of MNIST's 28)`, type: 'number' } },
+};
+
+function settingsOf(config: RunConfig): MnistSettings {
+  return config.mnist as MnistSettings;
+}
+
+/** A split's 8-bit pixel levels at a size, read once per (split, size). */
+const levelCache = new Map<string, Uint8Array>();
+function digitLevels(split: MnistSplit, size: number): Uint8Array {
+  const key = `${split}/${size}`;
+  let levels = levelCache.get(key);
+  if (!levels) {
+    levels = pixelLevels(downscalePool(mnistDigits(split), MNIST_DIGIT_SIZE / size).images);
+    levelCache.set(key, levels);
+  }
+  return levels;
+}
+
+/** n images drawn from a split's levels (held-out: without replacement), dequantised afresh and logit-transformed. */
+function digitSampler(split: MnistSplit, size: number, withReplacement: boolean) {
+  const dim = size * size;
+  return (n: number, rng: Rng): Float32Array => dequantizedLogits(pickRows(digitLevels(split, size), dim, n, rng, withReplacement), rng.fork('dequantize'));
+}
+
+/** The residual conv field of the video tasks on the g x g x 1 image, without a condition. */
+function imageField(size: number, config: RunConfig, rng: Rng): VelocityModel {
+  const field = new ConvLatentField({ grid: size, channels: 1, conditionGrids: 0, conditionScalars: 0, width: config.hidden, blocks: config.depth }, rng);
+  const none = tf.keep(tf.zeros([1, 0]) as tf.Tensor2D);
+  return {
+    ...field.given(none),
+    dispose: () => {
+      none.dispose();
+      field.dispose();
+    },
+  };
+}
+
+/** Digits per row and rows of the figure. */
+const GRID = { columns: 8, rows: 4 };
+
+/** Logits back to intensities in [0, 1]: x = (sigmoid(y) - a)/(1 - 2a). */
+function intensities(logits: Float32Array): Float32Array {
+  return Float32Array.from(logits, (y) => (1 / (1 + Math.exp(-y)) - LOGIT_ALPHA) / (1 - 2 * LOGIT_ALPHA));
+}
+
+/** Held-out digits in the first row of each block of rows, then each method's samples (the video strip's layout). */
+function writeDigitGrid(file: string, size: number, panels: FigurePanel[]): void {
+  const perRow = GRID.columns * size * size;
+  const truth = intensities(digitSampler('test', size, false)(GRID.columns * GRID.rows, new Rng('mnist/figure')));
+  writeVideoStrip(
+    file,
+    { data: truth, count: GRID.rows, frames: GRID.columns, size },
+    panels.map((p) => ({ label: p.label, points: intensities(p.points.subarray(0, Math.min(p.points.length, GRID.rows * perRow))) })),
+    { size, contextFrames: 0, predictFrames: GRID.columns },
+  );
+}
+
+const BITS_COLUMN: ColumnSpec = { key: 'bitsPerDim', header: 'bits/dim', digits: 3, showStd: true, better: 'lower' };
+
+function definitionFor(size: number): DensityDefinition {
+  const dim = size * size;
+  return {
+    name: 'mnist',
+    description: 'MNIST digits (the mnist package: MNIST test set split 80/20 into train/held-out), dequantised and logit-transformed; bits/dim',
+    dim,
+    sample: digitSampler('train', size, true),
+    heldOut: digitSampler('test', size, false),
+    pointLogDet: (points) => logitLogDet(points, dim),
+    range: [-14, 14],
+    presetFile: 'mnist',
+    model: (config, _spec, rng) => imageField(size, config, rng),
+    watchedDivergence: { divEstimator: 'hutchinson-unbiased', probes: 2 },
+    writeFigure: (file, panels) => writeDigitGrid(file, size, panels),
+    async extraEvaluation(_model, _config, _spec, _rng, { metrics }) {
+      return { metrics: { bitsPerDim: bitsPerDim(metrics.nll, dim), bitsPerDimStdErr: metrics.nllStdErr / (dim * Math.LN2) } };
+    },
+  };
+}
+
+/**
+ * Density estimation on real digits: the `mnist` package's 10,000 digits (MNIST's test set, split
+ * 80/20 per class into disjoint train and held-out pools as the video tasks do), at 28, 14 or 7
+ * pixels a side, in bits/dim of the 8-bit images (datasets/dequantize.ts).
+ */
+export const mnistTask: Task = (() => {
+  const bySize = new Map<number, Task>();
+  const taskFor = (config: RunConfig): Task => {
+    const size = settingsOf(config).imageSize;
+    if (!bySize.has(size)) bySize.set(size, densityTask(definitionFor(size)));
+    return bySize.get(size)!;
+  };
+  return {
+    name: 'mnist',
+    description: definitionFor(14).description,
+    presetFile: 'mnist',
+    paths: AFFINE_PATHS,
+    section: MNIST_SECTION,
+    columns: [BITS_COLUMN, ...densityColumns({}).filter((c) => ['nll', 'nllStdErr', 'energyDistance', 'mmd2'].includes(c.key))],
+    facts: {},
+    recordedSettings: (config) => ({ 'mnist.imageSize': settingsOf(config).imageSize }),
+    createExperiment: (config, spec, rng) => taskFor(config).createExperiment(config, spec, rng),
+    writeFigure: (file, panels, rng, config) => taskFor(config).writeFigure!(file, panels, rng, config),
+  };
+})();
