@@ -8,6 +8,7 @@ import { Mlp } from '../src/models/mlp';
 import { VelocityModel } from '../src/models/model';
 import { Rng } from '../src/random/rng';
 import { LikelihoodOptions, logLikelihood, sampleFlow } from '../src/solvers/flow';
+import { hutchinsonAgainstExact } from '../src/metrics/hutchinson-nll';
 import { integrate, OdeFunction, SolverOptions } from '../src/solvers/ode';
 import { useTestBackend } from './helpers/backend';
 
@@ -168,6 +169,13 @@ describe('flow sampling and likelihood', () => {
     assertClose(logp, exactLogDensity(POINTS, 2.5), 1e-3, 'logp');
   });
 
+  it('hutchinsonAgainstExact: no bias and no spread where Rademacher probes are exact, and the exact NLL per dimension', async () => {
+    const compared = await hutchinsonAgainstExact(field, POINTS, { solver: { ...RK4, batchSize: 4 }, sourceStd: 1, repeats: 3, rng: new Rng('compare') });
+    const expected = -exactLogDensity(POINTS).reduce((a, b) => a + b, 0) / (POINTS.length / DIM) / DIM;
+    assertClose([compared.exactNllPerDim], [expected], 1e-3, 'exact NLL per dimension');
+    assertClose([compared.biasPerDim, compared.sdPerDim], [0, 0], 1e-4, 'bias and spread');
+  });
+
   it('Rademacher Hutchinson is exact for a field whose Jacobian is a multiple of the identity', async () => {
     const { logp } = await logLikelihood(field, POINTS, { ...RK4, batchSize: 4, divergence: 'hutchinson', rng: new Rng('rademacher') });
     assertClose(logp, exactLogDensity(POINTS), 1e-3, 'logp');
@@ -211,6 +219,14 @@ describe('flow sampling and likelihood', () => {
 
     it('Rademacher Hutchinson likelihood averages to the exact one', async () => {
       await assertHutchinsonUnbiased(mlp, { solver: 'rk4', steps: 10, batchSize: 4, divergence: 'hutchinson', rng: new Rng('mlp-probes') }, 200);
+    });
+
+    it('hutchinsonAgainstExact sees the probes\' spread where the Jacobian is not a multiple of the identity', async () => {
+      const compared = await hutchinsonAgainstExact(mlp, POINTS, { solver: { ...RK4, batchSize: 4 }, sourceStd: 1, repeats: 8, rng: new Rng('mlp-compare') });
+      assert.ok(compared.sdPerDim > 1e-5, `spread ${compared.sdPerDim}`);
+      // Unbiased: the mean difference is within 4 standard errors of 0.
+      const count = 8 * (POINTS.length / 2);
+      assert.ok(Math.abs(compared.biasPerDim) < (4 * compared.sdPerDim) / Math.sqrt(count), `bias ${compared.biasPerDim}, sd ${compared.sdPerDim}`);
     });
   });
 });

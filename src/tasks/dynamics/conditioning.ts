@@ -2,7 +2,7 @@ import { compareEvents } from '../../metrics/events';
 import { VelocityModel } from '../../models/model';
 import { AffineSchedule } from '../../paths/affine';
 import { Rng } from '../../random/rng';
-import { FlowOptions, logLikelihood, sampleFlow } from '../../solvers/flow';
+import { FlowOptions, sampleFlow } from '../../solvers/flow';
 import { eventGuidance, observationGuidance, RowStatistic } from '../../solvers/guidance';
 
 /** What the conditioned evaluations of a trained trajectory flow need. */
@@ -86,28 +86,4 @@ function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-/**
- * The NLL of a few held-out trajectories with the exact divergence (d tangent passes) beside
- * Hutchinson's on the same trajectories, `repeats` times with fresh probes: the estimator's bias
- * (mean difference) and spread, which the table's Hutchinson NLL carries.
- */
-export async function exactNllComparison(context: ConditioningContext, trajectories: Float32Array, repeats: number, rng: Rng): Promise<Record<string, number>> {
-  const dim = context.length * context.stateDim;
-  const sourceStd = context.schedule.sourceStd;
-  const exact = (await logLikelihood(context.model, trajectories, { ...context.solver, divergence: 'exact', batchSize: 1, sourceStd })).logp;
-  const differences: number[] = [];
-  for (let r = 0; r < repeats; r++) {
-    const { logp } = await logLikelihood(context.model, trajectories, { ...context.solver, divergence: 'hutchinson', probes: 1, rng: rng.fork(`repeat-${r}`), sourceStd });
-    logp.forEach((value, i) => differences.push((exact[i] - value) / dim));
-  }
-  const mean = differences.reduce((a, b) => a + b, 0) / differences.length;
-  const sd = Math.sqrt(differences.reduce((a, b) => a + (b - mean) ** 2, 0) / (differences.length - 1));
-  return {
-    nllPerDimExactSubset: -exact.reduce((a, b) => a + b, 0) / exact.length / dim,
-    // Hutchinson minus exact NLL per dimension, per trajectory and probe draw: its mean is the bias.
-    hutchinsonNllBiasPerDim: -mean,
-    hutchinsonNllSdPerDim: sd,
-  };
 }

@@ -12,7 +12,8 @@ import { Rng } from '../../random/rng';
 import { Curve, writeCurvesPng } from '../../report/curves-png';
 import { densityColumns, densityTask, DensityDefinition } from '../density';
 import { rowSampler } from '../rows';
-import { ConditioningContext, continuationErrors, eventConditioned, exactNllComparison } from './conditioning';
+import { ConditioningContext, continuationErrors, eventConditioned } from './conditioning';
+import { hutchinsonAgainstExact } from '../../metrics/hutchinson-nll';
 import { prepareTrajectories, TrajectorySets } from './data';
 import { DYNAMICS_SECTION, dynamicsOf } from './settings';
 
@@ -190,7 +191,10 @@ async function conditionedEvaluations(def: DynamicsTaskDefinition, sets: Traject
     Object.assign(metrics, continued.metrics);
     continuationPerStep = Float32Array.from(continued.perStep);
   }
-  if (settings.exactNllTrajectories > 0) Object.assign(metrics, await exactNllComparison(context, rows(settings.exactNllTrajectories), HUTCHINSON_REPEATS, rng.fork('exact-nll')));
+  if (settings.exactNllTrajectories > 0) {
+    const compared = await hutchinsonAgainstExact(model, rows(settings.exactNllTrajectories), { solver: context.solver, sourceStd: context.schedule.sourceStd, repeats: HUTCHINSON_REPEATS, rng: rng.fork('exact-nll') });
+    Object.assign(metrics, { nllPerDimExactSubset: compared.exactNllPerDim, hutchinsonNllBiasPerDim: compared.biasPerDim, hutchinsonNllSdPerDim: compared.sdPerDim });
+  }
   return { metrics, continuationPerStep };
 }
 

@@ -6,7 +6,8 @@ import { FigurePanel, Task } from '../../core/task';
 import { bitsPerDim, dequantizedLogits, LOGIT_ALPHA, logitLogDet, pixelLevels } from '../../datasets/dequantize';
 import { downscalePool, MNIST_DIGIT_SIZE, mnistDigits, MnistSplit } from '../../datasets/moving-mnist';
 import { ConvLatentField } from '../../models/conv-field';
-import { AFFINE_PATHS } from '../../paths/affine';
+import { hutchinsonAgainstExact } from '../../metrics/hutchinson-nll';
+import { AFFINE_PATHS, affinePathName, affineSchedule } from '../../paths/affine';
 import { writeVideoStrip } from '../../report/video-png';
 import { VelocityModel } from '../../models/model';
 import { Rng } from '../../random/rng';
@@ -20,6 +21,8 @@ const mnistSchema = z
   .object({
     /** Side of the images: MNIST's 28, or 14 and 7 by averaging 2x2 or 4x4 blocks (then re-quantised to 8 bits). */
     imageSize: z.number().int().refine((v) => (IMAGE_SIZES as readonly number[]).includes(v), { message: `imageSize must be one of ${IMAGE_SIZES.join(', ')}` }).default(14),
+    /** Held-out images whose NLL is also computed with the exact divergence, beside Hutchinson's with fresh probes; 0 skips it. */
+    exactNllImages: z.number().int().nonnegative().default(4),
   })
   .strict();
 
@@ -88,22 +91,43 @@ function writeDigitGrid(file: string, size: number, panels: FigurePanel[]): void
 
 const BITS_COLUMN: ColumnSpec = { key: 'bitsPerDim', header: 'bits/dim', digits: 3, showStd: true, better: 'lower' };
 
+/** Probe draws per image in the exact-against-Hutchinson comparison. */
+const HUTCHINSON_REPEATS = 4;
+
 function definitionFor(size: number): DensityDefinition {
   const dim = size * size;
+  const heldOut = digitSampler('test', size, false);
   return {
     name: 'mnist',
     description: 'MNIST digits (the mnist package: MNIST test set split 80/20 into train/held-out), dequantised and logit-transformed; bits/dim',
     dim,
     sample: digitSampler('train', size, true),
-    heldOut: digitSampler('test', size, false),
+    heldOut,
     pointLogDet: (points) => logitLogDet(points, dim),
     range: [-14, 14],
     presetFile: 'mnist',
     model: (config, _spec, rng) => imageField(size, config, rng),
     watchedDivergence: { divEstimator: 'hutchinson-unbiased', probes: 2 },
     writeFigure: (file, panels) => writeDigitGrid(file, size, panels),
-    async extraEvaluation(_model, _config, _spec, _rng, { metrics }) {
-      return { metrics: { bitsPerDim: bitsPerDim(metrics.nll, dim), bitsPerDimStdErr: metrics.nllStdErr / (dim * Math.LN2) } };
+    async extraEvaluation(model, config, spec, rng, { metrics }) {
+      const bits = { bitsPerDim: bitsPerDim(metrics.nll, dim), bitsPerDimStdErr: metrics.nllStdErr / (dim * Math.LN2) };
+      const count = settingsOf(config).exactNllImages;
+      if (count === 0) return { metrics: bits };
+      // The estimator's effect on bits/dim: a few held-out images with the exact divergence and with Hutchinson's.
+      const points = heldOut(count, rng.fork('exact-nll-images'));
+      const ev = config.eval;
+      const solver = { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: ev.batchSize };
+      const sourceStd = affineSchedule(affinePathName(spec.path)).sourceStd;
+      const compared = await hutchinsonAgainstExact(model, points, { solver, sourceStd, repeats: HUTCHINSON_REPEATS, rng: rng.fork('exact-nll-probes') });
+      const meanLogDet = logitLogDet(points, dim).reduce((a, b) => a + b, 0) / count;
+      return {
+        metrics: {
+          ...bits,
+          bitsPerDimExactSubset: bitsPerDim(compared.exactNllPerDim * dim - meanLogDet, dim),
+          hutchinsonBitsBias: compared.biasPerDim / Math.LN2,
+          hutchinsonBitsSd: compared.sdPerDim / Math.LN2,
+        },
+      };
     },
   };
 }
@@ -128,7 +152,7 @@ export const mnistTask: Task = (() => {
     section: MNIST_SECTION,
     columns: [BITS_COLUMN, ...densityColumns({}).filter((c) => ['nll', 'nllStdErr', 'energyDistance', 'mmd2'].includes(c.key))],
     facts: {},
-    recordedSettings: (config) => ({ 'mnist.imageSize': settingsOf(config).imageSize }),
+    recordedSettings: (config) => Object.fromEntries(Object.entries(settingsOf(config)).map(([key, value]) => [`mnist.${key}`, value])),
     createExperiment: (config, spec, rng) => taskFor(config).createExperiment(config, spec, rng),
     writeFigure: (file, panels, rng, config) => taskFor(config).writeFigure!(file, panels, rng, config),
   };
