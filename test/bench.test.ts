@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { benchTask } from '../src/bench/bench';
-import { compareEstimators, DEFAULT_CHOICES } from '../src/bench/estimators';
+import { compareEstimators, DEFAULT_CHOICES, probeSweep } from '../src/bench/estimators';
 import { resolveConfig } from '../src/cli/load-config';
 import { getTask } from '../src/tasks/registry';
 import { useTestBackend } from './helpers/backend';
@@ -39,5 +39,16 @@ describe('estimators', () => {
     assert.ok(Math.abs(unbiased.ratio - 1) < 4 * unbiased.ratioStdErr + 1e-6, `unbiased ratio ${unbiased.ratio} ± ${unbiased.ratioStdErr}`);
     // The squared estimator's excess is a variance: positive, and smaller with more probes.
     assert.ok(squared1.ratio > 1 && squared4.ratio > 1 && squared4.ratio < squared1.ratio, `squared ratios ${squared1.ratio}, ${squared4.ratio}`);
+    // The exact gradient against itself; the probes' gradients point the same way, closer with more probes.
+    assert.deepEqual([exact.gradientCosine, exact.gradientRelativeError], [1, 0]);
+    assert.ok(squared4.gradientCosine > squared1.gradientCosine && squared4.gradientRelativeError < squared1.gradientRelativeError, `gradient agreement 1 vs 4 probes: ${squared1.gradientCosine}, ${squared4.gradientCosine}`);
+    assert.ok(unbiased.gradientCosine > 0 && unbiased.gradientCosine < 1, `unbiased gradient cosine ${unbiased.gradientCosine}`);
+  });
+
+  it('a probe sweep compares every Hutchinson estimator at each count it allows', () => {
+    assert.deepEqual(
+      probeSweep([1, 2, 8]).map((c) => `${c.estimator}:${c.probes}`),
+      ['exact:0', 'hutchinson-unbiased:2', 'hutchinson-unbiased:8', 'hutchinson-reference:1', 'hutchinson-reference:2', 'hutchinson-reference:8', 'hutchinson-squared:1', 'hutchinson-squared:2', 'hutchinson-squared:8'],
+    );
   });
 });

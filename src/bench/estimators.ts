@@ -19,6 +19,12 @@ export const DEFAULT_CHOICES: EstimatorChoice[] = [
   { estimator: 'hutchinson-squared', probes: 4 },
 ];
 
+/** Every Hutchinson estimator at each of the given probe counts it allows (a probe sweep, e.g. 1, 2, 4, 8). */
+export function probeSweep(counts: number[]): EstimatorChoice[] {
+  const estimators = (Object.keys(ESTIMATOR_FACTS) as DivEstimator[]).filter((estimator) => estimator !== 'exact');
+  return [{ estimator: 'exact', probes: 0 }, ...estimators.flatMap((estimator) => counts.filter((n) => n >= ESTIMATOR_FACTS[estimator].minProbes).map((probes) => ({ estimator, probes })))];
+}
+
 export interface EstimatorOptions {
   /** CFM training steps before the comparison (0: the initial weights). */
   warmup: number;
@@ -38,6 +44,12 @@ export interface EstimatorRow {
   /** E_z[L_CDM] / exact L_CDM, and its standard error over the batches (paired with the exact ones). */
   ratio: number;
   ratioStdErr: number;
+  /**
+   * The gradient of L_CDM in the weights against the exact one on the same batch, averaged over the
+   * batches: cosine similarity, and |g - g_exact| / |g_exact| (what the probes' noise does to a step).
+   */
+  gradientCosine: number;
+  gradientRelativeError: number;
   msPerLoss: number;
 }
 
@@ -78,26 +90,46 @@ async function warmState(task: Task, config: RunConfig, spec: RunSpec, warmup: n
   return state;
 }
 
-/** L_CDM of one estimator on the batches that follow a state (the streams restored, so every estimator sees the same batches). */
-async function cdmValues(task: Task, config: RunConfig, spec: RunSpec, state: ExperimentState, batches: number, rng: Rng): Promise<{ values: number[]; ms: number }> {
+/** L_CDM and its gradient in the weights (flattened) of one estimator on the batches that follow a state (the streams restored, so every estimator sees the same batches). */
+async function cdmValues(task: Task, config: RunConfig, spec: RunSpec, state: ExperimentState, batches: number, rng: Rng): Promise<{ values: number[]; gradients: Float32Array[]; ms: number }> {
   const experiment = task.createExperiment(config, spec, rng);
   experiment.restore(state);
   const values: number[] = [];
+  const gradients: Float32Array[] = [];
   const start = performance.now();
   for (let b = 0; b < batches; b++) {
-    const terms = experiment.loss(b + 1);
-    values.push((await terms.cdm.data())[0]);
-    tf.dispose(Object.values(terms));
+    const { value, grads } = tf.variableGrads(() => experiment.loss(b + 1).cdm, experiment.variables);
+    values.push((await value.data())[0]);
+    const flat = tf.tidy(() => tf.concat(experiment.variables.map((v) => tf.reshape(grads[v.name] ?? tf.zerosLike(v), [-1]))));
+    gradients.push((await flat.data()) as Float32Array);
+    tf.dispose([value, flat, ...Object.values(grads)]);
   }
   const ms = (performance.now() - start) / batches;
   experiment.dispose();
-  return { values, ms };
+  return { values, gradients, ms };
+}
+
+/** Mean over batches of the cosine between each gradient and the exact one, and of their relative distance. */
+function gradientAgreement(gradients: Float32Array[], exact: Float32Array[]): { cosine: number; relativeError: number } {
+  const pairs = gradients.map((g, b) => {
+    const e = exact[b];
+    let dot = 0, gg = 0, ee = 0, dd = 0;
+    for (let i = 0; i < g.length; i++) {
+      dot += g[i] * e[i];
+      gg += g[i] * g[i];
+      ee += e[i] * e[i];
+      dd += (g[i] - e[i]) ** 2;
+    }
+    return { cosine: dot / Math.sqrt(gg * ee), relativeError: Math.sqrt(dd / ee) };
+  });
+  return { cosine: mean(pairs.map((p) => p.cosine)), relativeError: mean(pairs.map((p) => p.relativeError)) };
 }
 
 /**
  * How far each estimator's expected FDM term is from the exact one, E_z[L_CDM] / L_CDM, on the
  * task's batches: 1 for an unbiased estimator (up to Monte Carlo error), above 1 by the probe
- * variance for the others. Estimators a task does not support are left out.
+ * variance for the others; and how far its gradient is from the exact gradient on each batch (the
+ * noise the probes add to a training step). Estimators a task does not support are left out.
  */
 export async function compareEstimators(task: Task, config: RunConfig, opts: EstimatorOptions, log: (line: string) => void): Promise<EstimatorRow[]> {
   const rows: EstimatorRow[] = [];
@@ -113,6 +145,7 @@ export async function compareEstimators(task: Task, config: RunConfig, opts: Est
       if (task.checkConfig?.({ ...config, divEstimator: [estimator] }).length) continue;
       const run = estimator === 'exact' ? exact : await cdmValues(task, config, { ...spec, divEstimator: estimator, probes }, state, opts.batches, rng);
       const paired = run.values.map((v, i) => v - exact.values[i]);
+      const agreement = gradientAgreement(run.gradients, exact.gradients);
       rows.push({
         problem,
         estimator,
@@ -121,6 +154,8 @@ export async function compareEstimators(task: Task, config: RunConfig, opts: Est
         cdm: mean(run.values),
         ratio: mean(run.values) / exactMean,
         ratioStdErr: estimator === 'exact' ? 0 : standardError(paired) / Math.abs(exactMean),
+        gradientCosine: agreement.cosine,
+        gradientRelativeError: agreement.relativeError,
         msPerLoss: run.ms,
       });
     }
