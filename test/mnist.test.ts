@@ -6,7 +6,9 @@ import { bitsPerDim, dequantizedLogits, LOGIT_ALPHA, logitLogDet, PIXEL_LEVELS }
 import { Rng } from '../src/random/rng';
 import { gridJobs } from '../src/runner/jobs';
 import { densityTarget } from '../src/tasks/density';
+import { DigitClassifier } from '../src/tasks/mnist/classifier';
 import { mnistTask } from '../src/tasks/mnist/task';
+import { downscalePool, mnistDigits } from '../src/datasets/moving-mnist';
 import { useTestBackend } from './helpers/backend';
 import { assertClose } from './helpers/numeric';
 
@@ -47,6 +49,17 @@ describe('dequantisation, the logit transform and bits/dim', () => {
   it('bits/dim: the uniform density on [0, 1]^d is 8 bits, each nat per dimension less is 1/ln 2 bits less', () => {
     assertClose(bitsPerDim(0, 49), 8, 1e-12, 0, 'uniform');
     assertClose(bitsPerDim(-49, 49), 8 - 1 / Math.LN2, 1e-12, 0, 'one nat per dimension more likely');
+  });
+
+  it('the feature classifier of the Fréchet distance reads held-out 7x7 digits far better than chance', async () => {
+    const data = (split: 'train' | 'test') => {
+      const pool = downscalePool(mnistDigits(split), 4);
+      return { images: pool.images, labels: pool.labels!, pixels: 49 };
+    };
+    const classifier = await DigitClassifier.train(data('train'), new Rng('classifier-test'));
+    const accuracy = await classifier.accuracy(data('test'));
+    assert.ok(accuracy > 0.8, `held-out accuracy ${accuracy}`);
+    classifier.dispose();
   });
 
   it("the task's bits/dim of a zero field (p_y = N(0, I)) equals the closed form through the transforms", async () => {

@@ -20,6 +20,8 @@ export interface DigitPool {
   images: Float32Array;
   count: number;
   size: number;
+  /** The digit each image shows, where known (the package's pools), [count]. */
+  labels?: Uint8Array;
 }
 
 /** Side of the digits the `mnist` package ships. */
@@ -66,12 +68,14 @@ export function mnistDigits(split: MnistSplit): DigitPool {
     return images.subarray(start * pixels, end * pixels);
   });
   const images = new Float32Array(parts.reduce((sum, part) => sum + part.length, 0));
+  const labels = new Uint8Array(images.length / pixels);
   let offset = 0;
-  for (const part of parts) {
+  parts.forEach((part, digit) => {
     images.set(part, offset);
+    labels.fill(CLASSES[digit], offset / pixels, (offset + part.length) / pixels);
     offset += part.length;
-  }
-  return { images, count: images.length / pixels, size: MNIST_DIGIT_SIZE };
+  });
+  return { images, count: images.length / pixels, size: MNIST_DIGIT_SIZE, labels };
 }
 
 /** Shrinks every image of a pool by averaging `factor x factor` blocks (factor 2: 28 -> 14). */
@@ -96,7 +100,7 @@ export function downscalePool(pool: DigitPool, factor: number): DigitPool {
       }
     }
   }
-  return { images, count: pool.count, size };
+  return { images, count: pool.count, size, labels: pool.labels };
 }
 
 export interface MovingMnistOptions {

@@ -14,8 +14,13 @@ export function shuffled(n: number, rng: Rng): number[] {
 export function pickRows<T extends Float32Array | Uint8Array>(table: T, dim: number, n: number, rng: Rng, withReplacement: boolean): T {
   const rows = table.length / dim;
   const picks = !withReplacement && n <= rows ? shuffled(rows, rng).slice(0, n) : Array.from({ length: n }, () => rng.int(rows));
-  const out = new (table.constructor as new (length: number) => T)(n * dim);
-  picks.forEach((r, i) => out.set(table.subarray(r * dim, (r + 1) * dim), i * dim));
+  return gatherRows(table, dim, picks);
+}
+
+/** The given rows of a table [rows * dim], in the given order. */
+export function gatherRows<T extends Float32Array | Uint8Array>(table: T, dim: number, rows: number[]): T {
+  const out = new (table.constructor as new (length: number) => T)(rows.length * dim);
+  rows.forEach((r, i) => out.set(table.subarray(r * dim, (r + 1) * dim), i * dim));
   return out;
 }
 

@@ -3,7 +3,9 @@ import * as tf from '../../backend/tf';
 import { ConfigSection, RunConfig } from '../../config/schema';
 import { ColumnSpec } from '../../core/columns';
 import { FigurePanel, Task } from '../../core/task';
-import { bitsPerDim, dequantizedLogits, LOGIT_ALPHA, logitLogDet, pixelLevels } from '../../datasets/dequantize';
+import { bitsPerDim, dequantizedLogits, LOGIT_ALPHA, logitLogDet, PIXEL_LEVELS, pixelLevels } from '../../datasets/dequantize';
+import { frechetDistance } from '../../metrics/frechet';
+import { DigitClassifier, FEATURES, LabelledImages } from './classifier';
 import { downscalePool, MNIST_DIGIT_SIZE, mnistDigits, MnistSplit } from '../../datasets/moving-mnist';
 import { ConvLatentField } from '../../models/conv-field';
 import { hutchinsonAgainstExact } from '../../metrics/hutchinson-nll';
@@ -38,16 +40,57 @@ function settingsOf(config: RunConfig): MnistSettings {
   return config.mnist as MnistSettings;
 }
 
-/** A split's 8-bit pixel levels at a size, read once per (split, size). */
-const levelCache = new Map<string, Uint8Array>();
-function digitLevels(split: MnistSplit, size: number): Uint8Array {
+/** A split's digits at a size: 8-bit pixel levels [n * size^2] and labels [n], read once per (split, size). */
+const digitCache = new Map<string, { levels: Uint8Array; labels: Uint8Array }>();
+function digits(split: MnistSplit, size: number): { levels: Uint8Array; labels: Uint8Array } {
   const key = `${split}/${size}`;
-  let levels = levelCache.get(key);
-  if (!levels) {
-    levels = pixelLevels(downscalePool(mnistDigits(split), MNIST_DIGIT_SIZE / size).images);
-    levelCache.set(key, levels);
+  let entry = digitCache.get(key);
+  if (!entry) {
+    const pool = downscalePool(mnistDigits(split), MNIST_DIGIT_SIZE / size);
+    entry = { levels: pixelLevels(pool.images), labels: pool.labels! };
+    digitCache.set(key, entry);
   }
-  return levels;
+  return entry;
+}
+
+function digitLevels(split: MnistSplit, size: number): Uint8Array {
+  return digits(split, size).levels;
+}
+
+/** A split's digits as intensities k/255 with their labels, what the classifier sees. */
+function labelledDigits(split: MnistSplit, size: number): LabelledImages {
+  const { levels, labels } = digits(split, size);
+  return { images: Float32Array.from(levels, (k) => k / (PIXEL_LEVELS - 1)), labels, pixels: size * size };
+}
+
+/** The feature classifier of a size, trained once per process on the training digits (seeded). */
+const classifiers = new Map<number, Promise<DigitClassifier>>();
+function classifierFor(size: number): Promise<DigitClassifier> {
+  let classifier = classifiers.get(size);
+  if (!classifier) {
+    classifier = DigitClassifier.train(labelledDigits('train', size), new Rng(`mnist/classifier/${size}`));
+    classifiers.set(size, classifier);
+  }
+  return classifier;
+}
+
+/**
+ * The Fréchet distance in the classifier's features between the model's samples and the held-out
+ * digits, and its floor: the training digits (as many as the samples) against the same held-out ones.
+ */
+async function classifierFrechet(size: number, samples: Float32Array, rng: Rng): Promise<Record<string, number>> {
+  const pixels = size * size;
+  const classifier = await classifierFor(size);
+  const heldOut = labelledDigits('test', size);
+  const train = labelledDigits('train', size);
+  const count = samples.length / pixels;
+  const reference = pickRows(train.images, pixels, count, rng, false);
+  const [model, data, floor] = await Promise.all([classifier.features(samples, pixels), classifier.features(heldOut.images, pixels), classifier.features(reference, pixels)]);
+  return {
+    classifierFd: frechetDistance(model, data, FEATURES),
+    classifierFdFloor: frechetDistance(floor, data, FEATURES),
+    classifierAccuracy: await classifier.accuracy(heldOut),
+  };
 }
 
 /** n images drawn from a split's levels (held-out: without replacement), dequantised afresh and logit-transformed. */
@@ -72,9 +115,9 @@ function imageField(size: number, config: RunConfig, rng: Rng): VelocityModel {
 /** Digits per row and rows of the figure. */
 const GRID = { columns: 8, rows: 4 };
 
-/** Logits back to intensities in [0, 1]: x = (sigmoid(y) - a)/(1 - 2a). */
+/** Logits back to intensities in [0, 1]: x = (sigmoid(y) - a)/(1 - 2a), clipped (a sample may leave [a, 1 - a]). */
 function intensities(logits: Float32Array): Float32Array {
-  return Float32Array.from(logits, (y) => (1 / (1 + Math.exp(-y)) - LOGIT_ALPHA) / (1 - 2 * LOGIT_ALPHA));
+  return Float32Array.from(logits, (y) => Math.min(1, Math.max(0, (1 / (1 + Math.exp(-y)) - LOGIT_ALPHA) / (1 - 2 * LOGIT_ALPHA))));
 }
 
 /** Held-out digits in the first row of each block of rows, then each method's samples (the video strip's layout). */
@@ -89,7 +132,11 @@ function writeDigitGrid(file: string, size: number, panels: FigurePanel[]): void
   );
 }
 
-const BITS_COLUMN: ColumnSpec = { key: 'bitsPerDim', header: 'bits/dim', digits: 3, showStd: true, better: 'lower' };
+const MNIST_COLUMNS: ColumnSpec[] = [
+  { key: 'bitsPerDim', header: 'bits/dim', digits: 3, showStd: true, better: 'lower' },
+  { key: 'classifierFd', header: 'Fréchet dist. (digit clf.)', digits: 3, showStd: true, better: 'lower' },
+  { key: 'classifierFdFloor', header: 'FD floor (data)', digits: 3, showStd: false },
+];
 
 /** Probe draws per image in the exact-against-Hutchinson comparison. */
 const HUTCHINSON_REPEATS = 4;
@@ -109,8 +156,13 @@ function definitionFor(size: number): DensityDefinition {
     model: (config, _spec, rng) => imageField(size, config, rng),
     watchedDivergence: { divEstimator: 'hutchinson-unbiased', probes: 2 },
     writeFigure: (file, panels) => writeDigitGrid(file, size, panels),
-    async extraEvaluation(model, config, spec, rng, { metrics }) {
-      const bits = { bitsPerDim: bitsPerDim(metrics.nll, dim), bitsPerDimStdErr: metrics.nllStdErr / (dim * Math.LN2) };
+    async extraEvaluation(model, config, spec, rng, { samples, metrics }) {
+      const scored = intensities(samples.subarray(0, config.eval.sampleCount * dim));
+      const bits = {
+        bitsPerDim: bitsPerDim(metrics.nll, dim),
+        bitsPerDimStdErr: metrics.nllStdErr / (dim * Math.LN2),
+        ...(await classifierFrechet(size, scored, rng.fork('frechet'))),
+      };
       const count = settingsOf(config).exactNllImages;
       if (count === 0) return { metrics: bits };
       // The estimator's effect on bits/dim: a few held-out images with the exact divergence and with Hutchinson's.
@@ -150,7 +202,7 @@ export const mnistTask: Task = (() => {
     presetFile: 'mnist',
     paths: AFFINE_PATHS,
     section: MNIST_SECTION,
-    columns: [BITS_COLUMN, ...densityColumns({}).filter((c) => ['nll', 'nllStdErr', 'energyDistance', 'mmd2'].includes(c.key))],
+    columns: [...MNIST_COLUMNS, ...densityColumns({}).filter((c) => ['nll', 'nllStdErr'].includes(c.key))],
     facts: {},
     recordedSettings: (config) => Object.fromEntries(Object.entries(settingsOf(config)).map(([key, value]) => [`mnist.${key}`, value])),
     createExperiment: (config, spec, rng) => taskFor(config).createExperiment(config, spec, rng),
