@@ -10,7 +10,9 @@ interface OdexSolver {
   absoluteTolerance: number;
   denseOutput: boolean;
   maxSteps: number;
-  grid(dt: number, out: (t: number, y: number[]) => void): unknown;
+  /** Largest step; 0 leaves it unbounded (the whole interval). */
+  maxStepSize: number;
+  grid(dt: number, out: (t: number, y: number[]) => false | undefined): unknown;
   solve(f: (t: number, y: number[]) => number[], t0: number, y0: number[], t1: number, out: unknown): { xEnd: number };
 }
 const { Solver } = require('odex') as { Solver: new (n: number) => OdexSolver };
@@ -92,17 +94,31 @@ export interface SolverTolerance {
 /**
  * One trajectory from initial state z0: the states at t = (burnIn .. samples - 1) dt, time-major
  * ([length * stateDim], point i's state at i * stateDim), by Hairer and Wanner's ODEX (Gragg-Bulirsch-
- * Stoer extrapolation) with dense output at the sample times.
+ * Stoer extrapolation) with dense output at the sample times. ODEX's step-size controller can accept
+ * a step whose state is NaN after a long stride where the solution is quiet (measured: a FitzHugh-
+ * Nagumo trajectory strode 25 time units to t = 995.6, then its next step was NaN, and the grid stopped
+ * at 166 of 310 points); such a trajectory is integrated again with steps of at most one sample
+ * interval. Trajectories that succeed the first time are left exactly as they were.
  */
 export function integrateTrajectory(system: DynamicalSystem, z0: readonly number[], tolerance = TRAJECTORY_TOLERANCE): Float64Array {
+  const unbounded = integrateOnGrid(system, z0, tolerance, 0);
+  if (unbounded.complete) return unbounded.states;
+  const bounded = integrateOnGrid(system, z0, tolerance, system.dt);
+  if (bounded.complete) return bounded.states;
+  throw new Error(`${system.name}: the solver stopped at t = ${bounded.xEnd} before ${bounded.end} (${bounded.points} of ${system.samples} points, also with steps of at most ${system.dt}) from ${JSON.stringify(z0)}`);
+}
+
+/** ODEX on the sample grid with steps of at most maxStep (0: unbounded); complete when every point was reached with finite values. */
+function integrateOnGrid(system: DynamicalSystem, z0: readonly number[], tolerance: SolverTolerance, maxStep: number) {
   const solver = new Solver(system.stateDim);
   solver.relativeTolerance = tolerance.rtol;
   solver.absoluteTolerance = tolerance.atol;
   solver.denseOutput = true;
   solver.maxSteps = 1e6;
+  solver.maxStepSize = maxStep;
   const d = system.stateDim;
-  const out = new Float64Array(trajectoryLength(system) * d);
-  let index = 0;
+  const states = new Float64Array(trajectoryLength(system) * d);
+  let points = 0;
   // Half a step past the last sample: the grid accumulates its times, and must not miss the last one by rounding.
   const end = (system.samples - 0.5) * system.dt;
   const result = solver.solve(
@@ -111,12 +127,14 @@ export function integrateTrajectory(system: DynamicalSystem, z0: readonly number
     [...z0],
     end,
     solver.grid(system.dt, (_t, z) => {
-      if (index >= system.burnIn && index < system.samples) out.set(z, (index - system.burnIn) * d);
-      index++;
+      // A NaN state stops the solver (the grid's callback returning false) instead of running to maxSteps.
+      if (!z.every(Number.isFinite)) return false;
+      if (points >= system.burnIn && points < system.samples) states.set(z, (points - system.burnIn) * d);
+      points++;
+      return undefined;
     }),
   );
-  if (index < system.samples) throw new Error(`${system.name}: the solver stopped at t = ${result.xEnd} before ${end} (${index} of ${system.samples} points)`);
-  return out;
+  return { states, complete: points >= system.samples, points, end, xEnd: result.xEnd };
 }
 
 /** `count` trajectories [count, length, stateDim] (float32), from initial states drawn from `rng`. */
