@@ -1,6 +1,10 @@
+import { mean, sampleStandardDeviation } from 'simple-statistics';
 import { VelocityModel } from '../models/model';
 import { Rng } from '../random/rng';
 import { FlowOptions, logLikelihood } from '../solvers/flow';
+
+/** Probe draws per point in the comparison, by default. */
+export const HUTCHINSON_REPEATS = 4;
 
 export interface EstimatorComparison {
   /** The NLL per dimension of the points with the exact divergence (nats, in the flow's space). */
@@ -19,9 +23,9 @@ export interface EstimatorComparison {
 export async function hutchinsonAgainstExact(
   model: VelocityModel,
   points: Float32Array,
-  options: { solver: FlowOptions; sourceStd: number; repeats: number; rng: Rng },
+  options: { solver: FlowOptions; sourceStd: number; repeats?: number; rng: Rng },
 ): Promise<EstimatorComparison> {
-  const { solver, sourceStd, repeats, rng } = options;
+  const { solver, sourceStd, repeats = HUTCHINSON_REPEATS, rng } = options;
   const dim = model.dim;
   const exact = (await logLikelihood(model, points, { ...solver, divergence: 'exact', batchSize: 1, sourceStd })).logp;
   const differences: number[] = [];
@@ -29,7 +33,5 @@ export async function hutchinsonAgainstExact(
     const { logp } = await logLikelihood(model, points, { ...solver, divergence: 'hutchinson', probes: 1, rng: rng.fork(`repeat-${r}`), sourceStd });
     logp.forEach((value, i) => differences.push((exact[i] - value) / dim));
   }
-  const mean = differences.reduce((a, b) => a + b, 0) / differences.length;
-  const sd = Math.sqrt(differences.reduce((a, b) => a + (b - mean) ** 2, 0) / (differences.length - 1));
-  return { exactNllPerDim: -exact.reduce((a, b) => a + b, 0) / exact.length / dim, biasPerDim: -mean, sdPerDim: sd };
+  return { exactNllPerDim: -mean(Array.from(exact)) / dim, biasPerDim: -mean(differences), sdPerDim: sampleStandardDeviation(differences) };
 }

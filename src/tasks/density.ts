@@ -14,7 +14,7 @@ import { drawTrainingTimes, T_MAX } from '../paths/time-sampling';
 import { Rng } from '../random/rng';
 import { ColumnSpec } from '../core/columns';
 import { writeDensityPng } from '../report/density-png';
-import { logLikelihood, sampleFlow } from '../solvers/flow';
+import { FlowOptions, logLikelihood, sampleFlow } from '../solvers/flow';
 import { isLogIteration } from '../training/trainer';
 import { Sampler2D } from './toy2d/samplers';
 import { lossOptionsFor } from './loss-options';
@@ -224,8 +224,7 @@ class DensityExperiment extends ModelExperiment<VelocityModel> implements Experi
   }
 
   private solverOptions() {
-    const ev = this.config.eval;
-    return { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: ev.batchSize };
+    return evaluationSolver(this.config);
   }
 
   loss(iteration: number): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar } {
@@ -316,6 +315,12 @@ class DensityExperiment extends ModelExperiment<VelocityModel> implements Experi
   densityTarget(): DensityTarget {
     return { model: this.model, dim: this.dim, sample: this.def.heldOut ?? this.def.sample, logOffset: this.def.nllOffset ?? 0 };
   }
+}
+
+/** The ODE solver of a configuration's evaluation (eval.solver, steps, tolerances, batch size), for sampling and likelihoods. */
+export function evaluationSolver(config: RunConfig): FlowOptions {
+  const ev = config.eval;
+  return { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: ev.batchSize };
 }
 
 /** What an evaluation of a density experiment's flow needs: the field, the evaluation data and their units. */

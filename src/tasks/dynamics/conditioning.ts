@@ -1,3 +1,4 @@
+import { median } from 'simple-statistics';
 import { compareEvents } from '../../metrics/events';
 import { VelocityModel } from '../../models/model';
 import { AffineSchedule } from '../../paths/affine';
@@ -20,6 +21,12 @@ export interface ConditioningContext {
   bins: number;
 }
 
+/** C of the held-out trajectories and of the second held-out (reference) set. */
+export interface DataEvents {
+  heldOut: number[];
+  reference: number[];
+}
+
 /**
  * Samples conditioned on the event C > 0 by guidance, against the held-out trajectories that have
  * the event (Finzi et al.'s conditional histograms; the FDM authors' notebook reports their TV and
@@ -27,12 +34,11 @@ export interface ConditioningContext {
  * (held-out against reference trajectories with the event, which is large when events are rare). Without
  * held-out events there is nothing to compare with, and only P(event) is reported.
  */
-export async function eventConditioned(context: ConditioningContext, count: number, heldOut: Float32Array, reference: Float32Array, rng: Rng): Promise<Record<string, number>> {
+export async function eventConditioned(context: ConditioningContext, count: number, dataEvents: DataEvents, rng: Rng): Promise<Record<string, number>> {
   const dim = context.length * context.stateDim;
   const guided = { schedule: context.schedule, guidance: eventGuidance(context.constraint) };
   const samples = await sampleFlow(context.model, sourceNoise(context, count * dim, rng), { ...context.solver, guided });
-  const withEvent = (values: Float32Array) => context.eventsOf(values).filter((c) => c > 0);
-  const [data, floorData] = [withEvent(heldOut), withEvent(reference)];
+  const [data, floorData] = [dataEvents.heldOut, dataEvents.reference].map((values) => values.filter((c) => c > 0));
   const model = context.eventsOf(samples);
   const metrics: Record<string, number> = { conditionedEventRate: rateOf(model), conditionedDataEvents: data.length };
   if (data.length === 0) return metrics;
@@ -82,8 +88,3 @@ export async function continuationErrors(context: ConditioningContext, trajector
   return { metrics, perStep };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}

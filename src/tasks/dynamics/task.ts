@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { standardDeviation } from 'simple-statistics';
 import { RunConfig } from '../../config/schema';
 import { ColumnSpec } from '../../core/columns';
 import { PrepareContext, RunSpec, Task } from '../../core/task';
@@ -10,9 +11,9 @@ import { Unet1d } from '../../models/unet1d';
 import { affinePathName, affineSchedule, GAUSSIAN_PATHS, veScales } from '../../paths/affine';
 import { Rng } from '../../random/rng';
 import { Curve, writeCurvesPng } from '../../report/curves-png';
-import { densityColumns, densityTask, DensityDefinition } from '../density';
+import { densityColumns, densityTask, DensityDefinition, evaluationSolver } from '../density';
 import { rowSampler } from '../rows';
-import { ConditioningContext, continuationErrors, eventConditioned } from './conditioning';
+import { ConditioningContext, continuationErrors, DataEvents, eventConditioned } from './conditioning';
 import { hutchinsonAgainstExact } from '../../metrics/hutchinson-nll';
 import { prepareTrajectories, TrajectorySets } from './data';
 import { DYNAMICS_SECTION, dynamicsOf } from './settings';
@@ -62,12 +63,7 @@ function unetFor(system: DynamicalSystem, config: RunConfig, rng: Rng): Unet1d {
  */
 function fieldFor(system: DynamicalSystem, config: RunConfig, spec: RunSpec, train: Float32Array, rng: Rng): VelocityModel {
   const unet = unetFor(system, config, rng);
-  return spec.path === 've' ? new PreconditionedField(unet, veScales(standardDeviation(train))) : unet;
-}
-
-function standardDeviation(values: Float32Array): number {
-  const mean = values.reduce((a, v) => a + v, 0) / values.length;
-  return Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length);
+  return spec.path === 've' ? new PreconditionedField(unet, veScales(standardDeviation(Array.from(train)))) : unet;
 }
 
 /** The first coordinate of a few trajectories over time, for the figure. */
@@ -122,11 +118,11 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
     watchedDivergence: { divEstimator: 'hutchinson-unbiased', probes: WATCH_PROBES },
     async extraEvaluation(model, config, spec, rng, { samples, metrics }) {
       const scored = samples.subarray(0, config.eval.sampleCount * dim);
-      const heldOutEvents = eventsOf(sets.test);
-      const events = compareEvents(heldOutEvents, eventsOf(scored), EVENT_BINS);
-      const conditioned = await conditionedEvaluations(def, sets, model, config, spec.path, rng);
+      const dataEvents = { heldOut: eventsOf(sets.test), reference: eventsOf(sets.reference) };
+      const events = compareEvents(dataEvents.heldOut, eventsOf(scored), EVENT_BINS);
+      const conditioned = await conditionedEvaluations(def, sets, dataEvents, model, config, spec.path, rng);
       // The histograms' sampling floor: what a perfect model scores, data against data of the same size.
-      const floor = compareEvents(heldOutEvents, eventsOf(sets.reference), EVENT_BINS);
+      const floor = compareEvents(dataEvents.heldOut, dataEvents.reference, EVENT_BINS);
       return {
         metrics: {
           // The authors' per-dimension NLL (nats).
@@ -162,20 +158,16 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
   };
 }
 
-/** Held-out trajectories whose NLL is computed twice more with fresh Hutchinson probes, beside the exact divergence. */
-const HUTCHINSON_REPEATS = 4;
-
 /** The evaluations that condition the trained flow (events, continuations) and the exact-divergence NLL subset. */
-async function conditionedEvaluations(def: DynamicsTaskDefinition, sets: TrajectorySets, model: VelocityModel, config: RunConfig, pathName: string, rng: Rng): Promise<{ metrics: Record<string, number>; continuationPerStep?: Float32Array }> {
+async function conditionedEvaluations(def: DynamicsTaskDefinition, sets: TrajectorySets, dataEvents: DataEvents, model: VelocityModel, config: RunConfig, pathName: string, rng: Rng): Promise<{ metrics: Record<string, number>; continuationPerStep?: Float32Array }> {
   const { system } = def;
   const settings = dynamicsOf(config);
   const length = trajectoryLength(system);
   const dim = length * system.stateDim;
-  const ev = config.eval;
   const context: ConditioningContext = {
     model,
     schedule: affineSchedule(affinePathName(pathName), config.sigmaMin),
-    solver: { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: ev.batchSize },
+    solver: evaluationSolver(config),
     length,
     stateDim: system.stateDim,
     eventsOf: (values) => constraintValues(def.constraint, values, length, system.stateDim),
@@ -184,7 +176,7 @@ async function conditionedEvaluations(def: DynamicsTaskDefinition, sets: Traject
   };
   const rows = (count: number) => sets.test.subarray(0, Math.min(count, sets.test.length / dim) * dim);
   const metrics: Record<string, number> = {};
-  if (settings.conditionedSamples > 0) Object.assign(metrics, await eventConditioned(context, settings.conditionedSamples, sets.test, sets.reference, rng.fork('event-conditioned')));
+  if (settings.conditionedSamples > 0) Object.assign(metrics, await eventConditioned(context, settings.conditionedSamples, dataEvents, rng.fork('event-conditioned')));
   let continuationPerStep: Float32Array | undefined;
   if (settings.continuations > 0) {
     const continued = await continuationErrors(context, rows(settings.continuations), settings.observedSteps, settings.continuationStrength, rng.fork('continuations'));
@@ -192,7 +184,7 @@ async function conditionedEvaluations(def: DynamicsTaskDefinition, sets: Traject
     continuationPerStep = Float32Array.from(continued.perStep);
   }
   if (settings.exactNllTrajectories > 0) {
-    const compared = await hutchinsonAgainstExact(model, rows(settings.exactNllTrajectories), { solver: context.solver, sourceStd: context.schedule.sourceStd, repeats: HUTCHINSON_REPEATS, rng: rng.fork('exact-nll') });
+    const compared = await hutchinsonAgainstExact(model, rows(settings.exactNllTrajectories), { solver: context.solver, sourceStd: context.schedule.sourceStd, rng: rng.fork('exact-nll') });
     Object.assign(metrics, { nllPerDimExactSubset: compared.exactNllPerDim, hutchinsonNllBiasPerDim: compared.biasPerDim, hutchinsonNllSdPerDim: compared.sdPerDim });
   }
   return { metrics, continuationPerStep };

@@ -13,7 +13,7 @@ import { AFFINE_PATHS, affinePathName, affineSchedule } from '../../paths/affine
 import { writeVideoStrip } from '../../report/video-png';
 import { VelocityModel } from '../../models/model';
 import { Rng } from '../../random/rng';
-import { densityColumns, densityTask, DensityDefinition } from '../density';
+import { densityColumns, densityTask, DensityDefinition, evaluationSolver } from '../density';
 import { pickRows } from '../rows';
 
 const IMAGE_SIZES = [28, 14, 7] as const;
@@ -138,9 +138,6 @@ const MNIST_COLUMNS: ColumnSpec[] = [
   { key: 'classifierFdFloor', header: 'FD floor (data)', digits: 3, showStd: false },
 ];
 
-/** Probe draws per image in the exact-against-Hutchinson comparison. */
-const HUTCHINSON_REPEATS = 4;
-
 function definitionFor(size: number): DensityDefinition {
   const dim = size * size;
   const heldOut = digitSampler('test', size, false);
@@ -167,10 +164,8 @@ function definitionFor(size: number): DensityDefinition {
       if (count === 0) return { metrics: bits };
       // The estimator's effect on bits/dim: a few held-out images with the exact divergence and with Hutchinson's.
       const points = heldOut(count, rng.fork('exact-nll-images'));
-      const ev = config.eval;
-      const solver = { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: ev.batchSize };
       const sourceStd = affineSchedule(affinePathName(spec.path)).sourceStd;
-      const compared = await hutchinsonAgainstExact(model, points, { solver, sourceStd, repeats: HUTCHINSON_REPEATS, rng: rng.fork('exact-nll-probes') });
+      const compared = await hutchinsonAgainstExact(model, points, { solver: evaluationSolver(config), sourceStd, rng: rng.fork('exact-nll-probes') });
       const meanLogDet = logitLogDet(points, dim).reduce((a, b) => a + b, 0) / count;
       return {
         metrics: {
