@@ -60,4 +60,16 @@ describe('closed-form marginal path of a Gaussian mixture', () => {
     // p_1 is the mixture blurred by sigma_min: variances s_k^2 + 0.01^2.
     xs.forEach((x, i) => assertClose(logp[i], path.at([x], 1).logDensity, 2e-3, 0, `log p_1(${x})`));
   });
+
+  it('the likelihood from an earlier time t is the marginal p_t (the paper\'s Figure 2), on CondOT and VP', async () => {
+    for (const schedule of [condOtSchedule(0.01), affineSchedule('vp')]) {
+      const path = new GaussianMixturePath(mixture1d, schedule);
+      const field = new MixtureMarginalField(path);
+      const xs = Float32Array.of(-1.2, -0.2, 0, 0.3, 1.1);
+      for (const t of [0.6, 0.85]) {
+        const { logp } = await logLikelihood(field, xs, { solver: 'dopri5', rtol: 1e-7, atol: 1e-7, batchSize: 8, divergence: 'exact', fromTime: t });
+        xs.forEach((x, i) => assertClose(logp[i], path.at([x], t).logDensity, 2e-3, 0, `log p_${t}(${x})`));
+      }
+    }
+  });
 });

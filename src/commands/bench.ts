@@ -1,4 +1,6 @@
 import { Args, Flags } from '@oclif/core';
+import { writeFigure } from '../report/figures/figure';
+import { timingSpec } from '../report/figures/summary';
 import { FdmCommand } from '../cli/base-command';
 import Table from 'cli-table3';
 import { benchTask, BenchRow } from '../bench/bench';
@@ -39,6 +41,7 @@ export default class BenchCommand extends FdmCommand {
     preset: Flags.string({ default: 'paper', description: 'preset whose model and batch sizes are timed' }),
     warmup: Flags.integer({ default: 5, min: 0, description: 'untimed warm-up steps' }),
     steps: Flags.integer({ default: 30, min: 1, description: 'timed steps per run' }),
+    figure: Flags.string({ description: 'also draw the medians as a bar chart into this PNG (its Vega-Lite specification beside it)' }),
     ...configFlags,
   };
 
@@ -48,6 +51,11 @@ export default class BenchCommand extends FdmCommand {
     const log = (line: string) => process.stderr.write(line + '\n');
     log(`backend: ${backend.label}; ${task.name} preset ${flags.preset}: hidden ${config.hidden} x ${config.depth}, batch ${config.batchSize}`);
     const rows = await benchTask(task, config, { warmup: flags.warmup, iterations: flags.steps }, log);
+    if (flags.figure) {
+      const bars = rows.map((row) => ({ run: row.label, backend: backend.label, msPerIter: row.msMedian }));
+      await writeFigure(flags.figure, timingSpec(bars, `${task.name} (${flags.preset}): time per training step`)!);
+      log(`figure: ${flags.figure}`);
+    }
     if (this.jsonEnabled()) return { task: task.name, preset: flags.preset, backend: backend.label, rows };
     this.log(renderBench(rows, backend.label));
     return undefined;

@@ -4,7 +4,7 @@ import { FdmVariant, Method } from '../losses/flow-loss';
 import { CdmWeight, DivEstimator } from '../losses/divergence';
 import { TimeSampling } from '../paths/time-sampling';
 import { Rng } from '../random/rng';
-import { ColumnSpec } from './columns';
+import { ColumnSpec, MetricBarsFigure } from './columns';
 import { ExperimentState } from './state';
 
 /** The grid settings of FDM's loss (core/methods.ts says what CFM holds for them). */
@@ -110,6 +110,8 @@ export interface Task {
   readonly presetFile?: string;
   /** Report columns for this task's metrics. */
   readonly columns: ColumnSpec[];
+  /** Bar charts of its metrics beside the table (every task also gets its sweeps and timing figures). */
+  readonly metricBars?: MetricBarsFigure[];
   /** The probability paths the task trains on; the first is its default. */
   readonly paths: readonly PathName[];
   /**

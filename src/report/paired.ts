@@ -4,7 +4,7 @@ import { RunRecord } from '../results/record';
 import { FDM_ONLY_SETTINGS } from '../core/methods';
 import { aggregate, groupBy, groupKey, pickSettings, Settings, variedSettings } from './aggregate';
 import { ColumnSpec } from '../core/columns';
-import { formatNumber, markdownTable, terminalTable } from './render';
+import { escapeHtml, formatNumber, htmlTable, markdownTable, terminalTable } from './render';
 
 /** Significance level of the verdict in the 'better' column. */
 export const ALPHA = 0.05;
@@ -155,6 +155,11 @@ export function renderPairedTerminal(comparisons: PairedComparison[], columns: r
 /** The comparisons as Markdown with a caption; '' when there are none. */
 export function renderPairedMarkdown(comparisons: PairedComparison[], columns: readonly ColumnSpec[]): string {
   return comparisons.length ? `${CAPTION}\n\n${markdownTable(HEADERS, pairedBody(comparisons, columns))}` : '';
+}
+
+/** The comparisons as HTML with a caption; '' when there are none. */
+export function renderPairedHtml(comparisons: PairedComparison[], columns: readonly ColumnSpec[]): string {
+  return comparisons.length ? `<p class="caption">${escapeHtml(CAPTION)}</p>\n${htmlTable(HEADERS, pairedBody(comparisons, columns))}` : '';
 }
 
 function pairedBody(comparisons: PairedComparison[], columns: readonly ColumnSpec[]): string[][] {

@@ -38,6 +38,23 @@ export function markdownTable(headers: string[], body: string[][]): string {
   return [line(headers), line(headers.map(() => '---')), ...body.map(line)].join('\n') + '\n';
 }
 
+/** The table as HTML (cells as the terminal and Markdown tables show them). */
+export function renderHtml(rows: AggregateRow[], spec: readonly ColumnSpec[]): string {
+  const { headers, body } = textTable(rows, spec);
+  return htmlTable(headers, body);
+}
+
+/** Text with HTML's special characters escaped. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+/** An HTML table of text cells, escaped. */
+export function htmlTable(headers: string[], body: string[][]): string {
+  const row = (cells: string[], tag: 'th' | 'td') => `<tr>${cells.map((cell) => `<${tag}>${escapeHtml(cell)}</${tag}>`).join('')}</tr>`;
+  return `<table>\n<thead>${row(headers, 'th')}</thead>\n<tbody>\n${body.map((cells) => row(cells, 'td')).join('\n')}\n</tbody>\n</table>\n`;
+}
+
 /** Full-precision numbers, std in its own column and empty cells for missing values, for spreadsheets and plots. */
 export function renderCsv(rows: AggregateRow[], spec: readonly ColumnSpec[]): string {
   const columns = reportColumns(rows, spec);

@@ -6,7 +6,7 @@ import { FinishedRun } from './catalog';
  * The small files of a run directory that a reader of a reproduction needs: settings, environment,
  * records, tables, figures and evaluations. Models and checkpoints (megabytes each) stay behind.
  */
-const SMALL_FILES = /^(config\.yaml|environment\.json|records\.(jsonl|csv)|table\.md|status\.json|[\w-]+\.png)$/;
+const SMALL_FILES = /^(config\.yaml|environment\.json|records\.(jsonl|csv)|table\.md|status\.json|[\w-]+\.png|[\w-]+\.vl\.json)$/;
 const SMALL_FOLDERS = ['evaluations'];
 
 function copySmallFiles(from: string, to: string): void {

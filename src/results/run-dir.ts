@@ -46,6 +46,10 @@ export function runFiles(dir: string) {
     markdown: path.join(dir, 'table.md'),
     figure: path.join(dir, 'samples.png'),
     curves: path.join(dir, 'training-curves.png'),
+    /** The paper's Figure 1: a CFM run's divergence error against its loss. */
+    divergenceError: path.join(dir, 'divergence-error.png'),
+    /** The self-contained HTML report of the directory (`fdm-bench report --format html`). */
+    html: path.join(dir, 'report.html'),
     /** Whether the grid is running, interrupted (and where) or complete. */
     status: path.join(dir, 'status.json'),
     /** Where an unfinished run's training stands; removed once its record is written. */

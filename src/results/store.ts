@@ -55,7 +55,8 @@ export function readRecords(paths: string[]): ReadResult {
   return result;
 }
 
-function findRecordFiles(input: string): string[] {
+/** The records files under result paths (run directories, records files, or folders of runs). */
+export function findRecordFiles(input: string): string[] {
   if (!fs.existsSync(input)) throw new Error(`${input}: no such file or directory`);
   if (!fs.statSync(input).isDirectory()) return [input];
   const own = path.join(input, RECORDS_FILE);

@@ -7,10 +7,13 @@ import { Rng } from '../random/rng';
 import { RunRecord } from '../results/record';
 import { runFiles } from '../results/run-dir';
 import { writeFileAtomic } from '../results/store';
-import { aggregate } from '../report/aggregate';
+import { aggregate, AggregateRow } from '../report/aggregate';
+import { writeFigure } from '../report/figures/figure';
+import { metricBarsSpec, NamedFigure, tableFigures } from '../report/figures/summary';
 import { pairedComparisons, renderPairedMarkdown } from '../report/paired';
 import { renderMarkdown } from '../report/render';
-import { TrainingHistory, writeTrainingCurves } from '../report/training-curves';
+import { buildHtmlReport, renderHtmlReport } from '../report/html';
+import { TrainingHistory, writeTrainingFigures } from '../report/figures/training';
 import { modelPanel, readModel } from '../training/checkpoint';
 import { GridJob } from './jobs';
 import { Progress } from './progress';
@@ -65,9 +68,27 @@ function firstSeedHistories(jobs: GridJob[], records: Array<RunRecord | undefine
   const histories: TrainingHistory[] = [];
   for (const job of jobs) {
     const history = records[job.index]?.history;
-    if (history?.length && !histories.some((h) => h.label === job.label)) histories.push({ label: job.label, history });
+    if (history?.length && !histories.some((h) => h.label === job.label)) histories.push({ label: job.label, trainsDivergence: job.spec.method !== 'cfm', history });
   }
   return histories;
+}
+
+/** The figures of the results table: sweeps, timing, and the task's own metric bars. */
+function resultFigures(task: Task, rows: AggregateRow[]): NamedFigure[] {
+  const bars = (task.metricBars ?? []).flatMap((bar) => {
+    const spec = metricBarsSpec(rows, bar.metrics, bar.title, bar.yTitle);
+    return spec ? [{ name: bar.name, spec }] : [];
+  });
+  return [...tableFigures(rows, task.columns), ...bars];
+}
+
+/** Draws figures; a figure is a view of the results, so failing to draw it must not cost the table or the status. */
+async function drawing(progress: Progress, draw: () => Promise<void>): Promise<void> {
+  try {
+    await draw();
+  } catch (err) {
+    progress.log(`warning: no figure: ${(err as Error).message}`);
+  }
 }
 
 /** records.csv, table.md, the training curves and the figure, for the runs finished so far. */
@@ -88,15 +109,13 @@ export async function writeSummaries(
   // The paired CFM-vs-FDM tests, when there are several seeds, go under the table.
   const paired = renderPairedMarkdown(pairedComparisons(finished, task.columns), task.columns);
   writeFileAtomic(files.markdown, [renderMarkdown(rows, task.columns), paired].join('\n'));
-  writeTrainingCurves(files.curves, firstSeedHistories(jobs, records), task.name);
+  await drawing(progress, () => writeTrainingFigures(files, firstSeedHistories(jobs, records), task.name));
+  for (const figure of resultFigures(task, rows)) await drawing(progress, () => writeFigure(path.join(run.dir, `${figure.name}.png`), figure.spec));
   if (task.writeFigure) {
     const panels = figurePanels(task, modelFile, jobs, records, progress);
-    try {
-      if (panels.length) await task.writeFigure(files.figure, panels, new Rng(`${task.name}/figure`), config);
-    } catch (err) {
-      // A figure is a view of the results: failing to draw it must not cost the table or the status.
-      progress.log(`warning: no figure: ${(err as Error).message}`);
-    }
+    if (panels.length) await drawing(progress, () => task.writeFigure!(files.figure, panels, new Rng(`${task.name}/figure`), config));
   }
+  // Last, so that it holds the figures just drawn.
+  writeFileAtomic(files.html, renderHtmlReport(buildHtmlReport(`fdm-bench ${task.name}: ${path.basename(run.dir)}`, finished, () => task.columns, [run.dir])));
   return rows;
 }

@@ -29,6 +29,8 @@ export interface LikelihoodOptions extends FlowOptions {
   rng?: Rng;
   /** Standard deviation of the flow's Gaussian source N(0, s^2 I) (default 1; AffineSchedule.sourceStd). */
   sourceStd?: number;
+  /** The time t of the marginal p_t whose density is computed (default 1): the ODE runs from t back to 0. */
+  fromTime?: number;
 }
 
 export interface LikelihoodResult {
@@ -112,7 +114,7 @@ export async function logLikelihood(model: VelocityModel, x: Float32Array, optio
       return tf.concat([v, tf.reshape(readDivergence(jvp), [batch, 1]) as tf.Tensor2D], 1);
     };
     const state1 = tf.tidy(() => tf.concat([tf.tensor2d(x.subarray(start * dim, end * dim), [batch, dim]), tf.zeros([batch, 1]) as tf.Tensor2D], 1));
-    const result = await integrate(augmentedRhs, state1, 1, 0, options);
+    const result = await integrate(augmentedRhs, state1, options.fromTime ?? 1, 0, options);
     const state0 = (await result.y.data()) as Float32Array;
     tf.dispose([tangents, state1, result.y]);
     for (let row = 0; row < batch; row++) {

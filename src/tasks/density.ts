@@ -12,8 +12,8 @@ import { AFFINE_PATHS, AffinePath, affinePathName, affineSchedule } from '../pat
 import { disposeQuantities } from '../paths/path';
 import { drawTrainingTimes, T_MAX } from '../paths/time-sampling';
 import { Rng } from '../random/rng';
-import { ColumnSpec } from '../core/columns';
-import { writeDensityPng } from '../report/density-png';
+import { ColumnSpec, MetricBarsFigure } from '../core/columns';
+import { writeDensityFigure } from '../report/figures/density';
 import { FlowOptions, logLikelihood, sampleFlow } from '../solvers/flow';
 import { isLogIteration } from '../training/trainer';
 import { Sampler2D } from './toy2d/samplers';
@@ -69,7 +69,9 @@ export interface DensityDefinition {
   /** Report columns after the standard ones. */
   extraColumns?: ColumnSpec[];
   /** Replaces the default figure (2D histograms of samples beside the data). */
-  writeFigure?: (file: string, panels: FigurePanel[], config: RunConfig) => void;
+  writeFigure?: (file: string, panels: FigurePanel[], config: RunConfig) => Promise<void>;
+  /** Bar charts of the task's metrics beside its table. */
+  metricBars?: MetricBarsFigure[];
 }
 
 /** What the standard evaluation has computed by the time the task's own evaluation runs. */
@@ -375,6 +377,7 @@ export function densityTask(def: DensityDefinition): Task {
     presetFile: def.presetFile,
     paths: AFFINE_PATHS,
     columns: densityColumns(def),
+    metricBars: def.metricBars,
     evalProtocols: DENSITY_EVAL_PROTOCOLS,
     get facts() {
       return facts();
@@ -384,7 +387,7 @@ export function densityTask(def: DensityDefinition): Task {
       if (def.writeFigure) return def.writeFigure(file, panels, config);
       const count = panels[0]?.points.length ? panels[0].points.length / 2 : 2000;
       const truth = { label: 'data', points: def.sample(count, rng.fork('figure')) };
-      writeDensityPng(file, [truth, ...panels], { range: def.range, pixels: 160, title: def.name });
+      await writeDensityFigure(file, [truth, ...panels], { range: def.range, title: `${def.name}: samples as 2D histograms` });
     },
   };
 }

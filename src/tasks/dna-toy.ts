@@ -16,7 +16,7 @@ import { FlowLossOptions, LossTerms } from '../losses/flow-loss';
 import { tangentsPerSample } from '../core/methods';
 import { sampleSimplexFlow } from '../solvers/simplex';
 import { Rng } from '../random/rng';
-import { writeCategoricalPng } from '../report/categorical-png';
+import { writeCategoricalFigure } from '../report/figures/categorical';
 import { ColumnSpec } from '../core/columns';
 import { isLogIteration } from '../training/trainer';
 import { lossOptionsFor } from './loss-options';
@@ -236,6 +236,6 @@ export const dnaToyTask: Task = {
     const ks = [...new Set(panels.map((p) => classesOf(p.spec)))];
     if (ks.length !== 1) throw new Error(`the dna-toy figure shows one K at a time; these runs have K = ${ks.join(', ')}`);
     const truth = toyTarget(simplexOf(config).length, ks[0]);
-    writeCategoricalPng(file, truth, panels.map((p) => ({ label: p.label, tokens: p.points })));
+    await writeCategoricalFigure(file, truth, panels.map((p) => ({ label: p.label, tokens: p.points })));
   },
 };

@@ -2,12 +2,13 @@ import { withSynchronousReads } from '../backend/backend';
 import { RunConfig } from '../config/schema';
 import { GaussianMixture, mixtureDim, sampleMixture } from '../datasets/gaussian-mixture';
 import { conditionalLosses, divergenceBounds, quadratureGrid } from '../metrics/divergence-bound';
+import { logLikelihood } from '../solvers/flow';
 import { MixtureMarginalField } from '../models/gmm-field';
 import { GaussianMixturePath } from '../paths/gaussian-mixture-path';
 import { VelocityModel } from '../models/model';
 import { AffinePath, affinePathName, affineSchedule, condOtSchedule } from '../paths/affine';
 import { Rng } from '../random/rng';
-import { Curve, writeCurvesPng } from '../report/curves-png';
+import { Curve, writeLineFigure } from '../report/figures/lines';
 import { ColumnSpec } from '../core/columns';
 import { T_MAX } from '../paths/time-sampling';
 import { densityTask, ExtraEvaluation } from './density';
@@ -52,6 +53,22 @@ function mixtureEntropy(mixture: GaussianMixture, range: [number, number]): numb
   return entropy;
 }
 
+/** The times of the 1D figure (the paper's Figure 2): the marginal p_t, exact and each model's. */
+const FIGURE_TIMES = [0.6, 0.85, 1];
+
+/** The model's density p_t on the grid at each figure time before 1 (the ODE from t back to 0), then p_1, end to end. */
+async function figureDensities(model: VelocityModel, grid: Float32Array, atOne: Float32Array, config: RunConfig): Promise<Float32Array> {
+  const ev = config.eval;
+  const densities: Float32Array[] = [];
+  for (const t of FIGURE_TIMES.slice(0, -1)) {
+    const { logp } = await logLikelihood(model, grid, { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: ev.batchSize, divergence: 'exact', fromTime: t });
+    densities.push(Float32Array.from(logp, Math.exp));
+  }
+  const all = new Float32Array(grid.length * FIGURE_TIMES.length);
+  [...densities, atOne].forEach((density, i) => all.set(density, i * grid.length));
+  return all;
+}
+
 function boundEvaluation(def: MixtureTaskDefinition) {
   return async (model: VelocityModel, config: RunConfig, spec: RunSpec, rng: Rng): Promise<ExtraEvaluation> => {
     const schedule = affineSchedule(affinePathName(spec.path), config.sigmaMin);
@@ -84,20 +101,35 @@ function boundEvaluation(def: MixtureTaskDefinition) {
     };
     return {
       metrics: { tv, boundMarginal, boundConditional, boundConditionalStdErr, flowErrorMarginal, divErrorMarginal, ...conditional },
-      density: report.modelDensity,
+      density: mixtureDim(def.mixture) === 1 ? await figureDensities(model, report.grid, report.modelDensity, config) : report.modelDensity,
     };
   };
 }
 
-/** The 1D figure: the exact p_1 and each method's exact model density on the quadrature grid. */
+/**
+ * The 1D figure, the paper's Figure 2: the marginal density p_t at the figure times, exact (on each
+ * run's path) and each model's from the ODE likelihood. Models saved before the intermediate times
+ * were computed carry p_1 only, and are drawn at t = 1.
+ */
 function densityCurves(def: MixtureTaskDefinition) {
-  return (file: string, panels: FigurePanel[], config: RunConfig): void => {
+  return async (file: string, panels: FigurePanel[], config: RunConfig): Promise<void> => {
     const { points } = quadratureGrid(def.range, config.eval.gridPerAxis, 1);
-    const target = new GaussianMixturePath(def.mixture, affineSchedule('condot', config.sigmaMin));
-    const truth = Float32Array.from(points, (x) => Math.exp(target.at([x], 1).logDensity));
-    const curves: Curve[] = [{ label: 'true p1', xs: points, ys: truth }];
-    for (const panel of panels) if (panel.density) curves.push({ label: panel.label, xs: points, ys: panel.density });
-    writeCurvesPng(file, curves, { title: `${def.name}: density at t = 1` });
+    const curves: Curve[] = [];
+    const paths = [...new Set(panels.map((p) => p.spec.path))];
+    for (const [i, t] of FIGURE_TIMES.entries()) {
+      const panel = `t = ${t}`;
+      for (const pathName of paths) {
+        const exact = new GaussianMixturePath(def.mixture, affineSchedule(affinePathName(pathName), config.sigmaMin));
+        const label = paths.length > 1 ? `exact p_t (${pathName})` : 'exact p_t';
+        curves.push({ label, panel, xs: points, ys: Float32Array.from(points, (x) => Math.exp(exact.at([x], t).logDensity)) });
+      }
+      for (const { label, density } of panels) {
+        const times = density ? density.length / points.length : 0;
+        const offset = i - (FIGURE_TIMES.length - times);
+        if (offset >= 0) curves.push({ label, panel, xs: points, ys: density!.subarray(offset * points.length, (offset + 1) * points.length) });
+      }
+    }
+    await writeLineFigure(file, curves, { title: `${def.name}: the marginal density p_t, exact and learned (the paper's Figure 2)`, xTitle: 'x', yTitle: 'density' });
   };
 }
 
@@ -114,5 +146,15 @@ export function mixtureTask(def: MixtureTaskDefinition): Task {
     extraEvaluation: boundEvaluation(def),
     extraColumns: BOUND_COLUMNS,
     writeFigure: dim === 1 ? densityCurves(def) : undefined,
+    metricBars: [{
+      name: 'tv-bounds',
+      title: `${def.name}: TV(p1, p̂1) ≤ marginal bound ≤ conditional bound`,
+      yTitle: 'total variation',
+      metrics: [
+        { key: 'tv', label: 'TV(p1, p̂1)' },
+        { key: 'boundMarginal', label: 'marginal bound' },
+        { key: 'boundConditional', label: 'conditional bound' },
+      ],
+    }],
   });
 }

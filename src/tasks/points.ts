@@ -7,7 +7,7 @@ import { PointsFileError, readPointsFile } from '../datasets/points-file';
 import { AFFINE_PATHS } from '../paths/affine';
 import { Rng } from '../random/rng';
 import { PACKAGE_ROOT } from '../results/environment';
-import { writeDensityPng } from '../report/density-png';
+import { writeDensityFigure } from '../report/figures/density';
 import { DENSITY_EVAL_PROTOCOLS, densityColumns, densityTask, DensityDefinition } from './density';
 import { rowSampler, shuffled } from './rows';
 
@@ -108,11 +108,11 @@ function definitionFor(config: RunConfig): DensityDefinition {
     heldOut: rowSampler(data.test, data.dim, false),
     nllOffset: data.logScale,
     range: [-4, 4],
-    writeFigure: (file, panels) => {
+    writeFigure: async (file, panels) => {
       if (data.dim < 2) return;
       const truth = { label: 'held-out data', points: firstTwo(data.test, data.dim) };
       const shown = panels.map((p) => ({ label: p.label, points: firstTwo(p.points, data.dim) }));
-      writeDensityPng(file, [truth, ...shown], { range: [-4, 4], pixels: 160, title: 'points: first two coordinates, standardised' });
+      await writeDensityFigure(file, [truth, ...shown], { range: [-4, 4], title: 'points: first two coordinates, standardised', axes: ['coordinate 1 (standardised)', 'coordinate 2 (standardised)'] });
     },
   };
 }

@@ -14,7 +14,7 @@ import { disposeQuantities } from '../paths/path';
 import { drawTrainingTimes, T_MAX } from '../paths/time-sampling';
 import { Rng } from '../random/rng';
 import { ColumnSpec } from '../core/columns';
-import { writeVideoStrip } from '../report/video-png';
+import { ImageBlock, writeImageGrid } from '../report/figures/images';
 import { sampleFlow } from '../solvers/flow';
 import { lossOptionsFor } from './loss-options';
 import { ModelExperiment } from './model-experiment';
@@ -278,7 +278,28 @@ export function videoTask(def: VideoTaskDefinition): Task {
       // Loaded again rather than taken from stage 1: with --jobs the figure is drawn by a process
       // that trained nothing. The videos are fixed by the configuration, so they are the same ones.
       const { test } = await def.load(config);
-      writeVideoStrip(file, test, panels, videoOf(config));
+      const layout = videoOf(config);
+      await writeImageGrid(file, videoBlocks(test, panels, layout), {
+        title: `${def.name}: predicted frames`,
+        subtitle: `per test sequence: the truth (${layout.contextFrames} context frames, then the ${layout.predictFrames} to predict), then each method's prediction`,
+        size: layout.size,
+        columnTitle: 'frame',
+      });
     },
   };
+}
+
+/** Per shown test sequence: the truth (context, then the frames to predict), then each method's predicted frames under the frames they predict. */
+function videoBlocks(truth: VideoSet, panels: FigurePanel[], layout: { size: number; contextFrames: number; predictFrames: number }): ImageBlock[] {
+  const { size, contextFrames, predictFrames } = layout;
+  const perSequence = predictFrames * size * size;
+  const sequences = Math.min(truth.count, ...panels.map((p) => Math.floor(p.points.length / perSequence)));
+  const perTruth = truth.frames * size * size;
+  return Array.from({ length: sequences }, (_, s) => ({
+    title: `test sequence ${s + 1}`,
+    rows: [
+      { label: 'truth', frames: truth.data.subarray(s * perTruth, s * perTruth + (contextFrames + predictFrames) * size * size), firstColumn: 0 },
+      ...panels.map((p) => ({ label: p.label, frames: p.points.subarray(s * perSequence, (s + 1) * perSequence), firstColumn: contextFrames })),
+    ],
+  }));
 }

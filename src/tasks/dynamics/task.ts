@@ -10,7 +10,7 @@ import { PreconditionedField } from '../../models/preconditioned';
 import { Unet1d } from '../../models/unet1d';
 import { affinePathName, affineSchedule, GAUSSIAN_PATHS, veScales } from '../../paths/affine';
 import { Rng } from '../../random/rng';
-import { Curve, writeCurvesPng } from '../../report/curves-png';
+import { Curve, writeLineFigure } from '../../report/figures/lines';
 import { densityColumns, densityTask, DensityDefinition, evaluationSolver } from '../density';
 import { rowSampler } from '../rows';
 import { ConditioningContext, continuationErrors, DataEvents, eventConditioned } from './conditioning';
@@ -73,7 +73,7 @@ function firstCoordinateCurves(label: string, values: Float32Array, system: Dyna
   const count = Math.min(FIGURE_TRAJECTORIES, values.length / size);
   const times = Array.from({ length }, (_, t) => (system.burnIn + t) * system.dt);
   return Array.from({ length: count }, (_, i) => ({
-    label: `${label} ${i + 1}`,
+    label,
     xs: times,
     ys: Array.from({ length }, (_, t) => values[i * size + t * system.stateDim]),
   }));
@@ -140,19 +140,21 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
         density: conditioned.continuationPerStep,
       };
     },
-    writeFigure(file, panels) {
+    async writeFigure(file, panels) {
       const curves = [firstCoordinateCurves('data', sets.test, system), ...panels.map((p) => firstCoordinateCurves(p.label, p.points, system))].flat();
-      writeCurvesPng(file, curves, { title: `${system.name}: first coordinate of ${FIGURE_TRAJECTORIES} trajectories per panel` });
+      await writeLineFigure(file, curves, { title: `${system.name}: first coordinate of ${FIGURE_TRAJECTORIES} trajectories per panel`, xTitle: 'time', yTitle: 'first coordinate', panelPerSeries: true });
       // Beside it, the distribution of the event statistic C: the table's histograms, drawn as curves.
       const heldOutEvents = eventsOf(sets.test);
       const histograms = [{ label: 'data', values: heldOutEvents }, ...panels.map((p) => ({ label: p.label, values: eventsOf(p.points) }))];
-      writeCurvesPng(eventsFigureFile(file), histograms.map((h) => histogramCurve(h.label, h.values, heldOutEvents)), {
-        title: `${system.name}: density of C (an event is C > 0), ${FIGURE_HISTOGRAM_BINS} bins over the data's range`,
+      await writeLineFigure(eventsFigureFile(file), histograms.map((h) => histogramCurve(h.label, h.values, heldOutEvents)), {
+        title: `${system.name}: density of the event statistic C (an event is C > 0)`,
+        xTitle: `C (${FIGURE_HISTOGRAM_BINS} bins over the data's range)`,
+        yTitle: 'density',
       });
       const continued = panels.filter((p) => p.density?.length);
       if (continued.length) {
         const curves = continued.map((p) => ({ label: p.label, xs: Array.from(p.density!, (_, k) => (system.burnIn + trajectoryLength(system) - p.density!.length + k) * system.dt), ys: p.density! }));
-        writeCurvesPng(continuationFigureFile(file), curves, { title: `${system.name}: continuation from the first states, median relative error per step` });
+        await writeLineFigure(continuationFigureFile(file), curves, { title: `${system.name}: continuation from the first states`, xTitle: 'time', yTitle: 'median relative error' });
       }
     },
   };

@@ -10,7 +10,7 @@ import { downscalePool, MNIST_DIGIT_SIZE, mnistDigits, MnistSplit } from '../../
 import { ConvLatentField } from '../../models/conv-field';
 import { hutchinsonAgainstExact } from '../../metrics/hutchinson-nll';
 import { AFFINE_PATHS, affinePathName, affineSchedule } from '../../paths/affine';
-import { writeVideoStrip } from '../../report/video-png';
+import { writeImageGrid } from '../../report/figures/images';
 import { VelocityModel } from '../../models/model';
 import { Rng } from '../../random/rng';
 import { densityColumns, densityTask, DensityDefinition, evaluationSolver } from '../density';
@@ -120,16 +120,20 @@ function intensities(logits: Float32Array): Float32Array {
   return Float32Array.from(logits, (y) => Math.min(1, Math.max(0, (1 / (1 + Math.exp(-y)) - LOGIT_ALPHA) / (1 - 2 * LOGIT_ALPHA))));
 }
 
-/** Held-out digits in the first row of each block of rows, then each method's samples (the video strip's layout). */
-function writeDigitGrid(file: string, size: number, panels: FigurePanel[]): void {
+/** Held-out digits, then each method's samples: GRID.rows lines of GRID.columns digits each. */
+async function writeDigitGrid(file: string, size: number, panels: FigurePanel[]): Promise<void> {
   const perRow = GRID.columns * size * size;
   const truth = intensities(digitSampler('test', size, false)(GRID.columns * GRID.rows, new Rng('mnist/figure')));
-  writeVideoStrip(
-    file,
-    { data: truth, count: GRID.rows, frames: GRID.columns, size },
-    panels.map((p) => ({ label: p.label, points: intensities(p.points.subarray(0, Math.min(p.points.length, GRID.rows * perRow))) })),
-    { size, contextFrames: 0, predictFrames: GRID.columns },
-  );
+  const block = (title: string, images: Float32Array) => ({
+    title,
+    rows: Array.from({ length: Math.min(GRID.rows, Math.floor(images.length / perRow)) }, (_, r) => ({ label: String(r + 1), frames: images.subarray(r * perRow, (r + 1) * perRow), firstColumn: 0 })),
+  });
+  await writeImageGrid(file, [block('held-out digits', truth), ...panels.map((p) => block(p.label, intensities(p.points.subarray(0, Math.min(p.points.length, GRID.rows * perRow)))))], {
+    title: `mnist ${size}x${size}: samples`,
+    subtitle: 'held-out digits, then each method\'s samples (logit space mapped back to intensities)',
+    size,
+    columnTitle: null,
+  });
 }
 
 const MNIST_COLUMNS: ColumnSpec[] = [
