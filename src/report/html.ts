@@ -88,6 +88,7 @@ h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; } 
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; white-space: nowrap; }
 th { background: #f3f3f3; }
+table.environment td { white-space: normal; word-break: break-word; }
 .table-scroll { overflow-x: auto; }
 .caption { color: #444; max-width: 70em; }
 figure { margin: 1.5em 0; } figcaption { color: #555; font-size: 0.85em; margin-top: 0.3em; }
@@ -114,7 +115,7 @@ const RENDER_SCRIPT = `
 
 function runSection(run: HtmlReport['runs'][number]): string {
   const environment = run.environment
-    ? `<h3>Environment</h3>\n<table><tbody>\n${Object.entries(run.environment).map(([key, value]) => `<tr><th>${escapeHtml(key)}</th><td>${escapeHtml(typeof value === 'string' ? value : JSON.stringify(value))}</td></tr>`).join('\n')}\n</tbody></table>`
+    ? `<h3>Environment</h3>\n<table class="environment"><tbody>\n${Object.entries(run.environment).map(([key, value]) => `<tr><th>${escapeHtml(key)}</th><td>${escapeHtml(typeof value === 'string' ? value : JSON.stringify(value))}</td></tr>`).join('\n')}\n</tbody></table>`
     : '';
   const config = run.config === undefined ? '' : `<h3>Configuration</h3>\n<pre>${escapeHtml(run.config)}</pre>`;
   return `<h2>Run ${escapeHtml(run.dir)}</h2>\n${config}\n${environment}`;

@@ -18,6 +18,8 @@ const FONT = 'DejaVu Sans';
 
 /** Okabe-Ito: distinct for readers with colour-vision deficiencies; black first, for the data. */
 export const CATEGORY_COLORS = ['#000000', '#E69F00', '#0072B2', '#D55E00', '#009E73', '#CC79A7', '#56B4E9', '#F0E442'];
+/** The colours of runs in a figure without a reference series: black stays the data's, so a method keeps its colour across figures. */
+export const RUN_COLORS = CATEGORY_COLORS.slice(1);
 
 /** The look shared by every figure: readable type, the palette above, tooltips in the HTML report. */
 const THEME = {

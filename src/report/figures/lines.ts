@@ -1,4 +1,4 @@
-import { FigureSpec, writeFigure } from './figure';
+import { CATEGORY_COLORS, FigureSpec, RUN_COLORS, writeFigure } from './figure';
 
 /** A curve of a series; several curves may share a series (one colour, e.g. trajectories of one model). */
 export interface Curve {
@@ -17,6 +17,8 @@ export interface LineFigureOptions {
   logY?: boolean;
   /** One panel per series instead of all series on one axis (for many curves per series). */
   panelPerSeries?: boolean;
+  /** Whether the first series is the reference (the data, an exact density), drawn black (default true). */
+  reference?: boolean;
 }
 
 /** A point of a curve: its series, which curve of the series, and (x, y). */
@@ -53,7 +55,7 @@ export function lineSpec(curves: Curve[], options: LineFigureOptions): FigureSpe
   const encoding = {
     x: { field: 'x', type: 'quantitative', title: options.xTitle, scale: { zero: false } },
     y: { field: 'y', type: 'quantitative', title: options.yTitle, scale: options.logY ? { type: 'log' } : { zero: false } },
-    color: { field: 'series', type: 'nominal', sort: order, title: null, legend: options.panelPerSeries ? null : { orient: 'bottom', columns: 3 } },
+    color: { field: 'series', type: 'nominal', sort: order, title: null, scale: { range: options.reference === false ? RUN_COLORS : CATEGORY_COLORS }, legend: options.panelPerSeries ? null : { orient: 'bottom', columns: 3 } },
     detail: { field: 'curve', type: 'nominal' },
   };
   const panels = [...new Set(curves.flatMap((c) => (c.panel === undefined ? [] : [c.panel])))];

@@ -1,6 +1,6 @@
 import { ColumnSpec } from '../../core/columns';
 import { AggregateRow } from '../aggregate';
-import { FigureSpec } from './figure';
+import { FigureSpec, RUN_COLORS } from './figure';
 
 /**
  * Figures of a results table (one row per setting, aggregated over seeds): headline metrics against
@@ -59,7 +59,7 @@ export function sweepSpec(rows: AggregateRow[], columns: readonly ColumnSpec[], 
   const swept = values.filter((v) => v.x !== null);
   if (swept.length === 0) return undefined;
   const x = { field: 'x', type: 'quantitative', title: setting, scale: sweepScale(swept.map((v) => v.x as number)) };
-  const color = { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 2 } };
+  const color = { field: 'series', type: 'nominal', title: null, scale: { range: RUN_COLORS }, legend: { orient: 'bottom', columns: 2 } };
   const y = (title: string | null) => ({ field: 'mean', type: 'quantitative', title, scale: { zero: false } });
   const onSweep = { filter: 'datum.x !== null' };
   return {

@@ -1,5 +1,5 @@
 import { LossPoint } from '../../results/record';
-import { FigureSpec, writeFigure } from './figure';
+import { CATEGORY_COLORS, FigureSpec, RUN_COLORS, writeFigure } from './figure';
 
 export interface TrainingHistory {
   /** The run's label in tables and figures, e.g. 'fdm lambda=0.1'. */
@@ -44,7 +44,7 @@ function lossRows(runs: TrainingHistory[], k: number) {
  */
 function lossChart(seriesField: string, order: string[]) {
   // The order as a scale domain, not a sort: sorted channels get a legend each instead of one shared.
-  const series = { field: seriesField, type: 'nominal', scale: { domain: order }, title: null, legend: { orient: 'bottom', columns: 2, symbolStrokeWidth: 2.5, symbolSize: 300 } };
+  const series = { field: seriesField, type: 'nominal', scale: { domain: order, range: seriesField === 'run' ? RUN_COLORS : CATEGORY_COLORS }, title: null, legend: { orient: 'bottom', columns: 2, symbolStrokeWidth: 2.5, symbolSize: 300 } };
   const byKind = (range: number[]) => ({ field: 'kind', type: 'ordinal', scale: { domain: ['raw', 'smoothed'], range }, legend: null });
   return {
     mark: { type: 'line' },

@@ -154,7 +154,7 @@ function definitionFor(def: DynamicsTaskDefinition, sets: TrajectorySets): Densi
       const continued = panels.filter((p) => p.density?.length);
       if (continued.length) {
         const curves = continued.map((p) => ({ label: p.label, xs: Array.from(p.density!, (_, k) => (system.burnIn + trajectoryLength(system) - p.density!.length + k) * system.dt), ys: p.density! }));
-        await writeLineFigure(continuationFigureFile(file), curves, { title: `${system.name}: continuation from the first states`, xTitle: 'time', yTitle: 'median relative error' });
+        await writeLineFigure(continuationFigureFile(file), curves, { title: `${system.name}: continuation from the first states`, xTitle: 'time', yTitle: 'median relative error', reference: false });
       }
     },
   };
