@@ -124,7 +124,9 @@ function runSection(run: HtmlReport['runs'][number]): string {
 export function renderHtmlReport(report: HtmlReport): string {
   const scripts = SCRIPTS.map((build) => `<script>${scriptSafe(browserBuild(build))}</script>`).join('\n');
   const sections = report.sections.map((s) => `<h2>${escapeHtml(s.heading)}</h2>\n<div class="table-scroll">${s.table}</div>\n${s.paired ? `<div class="table-scroll">${s.paired}</div>` : ''}`).join('\n');
-  const figures = report.figures.map((f, i) => `<figure><div id="figure-${i}" class="figure"></div><figcaption>${escapeHtml(f.name)}.vl.json</figcaption></figure>`).join('\n');
+  const figures = report.figures.length
+    ? report.figures.map((f, i) => `<figure><div id="figure-${i}" class="figure"></div><figcaption>${escapeHtml(f.name)}.vl.json</figcaption></figure>`).join('\n')
+    : '<p>No figure specifications (<code>*.vl.json</code>) in these run directories.</p>';
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

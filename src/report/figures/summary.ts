@@ -120,7 +120,7 @@ export function timingSpec(bars: TimingBar[], title: string): FigureSpec | undef
     height: { step: 22 },
     mark: { type: 'bar' },
     encoding: {
-      y: { field: 'run', type: 'nominal', title: null, sort: [...new Set(bars.map((b) => b.run))], axis: { labelLimit: 320 } },
+      y: { field: 'run', type: 'nominal', title: null, sort: [...new Set(bars.map((b) => b.run))], axis: { labelLimit: 600 } },
       ...(backends.length > 1 ? { yOffset: { field: 'backend', type: 'nominal' } } : {}),
       x: { field: 'msPerIter', type: 'quantitative', title: 'ms per iteration' },
       color: { field: 'backend', type: 'nominal', title: 'backend', legend: { orient: 'bottom', labelLimit: 500 } },
