@@ -37,7 +37,7 @@ async function evaluateOn(data: string, iterations = 20) {
   const config = resolveConfig({ task: 'points', preset: 'ci', overrides: { iterations, points: { data } } });
   const { spec } = gridJobs(config, pointsTask).find((job) => job.spec.method === 'fdm')!;
   const experiment = pointsTask.createExperiment(config, spec, new Rng('points-test'));
-  const stepper = createStepper(experiment, config.lr, 'constant');
+  const stepper = createStepper(experiment, config.lr, 'constant', config.iterations);
   for (let i = 1; i <= iterations; i++) stepper.step(i).dispose();
   const result = await experiment.evaluate();
   stepper.dispose();

@@ -20,7 +20,7 @@ async function train(task: Task): Promise<{ experiment: Experiment; losses: numb
   await task.prepare?.(config, spec, { dir: null, log: () => undefined });
   const make = () => task.createExperiment(config, spec, new Rng(`${task.name}/contract`));
   const experiment = make();
-  const stepper = createStepper(experiment, config.lr, config.lrSchedule);
+  const stepper = createStepper(experiment, config.lr, config.lrSchedule, config.iterations);
   const losses: number[] = [];
   const tensorCounts: number[] = [];
   for (let i = 1; i <= STEPS; i++) {

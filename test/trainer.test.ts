@@ -9,7 +9,8 @@ import { getTask } from '../src/tasks/registry';
 import { Experiment } from '../src/core/task';
 import { ExperimentState } from '../src/core/state';
 import { captureState, restoreState } from '../src/training/state';
-import { learningRateAt, train, TrainerState } from '../src/training/trainer';
+import { learningRateAt } from '../src/training/lr-schedule';
+import { train, TrainerState } from '../src/training/trainer';
 import { useTestBackend } from './helpers/backend';
 
 function tinyConfig(overrides: Record<string, unknown> = {}): RunConfig {
@@ -113,9 +114,18 @@ describe('trainer', () => {
   });
 
   it("follows the reference schedule: linear warm-up, then x0.999 every 10 iterations", () => {
-    assert.equal(learningRateAt(5, 1e-3, 'reference'), 5e-4);
-    assert.equal(learningRateAt(10, 1e-3, 'reference'), 1e-3 * 0.999);
-    assert.ok(Math.abs(learningRateAt(30001, 1e-3, 'reference') - 1e-3 * 0.999 ** 3000) < 1e-12);
-    assert.equal(learningRateAt(30001, 1e-3, 'constant'), 1e-3);
+    assert.equal(learningRateAt(5, 1e-3, 'reference', 30001), 5e-4);
+    assert.equal(learningRateAt(10, 1e-3, 'reference', 30001), 1e-3 * 0.999);
+    assert.ok(Math.abs(learningRateAt(30001, 1e-3, 'reference', 30001) - 1e-3 * 0.999 ** 3000) < 1e-12);
+    assert.equal(learningRateAt(30001, 1e-3, 'constant', 30001), 1e-3);
+  });
+
+  it('follows the cosine schedule: warm-up over 1% of the run, half a cosine to 0 at the last iteration', () => {
+    const at = (i: number) => learningRateAt(i, 1e-3, 'cosine', 3000);
+    assert.ok(Math.abs(at(15) - 0.5e-3) < 1e-15, 'half-way through the 30-iteration warm-up');
+    assert.ok(Math.abs(at(30) - 1e-3) < 1e-15);
+    assert.ok(Math.abs(at(30 + 1485) - 0.5e-3) < 1e-15, 'half the base rate half-way through the decay');
+    assert.ok(Math.abs(at(3000)) < 1e-18);
+    for (let i = 31; i <= 3000; i++) assert.ok(at(i) <= at(i - 1), `non-increasing after the warm-up (${i})`);
   });
 });

@@ -47,7 +47,7 @@ function deviceMiB(): number | undefined {
 async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: BenchOptions, log: (line: string) => void): Promise<Omit<BenchRow, 'ratioToCfm' | 'label'>> {
   await task.prepare?.(config, spec, { dir: null, log, timingOnly: true });
   const experiment = task.createExperiment(config, spec, new Rng(`${task.name}/bench`));
-  const stepper = createStepper(experiment, config.lr, 'constant');
+  const stepper = createStepper(experiment, config.lr, 'constant', config.iterations);
   let iteration = 0;
   let rssStart = 0;
   let deviceStart: number | undefined;

@@ -82,7 +82,7 @@ function problems(task: Task, config: RunConfig): RunSpec[] {
 /** The weights and random streams after `warmup` CFM steps from the task's initialisation. */
 async function warmState(task: Task, config: RunConfig, spec: RunSpec, warmup: number, rng: Rng): Promise<ExperimentState> {
   const experiment = task.createExperiment(config, { ...spec, method: 'cfm' }, rng);
-  const stepper = createStepper(experiment, config.lr, config.lrSchedule);
+  const stepper = createStepper(experiment, config.lr, config.lrSchedule, warmup);
   for (let i = 1; i <= warmup; i++) stepper.step(i).dispose();
   const state = await experiment.snapshot();
   stepper.dispose();

@@ -1,3 +1,4 @@
+import { LR_SCHEDULES } from '../training/lr-schedule';
 import { Command, Flags } from '@oclif/core';
 import { BACKEND_CHOICES, BackendChoice, BackendInfo, initBackend } from '../backend/backend';
 import { loadRunConfig, resolveConfig } from './load-config';
@@ -23,6 +24,7 @@ const sharedFlags = {
   hidden: Flags.string({ description: 'hidden width: MLP units, or channels of the DNA CNN and the video conv field' }),
   depth: Flags.string({ description: 'depth: MLP hidden layers, or residual blocks of the DNA CNN and the video conv field' }),
   lr: Flags.string({ description: 'Adam learning rate' }),
+  'lr-schedule': Flags.string({ description: `learning-rate schedule: ${LR_SCHEDULES.join(', ')}` }),
   path: Flags.string({ description: `probability path: ${GAUSSIAN_PATHS.join(', ')}; ${SIMPLEX_PATHS.join(', ')} on the simplex (list allowed)` }),
   'div-estimator': Flags.string({
     description: `estimator of the FDM term: ${DIV_ESTIMATORS.join(', ')} (list allowed; \`fdm-bench list\` says which are unbiased)`,
@@ -107,6 +109,7 @@ export function configOverrides(flags: ConfigFlagValues, task?: Task): RunConfig
     hidden: numberValue(str('hidden')),
     depth: numberValue(str('depth')),
     lr: numberValue(str('lr')),
+    lrSchedule: str('lr-schedule'),
     path: stringList(str('path')),
     divEstimator: stringList(str('div-estimator')),
     probes: numberList(str('probes')),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LR_SCHEDULES } from '../training/lr-schedule';
 import { BACKEND_CHOICES } from '../backend/backend';
 import { CDM_WEIGHTS, DIV_ESTIMATORS, ESTIMATOR_FACTS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
 import { FDM_VARIANTS, METHODS } from '../losses/flow-loss';
@@ -69,7 +70,7 @@ export const sharedConfigSchema = z
     depth: positiveInt.default(4),
     lr: z.number().positive().max(1).default(1e-3),
     /** 'reference': 10-iteration linear warm-up, then x0.999 every 10 iterations (the reference code). */
-    lrSchedule: z.enum(['constant', 'reference']).default('constant'),
+    lrSchedule: z.enum(LR_SCHEDULES).default('constant'),
     // 'ot' is accepted as another name for the CondOT path.
     path: grid(z.preprocess((v) => (v === 'ot' ? 'condot' : v), z.enum(PATHS))).default(['condot']),
     sigmaMin: z.number().min(0).lt(1).default(0),

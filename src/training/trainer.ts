@@ -3,11 +3,12 @@ import { LossPoint } from '../results/record';
 import { Experiment, StepLosses } from '../core/task';
 import { EncodedTensor } from '../core/state';
 import { decodeTensor, encodeTensor } from './state';
+import { learningRateAt, LrSchedule } from './lr-schedule';
 
 export interface TrainOptions {
   iterations: number;
   lr: number;
-  lrSchedule: 'constant' | 'reference';
+  lrSchedule: LrSchedule;
   /** Losses of every `logEvery`-th iteration (and of the last) go into the history (0: none). */
   logEvery: number;
   /** Called after every iteration; `logged` marks the iterations that went into the history. */
@@ -98,13 +99,6 @@ class ScheduledAdam extends tf.AdamOptimizer {
   }
 }
 
-/** The reference code's schedule: 10 iterations of linear warm-up, then x0.999 every 10 iterations. */
-export function learningRateAt(iteration: number, base: number, schedule: TrainOptions['lrSchedule']): number {
-  if (schedule === 'constant') return base;
-  const warmup = Math.min(1, iteration / 10);
-  return base * warmup * 0.999 ** Math.floor(iteration / 10);
-}
-
 export interface Stepper {
   /**
    * One optimisation step. Its losses [total, cfm, cdm] stay on the device, so that a GPU is never
@@ -117,11 +111,11 @@ export interface Stepper {
 }
 
 /** Adam on an experiment's variables, with the learning rate following the schedule. */
-export function createStepper(experiment: Experiment, lr: number, schedule: TrainOptions['lrSchedule']): Stepper {
+export function createStepper(experiment: Experiment, lr: number, schedule: LrSchedule, iterations: number): Stepper {
   const optimizer = new ScheduledAdam(lr, 0.9, 0.999, 1e-8);
   return {
     step(iteration: number): tf.Tensor1D {
-      optimizer.setLearningRate(learningRateAt(iteration, lr, schedule));
+      optimizer.setLearningRate(learningRateAt(iteration, lr, schedule, iterations));
       let terms: tf.Tensor[] = [];
       const total = optimizer.minimize(
         () => {
@@ -169,7 +163,7 @@ function yieldToEventLoop(): Promise<void> {
  * `signal` is aborted. Checkpoints go to onCheckpoint every checkpointEvery iterations and on interruption.
  */
 export async function train(experiment: Experiment, opts: TrainOptions): Promise<TrainResult> {
-  const stepper = createStepper(experiment, opts.lr, opts.lrSchedule);
+  const stepper = createStepper(experiment, opts.lr, opts.lrSchedule, opts.iterations);
   const resumed = opts.resumeFrom;
   const result: TrainResult = { status: 'ok', stepMs: [...(resumed?.stepMs ?? [])], history: [...(resumed?.history ?? [])] };
   const checkpoint = async (iteration: number) =>
