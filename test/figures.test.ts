@@ -150,6 +150,9 @@ describe('figures: training curves and the paper\'s Figure 1', () => {
     assert.equal(markItems(await renderSvg(divergenceErrorSpec(runs[0], 'task')), 'line'), 4);
     const svg = await renderSvg(spec);
     assert.equal((svg.match(/class="mark-group role-legend"/g) ?? []).length, 1, 'one legend');
+    const dashes = (spec as unknown as { spec: { encoding: { strokeDash: { scale: Record<string, unknown> } } } }).spec.encoding.strokeDash.scale;
+    assert.deepEqual(dashes, { domain: ['cfm', 'fdm lambda=0.1'] }, 'dashes from the default dash range, not the colours');
+    assert.match(svg, /stroke-dasharray/, 'the second run is dashed');
   });
 
   it('writes Figure 1 only when a run watches the divergence term without training on it', async () => {

@@ -44,15 +44,16 @@ function lossRows(runs: TrainingHistory[], k: number) {
  */
 function lossChart(seriesField: string, order: string[]) {
   // The order as a scale domain, not a sort: sorted channels get a legend each instead of one shared.
-  const series = { field: seriesField, type: 'nominal', scale: { domain: order, range: seriesField === 'run' ? RUN_COLORS : CATEGORY_COLORS }, title: null, legend: { orient: 'bottom', columns: 2, symbolStrokeWidth: 2.5, symbolSize: 300 } };
+  const series = { field: seriesField, type: 'nominal', title: null, legend: { orient: 'bottom', columns: 2, symbolStrokeWidth: 2.5, symbolSize: 300 } };
+  const colors = seriesField === 'run' ? RUN_COLORS : CATEGORY_COLORS;
   const byKind = (range: number[]) => ({ field: 'kind', type: 'ordinal', scale: { domain: ['raw', 'smoothed'], range }, legend: null });
   return {
     mark: { type: 'line' },
     encoding: {
-      x: { field: 'iteration', type: 'quantitative', title: 'iteration' },
+      x: { field: 'iteration', type: 'quantitative', title: 'iteration', scale: { nice: false } },
       y: { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: 'loss (log scale)' },
-      color: series,
-      strokeDash: series,
+      color: { ...series, scale: { domain: order, range: colors } },
+      strokeDash: { ...series, scale: { domain: order } },
       opacity: byKind([0.3, 1]),
       strokeWidth: byKind([1, 2.2]),
       detail: { field: 'kind', type: 'nominal' },
