@@ -235,9 +235,11 @@ describe('fdm-bench evaluate (command line)', () => {
       assert.ok(Math.abs(r.likelihood.expectedBest - Math.exp(r.expectedBest)) < 1e-15);
       assert.deepEqual({ ...r.settings }, { protocol: 'reference', repeats: 2, interval: 200, batches: 10, batchSize: 512, stepSize: 0.01 });
     }
+    const storedBytes = fs.readFileSync(path.join(runDir, 'evaluations', 'reference.json'));
     const again = await cliAsync(['evaluate', runDir, '--repeats', '2']);
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stderr, /reusing 2 evaluations/);
+    assert.ok(fs.readFileSync(path.join(runDir, 'evaluations', 'reference.json')).equals(storedBytes), 'nothing evaluated, nothing rewritten (not even updatedAt)');
     assert.match(again.stdout, /best-of-N NLL/);
     const forced = await cliAsync(['evaluate', runDir, '--repeats', '2', '--run', '2', '--force', '--json']);
     const forcedRuns = (JSON.parse(forced.stdout) as ReferenceEvaluationFile).runs;

@@ -155,6 +155,7 @@ export async function evaluateRunDir(runDir: string, options: EvaluateRunDirOpti
   const file = evaluationFile(runDir, protocol);
   const previous = readEvaluationFile(file);
   const entries = new Map<string, ReferenceRunEvaluation>((previous?.runs ?? []).map((entry) => [entry.key, entry]));
+  let evaluated = false;
   for (const { job, record } of finished) {
     const modelSha256 = sha256(files.model(job.key));
     const known = entries.get(job.key);
@@ -165,10 +166,13 @@ export async function evaluateRunDir(runDir: string, options: EvaluateRunDirOpti
     const experiment = openDensityExperiment(task, config, job, files.model(job.key), protocol);
     try {
       entries.set(job.key, await evaluateRun(task.name, job, record, config.iterations, settings, modelSha256, densityTarget(experiment)!, log));
+      evaluated = true;
     } finally {
       experiment.dispose();
     }
   }
+  // Everything reused: the file stays as it is, byte for byte (a committed reproduction does not change).
+  if (!evaluated && previous) return previous;
   const order = jobs.map((j) => j.key);
   const result: ReferenceEvaluationFile = {
     schema: 1,
