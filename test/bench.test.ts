@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import * as tf from '../src/backend/tf';
 import { benchTask } from '../src/bench/bench';
+import { profileTask } from '../src/bench/profile';
 import { compareEstimators, DEFAULT_CHOICES, probeSweep } from '../src/bench/estimators';
 import { resolveConfig } from '../src/cli/load-config';
 import { getTask } from '../src/tasks/registry';
@@ -23,6 +25,26 @@ describe('bench', () => {
       assert.equal(row.tensorGrowth, 0, row.label);
       assert.ok(row.msMedian > 0 && row.gflops > 0 && row.rssStartMiB > 0, row.label);
     }
+  });
+});
+
+describe('bench --profile', () => {
+  before(useTestBackend);
+
+  it('accounts for every kernel of a step: shares sum to 1, matrix products present, FDM runs more kernels, no tensors left', async () => {
+    const config = resolveConfig({ task: 'checkerboard', preset: 'ci', overrides: {} });
+    const tensors = tf.memory().numTensors;
+    const profiles = await profileTask(getTask('checkerboard'), config, { warmup: 1, steps: 2 }, () => undefined);
+    assert.equal(tf.memory().numTensors, tensors);
+    assert.deepEqual(profiles.map((p) => p.label), ['cfm', 'fdm lambda=0.1']);
+    for (const profile of profiles) {
+      assert.ok(Math.abs(profile.kernels.reduce((sum, k) => sum + k.share, 0) - 1) < 1e-9, profile.label);
+      assert.equal(profile.kernelsPerStep, profile.kernels.reduce((sum, k) => sum + k.callsPerStep, 0));
+      const matmul = profile.kernels.find((k) => k.kernel === 'BatchMatMul');
+      assert.ok(matmul && matmul.callsPerStep >= 6 && Number.isInteger(matmul.callsPerStep), `${profile.label}: ${matmul?.callsPerStep} matrix products per step`);
+      for (let i = 1; i < profile.kernels.length; i++) assert.ok(profile.kernels[i].msPerStep <= profile.kernels[i - 1].msPerStep);
+    }
+    assert.ok(profiles[1].kernelsPerStep > profiles[0].kernelsPerStep, 'the divergence term adds kernels');
   });
 });
 

@@ -1,6 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { writeFigure } from '../report/figures/figure';
 import { timingSpec } from '../report/figures/summary';
+import { terminalTable } from '../report/render';
+import { KernelProfile, profileTask, StepProfile } from '../bench/profile';
 import { FdmCommand } from '../cli/base-command';
 import Table from 'cli-table3';
 import { benchTask, BenchRow } from '../bench/bench';
@@ -29,6 +31,19 @@ function renderBench(rows: BenchRow[], backend: string): string {
   return table.toString();
 }
 
+/** A run's kernels, most time first (the first KERNELS_SHOWN; the rest summed). */
+const KERNELS_SHOWN = 15;
+
+function renderProfile(profile: StepProfile): string {
+  const shown = profile.kernels.slice(0, KERNELS_SHOWN);
+  const rest = profile.kernels.slice(KERNELS_SHOWN);
+  const row = (k: Pick<KernelProfile, 'kernel' | 'callsPerStep' | 'msPerStep' | 'share' | 'mibWrittenPerStep'>) =>
+    [k.kernel, k.callsPerStep.toFixed(0), k.msPerStep.toFixed(2), `${(100 * k.share).toFixed(1)}%`, k.mibWrittenPerStep.toFixed(1)];
+  const sum = (key: 'callsPerStep' | 'msPerStep' | 'share' | 'mibWrittenPerStep') => rest.reduce((total, k) => total + k[key], 0);
+  const body = [...shown.map(row), ...(rest.length ? [row({ kernel: `(${rest.length} others)`, callsPerStep: sum('callsPerStep'), msPerStep: sum('msPerStep'), share: sum('share'), mibWrittenPerStep: sum('mibWrittenPerStep') })] : [])];
+  return `${profile.label}: ${profile.msPerStep.toFixed(1)} ms per step under the profiler, ${profile.kernelsPerStep.toFixed(0)} kernels\n${terminalTable(['kernel', 'calls/step', 'ms/step', 'share', 'MiB written/step'], body)}`;
+}
+
 export default class BenchCommand extends FdmCommand {
   static summary = 'Time training steps of CFM and FDM (tinybench): ms/iter, FDM/CFM ratio, GFLOP/s.';
   static description =
@@ -42,6 +57,7 @@ export default class BenchCommand extends FdmCommand {
     warmup: Flags.integer({ default: 5, min: 0, description: 'untimed warm-up steps' }),
     steps: Flags.integer({ default: 30, min: 1, description: 'timed steps per run' }),
     figure: Flags.string({ description: 'also draw the medians as a bar chart into this PNG (its Vega-Lite specification beside it)' }),
+    profile: Flags.boolean({ default: false, description: 'instead of timing, profile --steps steps per run with tf.profile: time, calls and bytes written per kernel' }),
     ...configFlags,
   };
 
@@ -50,6 +66,12 @@ export default class BenchCommand extends FdmCommand {
     const { task, config, backend } = await startTask(this, args.task, flags.preset, flags);
     const log = (line: string) => process.stderr.write(line + '\n');
     log(`backend: ${backend.label}; ${task.name} preset ${flags.preset}: hidden ${config.hidden} x ${config.depth}, batch ${config.batchSize}`);
+    if (flags.profile) {
+      const profiles = await profileTask(task, config, { warmup: flags.warmup, steps: flags.steps }, log);
+      if (this.jsonEnabled()) return { task: task.name, preset: flags.preset, backend: backend.label, profiles };
+      this.log(profiles.map((p) => renderProfile(p)).join('\n'));
+      return undefined;
+    }
     const rows = await benchTask(task, config, { warmup: flags.warmup, iterations: flags.steps }, log);
     if (flags.figure) {
       const bars = rows.map((row) => ({ run: row.label, backend: backend.label, msPerIter: row.msMedian }));
