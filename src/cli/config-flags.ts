@@ -1,8 +1,7 @@
-import { LR_SCHEDULES } from '../training/lr-schedule';
 import { Command, Flags } from '@oclif/core';
 import { BACKEND_CHOICES, BackendChoice, BackendInfo, initBackend } from '../backend/backend';
 import { loadRunConfig, resolveConfig } from './load-config';
-import { EVAL_PROTOCOLS, RunConfig, RunConfigInput } from '../config/schema';
+import { EVAL_PROTOCOLS, LR_SCHEDULES, RunConfig, RunConfigInput } from '../config/schema';
 import { getTask, listTasks } from '../tasks/registry';
 import { Task } from '../core/task';
 import { CDM_WEIGHTS, DIV_ESTIMATORS, PROBE_DISTRIBUTIONS } from '../losses/divergence';

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { LR_SCHEDULES } from '../training/lr-schedule';
 import { BACKEND_CHOICES } from '../backend/backend';
 import { CDM_WEIGHTS, DIV_ESTIMATORS, ESTIMATOR_FACTS, PROBE_DISTRIBUTIONS } from '../losses/divergence';
 import { FDM_VARIANTS, METHODS } from '../losses/flow-loss';
@@ -60,6 +59,14 @@ export type PathName = (typeof PATHS)[number];
  * (a task's own section, e.g. `video:`, is added by withTaskSection). Grid settings accept a list;
  * every combination runs.
  */
+/**
+ * Learning-rate schedules (src/training/lr-schedule.ts): constant; reference: the FDM code's warm-up
+ * and step decay; cosine: a linear warm-up over the first 1% of the iterations, then half a cosine from
+ * the base rate to 0 at the last one (SGDR without restarts, Loshchilov & Hutter 2017).
+ */
+export const LR_SCHEDULES = ['constant', 'reference', 'cosine'] as const;
+export type LrSchedule = (typeof LR_SCHEDULES)[number];
+
 export const sharedConfigSchema = z
   .object({
     methods: grid(z.enum(METHODS)).default(['cfm', 'fdm']),

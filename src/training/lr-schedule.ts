@@ -1,10 +1,4 @@
-/**
- * constant; reference: the FDM code's warm-up and step decay; cosine: a linear warm-up over the first
- * 1% of the iterations, then half a cosine from the base rate to 0 at the last one (SGDR without restarts,
- * Loshchilov & Hutter 2017).
- */
-export const LR_SCHEDULES = ['constant', 'reference', 'cosine'] as const;
-export type LrSchedule = (typeof LR_SCHEDULES)[number];
+import { LrSchedule } from '../config/schema';
 
 /** The learning rate of an iteration (1-based) of a run of `iterations` under a schedule (LR_SCHEDULES). */
 export function learningRateAt(iteration: number, base: number, schedule: LrSchedule, iterations: number): number {

@@ -3,7 +3,8 @@ import { LossPoint } from '../results/record';
 import { Experiment, StepLosses } from '../core/task';
 import { EncodedTensor } from '../core/state';
 import { decodeTensor, encodeTensor } from './state';
-import { learningRateAt, LrSchedule } from './lr-schedule';
+import { LrSchedule } from '../config/schema';
+import { learningRateAt } from './lr-schedule';
 
 export interface TrainOptions {
   iterations: number;
