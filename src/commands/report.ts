@@ -58,7 +58,8 @@ export default class Report extends Command {
     const dirs = [...new Set(paths.flatMap(findRecordFiles).map((file) => path.dirname(file)))];
     if (!output && dirs.length !== 1) this.error(`--output: these results span ${dirs.length} run directories; say where the one report goes`, { exit: 2 });
     const file = output ?? runFiles(dirs[0]).html;
-    const title = `fdm-bench ${[...new Set(records.map((r) => r.task))].join(', ')}: ${dirs.map((dir) => path.basename(dir)).join(', ')}`;
+    const runIds = [...new Set(dirs.map((dir) => path.basename(dir)))];
+    const title = `fdm-bench ${[...new Set(records.map((r) => r.task))].join(', ')}: ${runIds.join(', ')}`;
     writeFileAtomic(file, renderHtmlReport(buildHtmlReport(title, records, (task) => getTask(task).columns, dirs)));
     this.log(file);
   }
