@@ -35,7 +35,7 @@ describe('HTML report (unit)', () => {
   const page = renderHtmlReport({
     title: 'a <title>',
     sections: [{ heading: 'task', table: '<table><tr><td>1</td></tr></table>', paired: '' }],
-    figures: [{ name: 'run/samples', spec: { data: { values: [{ label: '</script><script>alert(1)</script>' }] }, mark: 'point' } }],
+    figures: [{ name: 'run/samples', spec: { data: { values: [{ label: '</script><script>alert(1)</script>' }] }, mark: 'point' }, caption: 'run/samples.vl.json' }],
     runs: [{ dir: 'run', config: 'iterations: 3 # <b>', environment: { node: 'v20' } }],
   });
 
@@ -54,7 +54,7 @@ describe('HTML report (unit)', () => {
   });
 });
 
-describe('report --format html: bad input', () => {
+describe('report --format html (command line)', () => {
   const dirs = ['a', 'b'].map((name) => path.join(tmp, 'bad', name));
   before(() => {
     for (const [i, dir] of dirs.entries()) {
@@ -75,6 +75,15 @@ describe('report --format html: bad input', () => {
     const result = await cliAsync(['report', dirs[0], '--output', path.join(tmp, 'x.md'), '--format', 'markdown']);
     assert.equal(result.status, 2);
     assert.match(result.stderr, /--output is for --format html/);
+  });
+
+  it('draws the figures of a task\'s runs across directories, which no directory holds', async () => {
+    const file = path.join(tmp, 'both.html');
+    const result = await cliAsync(['report', ...dirs, '--format', 'html', '--output', file]);
+    assert.equal(result.status, 0, result.stderr);
+    const figures = JSON.parse(fs.readFileSync(file, 'utf8').match(/<script type="application\/json" id="figure-specs">(.*?)<\/script>/s)![1]);
+    assert.deepEqual(figures.map((f: { name: string }) => f.name), ['checkerboard/timing']);
+    assert.deepEqual(figures[0].spec.data.values.map((v: { msPerIter: number }) => v.msPerIter), [1], 'the median over both runs');
   });
 
   it('writes report.html into the one run directory by default', async () => {

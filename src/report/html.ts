@@ -5,6 +5,8 @@ import { RunRecord } from '../results/record';
 import { aggregate } from './aggregate';
 import { pairedComparisons, renderPairedHtml } from './paired';
 import { escapeHtml, renderHtml } from './render';
+import { withTheme } from './figures/figure';
+import { tableFigures } from './figures/summary';
 
 /**
  * The HTML report: one self-contained file (no network access: Vega, Vega-Lite and vega-embed are
@@ -24,6 +26,8 @@ export interface ReportFigure {
   /** Where it comes from, e.g. 'checkerboard/20261203-180940/samples'. */
   name: string;
   spec: unknown;
+  /** What the page says under it: its file, or how the report made it. */
+  caption: string;
 }
 
 /** Figures in the order a reader wants them: samples first, then the training curves, then the rest by name. */
@@ -38,7 +42,7 @@ function figureRank(file: string): number {
 export function readFigures(dir: string, name: string): ReportFigure[] {
   const files = fs.readdirSync(dir).filter((file) => file.endsWith('.vl.json'));
   files.sort((a, b) => figureRank(a) - figureRank(b) || a.localeCompare(b));
-  return files.map((file) => ({ name: `${name}/${file.replace(/\.vl\.json$/, '')}`, spec: JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) }));
+  return files.map((file) => ({ name: `${name}/${file.replace(/\.vl\.json$/, '')}`, spec: JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')), caption: `${name}/${file}` }));
 }
 
 /** A run directory's configuration, environment and figures, as far as they are there. */
@@ -56,13 +60,17 @@ function readRun(dir: string): { run: HtmlReport['runs'][number]; figures: Repor
  */
 export function buildHtmlReport(title: string, records: RunRecord[], columnsOf: (task: string) => readonly ColumnSpec[], dirs: string[]): HtmlReport {
   const tasks = [...new Set(records.map((r) => r.task))];
+  const combined: ReportFigure[] = [];
   const sections = tasks.map((task) => {
     const own = records.filter((r) => r.task === task);
     const columns = columnsOf(task);
-    return { heading: task, table: renderHtml(aggregate(own), columns), paired: renderPairedHtml(pairedComparisons(own, columns), columns) };
+    const rows = aggregate(own);
+    // Runs of one task from several directories: their sweeps and timings together, which no directory holds.
+    if (new Set(own.map((r) => r.runId)).size > 1) combined.push(...tableFigures(rows, columns).map((f) => ({ name: `${task}/${f.name}`, spec: withTheme(f.spec), caption: `${task}: ${f.name} over all its run directories above (made for this report)` })));
+    return { heading: task, table: renderHtml(rows, columns), paired: renderPairedHtml(pairedComparisons(own, columns), columns) };
   });
   const runs = dirs.map(readRun);
-  return { title, sections, figures: runs.flatMap((r) => r.figures), runs: runs.map((r) => r.run) };
+  return { title, sections, figures: [...combined, ...runs.flatMap((r) => r.figures)], runs: runs.map((r) => r.run) };
 }
 
 /** The minified browser builds the page inlines, in load order: each beside its package's main file (vega-embed exports no other path). */
@@ -125,7 +133,7 @@ export function renderHtmlReport(report: HtmlReport): string {
   const scripts = SCRIPTS.map((build) => `<script>${scriptSafe(browserBuild(build))}</script>`).join('\n');
   const sections = report.sections.map((s) => `<h2>${escapeHtml(s.heading)}</h2>\n<div class="table-scroll">${s.table}</div>\n${s.paired ? `<div class="table-scroll">${s.paired}</div>` : ''}`).join('\n');
   const figures = report.figures.length
-    ? report.figures.map((f, i) => `<figure><div id="figure-${i}" class="figure"></div><figcaption>${escapeHtml(f.name)}.vl.json</figcaption></figure>`).join('\n')
+    ? report.figures.map((f, i) => `<figure><div id="figure-${i}" class="figure"></div><figcaption>${escapeHtml(f.caption)}</figcaption></figure>`).join('\n')
     : '<p>No figure specifications (<code>*.vl.json</code>) in these run directories.</p>';
   return `<!DOCTYPE html>
 <html lang="en">
