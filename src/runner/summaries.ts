@@ -82,12 +82,12 @@ function resultFigures(task: Task, rows: AggregateRow[]): NamedFigure[] {
   return [...tableFigures(rows, task.columns), ...bars];
 }
 
-/** Draws figures; a figure is a view of the results, so failing to draw it must not cost the table or the status. */
-async function drawing(progress: Progress, draw: () => Promise<void>): Promise<void> {
+/** Draws figures or the report; they are views of the results, so failing to draw one must not cost the table or the status. */
+async function drawing(progress: Progress, draw: () => Promise<void>, what = 'figure'): Promise<void> {
   try {
     await draw();
   } catch (err) {
-    progress.log(`warning: no figure: ${(err as Error).message}`);
+    progress.log(`warning: no ${what}: ${(err as Error).message}`);
   }
 }
 
@@ -116,6 +116,7 @@ export async function writeSummaries(
     if (panels.length) await drawing(progress, () => task.writeFigure!(files.figure, panels, new Rng(`${task.name}/figure`), config));
   }
   // Last, so that it holds the figures just drawn.
-  writeFileAtomic(files.html, renderHtmlReport(buildHtmlReport(`fdm-bench ${task.name}: ${path.basename(run.dir)}`, finished, () => task.columns, [run.dir])));
+  const title = `fdm-bench ${task.name}: ${path.basename(run.dir)}`;
+  await drawing(progress, async () => writeFileAtomic(files.html, renderHtmlReport(buildHtmlReport(title, finished, () => task.columns, [run.dir]))), 'report.html');
   return rows;
 }
