@@ -43,11 +43,28 @@ function deviceMiB(): number | undefined {
   return bytes === undefined ? undefined : bytes / 2 ** 20;
 }
 
-/** Times training steps of one run specification with tinybench (warm-up excluded). */
-async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: BenchOptions, log: (line: string) => void): Promise<Omit<BenchRow, 'ratioToCfm' | 'label'>> {
+/** A run's experiment and its training step, which ends with the read of its losses (what bench times and profiles). */
+export async function benchedSteps(task: Task, config: RunConfig, spec: RunSpec, log: (line: string) => void) {
   await task.prepare?.(config, spec, { dir: null, log, timingOnly: true });
   const experiment = task.createExperiment(config, spec, new Rng(`${task.name}/bench`));
   const stepper = createStepper(experiment, config.lr, 'constant', config.iterations);
+  return {
+    experiment,
+    async step(iteration: number): Promise<void> {
+      const losses = stepper.step(iteration);
+      await losses.data();
+      losses.dispose();
+    },
+    dispose(): void {
+      stepper.dispose();
+      experiment.dispose();
+    },
+  };
+}
+
+/** Times training steps of one run specification with tinybench (warm-up excluded). */
+async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: BenchOptions, log: (line: string) => void): Promise<Omit<BenchRow, 'ratioToCfm' | 'label'>> {
+  const { experiment, step, dispose } = await benchedSteps(task, config, spec, log);
   let iteration = 0;
   let rssStart = 0;
   let deviceStart: number | undefined;
@@ -58,9 +75,7 @@ async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: Ben
   bench.add(spec.method, async () => {
     // Measured at the first timed step: the warm-up has created the optimizer's state by then.
     if (++iteration === opts.warmup + 1) [rssStart, deviceStart, tensorsBefore] = [rssMiB(), deviceMiB(), tf.memory().numTensors];
-    const losses = stepper.step(iteration);
-    await losses.data();
-    losses.dispose();
+    await step(iteration);
   });
   await bench.run();
   const result = bench.tasks[0].result;
@@ -79,8 +94,7 @@ async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: Ben
     rssMiB: rssMiB(),
     ...(deviceStart !== undefined && { deviceStartMiB: deviceStart, deviceMiB: deviceMiB() }),
   };
-  stepper.dispose();
-  experiment.dispose();
+  dispose();
   return row;
 }
 

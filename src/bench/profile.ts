@@ -1,9 +1,8 @@
 import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
-import { Rng } from '../random/rng';
 import { gridJobs } from '../runner/jobs';
 import { Task } from '../core/task';
-import { createStepper } from '../training/trainer';
+import { benchedSteps } from './bench';
 
 /** One kernel's share of a training step, averaged over the profiled steps. */
 export interface KernelProfile {
@@ -33,14 +32,7 @@ export async function profileTask(task: Task, config: RunConfig, opts: { warmup:
   const profiles: StepProfile[] = [];
   for (const { spec, label } of gridJobs({ ...config, seeds: [config.seeds[0]] }, task)) {
     log(`profiling ${task.name} ${label}: ${opts.warmup} warm-up + ${opts.steps} profiled steps`);
-    await task.prepare?.(config, spec, { dir: null, log, timingOnly: true });
-    const experiment = task.createExperiment(config, spec, new Rng(`${task.name}/bench`));
-    const stepper = createStepper(experiment, config.lr, 'constant', config.iterations);
-    const step = async (iteration: number) => {
-      const losses = stepper.step(iteration);
-      await losses.data();
-      losses.dispose();
-    };
+    const { step, dispose } = await benchedSteps(task, config, spec, log);
     for (let i = 1; i <= opts.warmup; i++) await step(i);
     const totals = new Map<string, { calls: number; ms: number; bytes: number }>();
     const start = performance.now();
@@ -55,8 +47,7 @@ export async function profileTask(task: Task, config: RunConfig, opts: { warmup:
       }
     }
     const wall = (performance.now() - start) / opts.steps;
-    stepper.dispose();
-    experiment.dispose();
+    dispose();
     const kernelMs = [...totals.values()].reduce((sum, e) => sum + e.ms, 0);
     const kernels = [...totals.entries()]
       .map(([kernel, e]) => ({ kernel, callsPerStep: e.calls / opts.steps, msPerStep: e.ms / opts.steps, share: kernelMs > 0 ? e.ms / kernelMs : 0, mibWrittenPerStep: e.bytes / opts.steps / 2 ** 20 }))

@@ -55,11 +55,6 @@ export const PATHS = [...GAUSSIAN_PATHS, ...SIMPLEX_PATHS] as const;
 export type PathName = (typeof PATHS)[number];
 
 /**
- * The settings every task shares, validated in one place for presets, --config files and flags
- * (a task's own section, e.g. `video:`, is added by withTaskSection). Grid settings accept a list;
- * every combination runs.
- */
-/**
  * Learning-rate schedules (src/training/lr-schedule.ts): constant; reference: the FDM code's warm-up
  * and step decay; cosine: a linear warm-up over the first 1% of the iterations, then half a cosine from
  * the base rate to 0 at the last one (SGDR without restarts, Loshchilov & Hutter 2017).
@@ -67,6 +62,11 @@ export type PathName = (typeof PATHS)[number];
 export const LR_SCHEDULES = ['constant', 'reference', 'cosine'] as const;
 export type LrSchedule = (typeof LR_SCHEDULES)[number];
 
+/**
+ * The settings every task shares, validated in one place for presets, --config files and flags
+ * (a task's own section, e.g. `video:`, is added by withTaskSection). Grid settings accept a list;
+ * every combination runs.
+ */
 export const sharedConfigSchema = z
   .object({
     methods: grid(z.enum(METHODS)).default(['cfm', 'fdm']),
@@ -76,7 +76,7 @@ export const sharedConfigSchema = z
     hidden: positiveInt.default(256),
     depth: positiveInt.default(4),
     lr: z.number().positive().max(1).default(1e-3),
-    /** 'reference': 10-iteration linear warm-up, then x0.999 every 10 iterations (the reference code). */
+    /** One of LR_SCHEDULES, e.g. 'reference': 10-iteration linear warm-up, then x0.999 every 10 iterations (the reference code). */
     lrSchedule: z.enum(LR_SCHEDULES).default('constant'),
     // 'ot' is accepted as another name for the CondOT path.
     path: grid(z.preprocess((v) => (v === 'ot' ? 'condot' : v), z.enum(PATHS))).default(['condot']),

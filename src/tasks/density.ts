@@ -222,11 +222,7 @@ class DensityExperiment extends ModelExperiment<VelocityModel> implements Experi
 
   sample(count: number, rng: Rng): Promise<Float32Array> {
     const std = this.path.schedule.sourceStd;
-    return sampleFlow(this.model, rng.normalArray(count * this.dim).map((z) => std * z), this.solverOptions());
-  }
-
-  private solverOptions() {
-    return evaluationSolver(this.config);
+    return sampleFlow(this.model, rng.normalArray(count * this.dim).map((z) => std * z), evaluationSolver(this.config));
   }
 
   loss(iteration: number): { total: tf.Scalar; cfm: tf.Scalar; cdm: tf.Scalar } {
@@ -264,7 +260,7 @@ class DensityExperiment extends ModelExperiment<VelocityModel> implements Experi
   async evaluate(): Promise<EvaluationResult> {
     const ev = this.config.eval;
     const evalRng = this.rng.fork('eval');
-    const solver = this.solverOptions();
+    const solver = evaluationSolver(this.config);
     const evaluationData = this.def.heldOut ?? this.def.sample;
     const heldOut = evaluationData(ev.nllSamples, evalRng.fork('held-out'));
     const nllStart = performance.now();

@@ -11,7 +11,7 @@ import { Rng } from '../random/rng';
 import { Curve, writeLineFigure } from '../report/figures/lines';
 import { ColumnSpec } from '../core/columns';
 import { T_MAX } from '../paths/time-sampling';
-import { densityTask, ExtraEvaluation } from './density';
+import { densityTask, evaluationSolver, ExtraEvaluation } from './density';
 import { FigurePanel, RunSpec, Task } from '../core/task';
 
 export interface MixtureTaskDefinition {
@@ -58,10 +58,9 @@ const FIGURE_TIMES = [0.6, 0.85, 1];
 
 /** The model's density p_t on the grid at each figure time before 1 (the ODE from t back to 0), then p_1, end to end. */
 async function figureDensities(model: VelocityModel, grid: Float32Array, atOne: Float32Array, config: RunConfig): Promise<Float32Array> {
-  const ev = config.eval;
   const densities: Float32Array[] = [];
   for (const t of FIGURE_TIMES.slice(0, -1)) {
-    const { logp } = await logLikelihood(model, grid, { solver: ev.solver, steps: ev.steps, rtol: ev.rtol, atol: ev.atol, batchSize: ev.batchSize, divergence: 'exact', fromTime: t });
+    const { logp } = await logLikelihood(model, grid, { ...evaluationSolver(config), divergence: 'exact', fromTime: t });
     densities.push(Float32Array.from(logp, Math.exp));
   }
   const all = new Float32Array(grid.length * FIGURE_TIMES.length);

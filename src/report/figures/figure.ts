@@ -77,9 +77,14 @@ function compileStrict(spec: FigureSpec): vega.Spec {
   return compiled;
 }
 
-/** The figure as SVG text, rendered by Vega without a browser (on a copy: Vega tags the data rows it reads). */
+/** The figure as SVG text, rendered by Vega without a browser. */
 export async function renderSvg(spec: FigureSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compileStrict(withTheme(structuredClone(spec)))), { renderer: 'none' });
+  return renderThemed(withTheme(spec));
+}
+
+/** A themed specification as SVG (rendered from a copy: Vega tags the data rows it reads). */
+async function renderThemed(themed: FigureSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compileStrict(structuredClone(themed))), { renderer: 'none' });
   try {
     return await view.toSVG();
   } finally {
@@ -102,7 +107,7 @@ export function svgToPng(svg: string, scale = 2): Buffer {
  */
 export async function writeFigure(imageFile: string, spec: FigureSpec): Promise<void> {
   const themed = withTheme(spec);
-  const svg = await renderSvg(themed);
+  const svg = await renderThemed(themed);
   writeFileAtomic(specFileOf(imageFile), JSON.stringify(themed, null, 1) + '\n');
   writeFileAtomic(imageFile, svgToPng(svg));
 }
