@@ -6,6 +6,7 @@ import { profileTask } from '../src/bench/profile';
 import { compareEstimators, DEFAULT_CHOICES, probeSweep } from '../src/bench/estimators';
 import { resolveConfig } from '../src/cli/load-config';
 import { getTask } from '../src/tasks/registry';
+import { SWISH_DENSE, fusedKernelsActive } from '../src/backend/fused-kernels';
 import { useTestBackend } from './helpers/backend';
 
 describe('bench', () => {
@@ -40,8 +41,11 @@ describe('bench --profile', () => {
     for (const profile of profiles) {
       assert.ok(Math.abs(profile.kernels.reduce((sum, k) => sum + k.share, 0) - 1) < 1e-9, profile.label);
       assert.equal(profile.kernelsPerStep, profile.kernels.reduce((sum, k) => sum + k.callsPerStep, 0));
-      const matmul = profile.kernels.find((k) => k.kernel === 'BatchMatMul');
-      assert.ok(matmul && matmul.callsPerStep >= 6 && Number.isInteger(matmul.callsPerStep), `${profile.label}: ${matmul?.callsPerStep} matrix products per step`);
+      // The MLP's hidden layers run as the fused layer's kernels where those are active, else as BatchMatMul.
+      const fused = fusedKernelsActive();
+      const matmul = profile.kernels.find((k) => k.kernel === (fused ? SWISH_DENSE : 'BatchMatMul'));
+      assert.ok(matmul && matmul.callsPerStep >= (fused ? config.depth : 6) && Number.isInteger(matmul.callsPerStep), `${profile.label}: ${matmul?.callsPerStep} ${matmul?.kernel} per step`);
+      assert.ok(profile.kernels.every((k) => k.kernel !== 'unnamed scope'), 'custom-gradient scopes are not counted');
       for (let i = 1; i < profile.kernels.length; i++) assert.ok(profile.kernels[i].msPerStep <= profile.kernels[i - 1].msPerStep);
     }
     assert.ok(profiles[1].kernelsPerStep > profiles[0].kernelsPerStep, 'the divergence term adds kernels');

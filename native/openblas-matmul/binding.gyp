@@ -2,8 +2,8 @@
   "targets": [
     {
       "target_name": "openblas_matmul",
-      "sources": ["openblas_matmul.c"],
-      "cflags": ["-O2", "-std=c11", "-Wall", "-Wextra"],
+      "sources": ["openblas_matmul.c", "swish_dense.c", "adam.c"],
+      "cflags": ["-O3", "-std=c11", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno", "-Wall", "-Wextra"],
       "defines": ["NAPI_VERSION=8"],
       "libraries": [
         "-L/lib/x86_64-linux-gnu",

@@ -8,6 +8,15 @@
  *       transB); all matrices are dense (leading dimension = stored row length). The arrays may
  *       be views over any ArrayBuffer (e.g. the wasm heap): the addon reads and writes them in
  *       place, without copies. Bad arguments throw TypeError / RangeError.
+ *   swishDenseForward(rows, blocks, n, m, z, w, b, y, h)
+ *       One dense layer on Swish over a stack of `blocks` row blocks [rows x n] of z: the primal
+ *       pre-activations a, then one block per tangent da_k (forward-mode JVPs). h = [swish(a);
+ *       da_k swish'(a)] (kept for the backward pass), y = h w, plus b on the primal block.
+ *   swishDenseBackward(rows, blocks, n, m, z, w, h, g, dz, dw, db)
+ *       Its gradients for the output gradient g [blocks rows x m]: dw = h^T g, db = the column sums
+ *       of g's primal block, dz = (g w^T) through the Swish (swish_dense.h).
+ *   adamUpdate(value, m, v, g, newValue, newM, newV, beta1, beta2, epsilon, lr, accBeta1, accBeta2)
+ *       One Adam step over a parameter array in one pass (adam.h); accBeta = beta^(t+1).
  *   setThreads(n)  openblas_set_num_threads(n), 1 <= n <= 4096
  *   threads()      openblas_get_num_threads()
  *   config()       openblas_get_config(), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY ..."
@@ -23,6 +32,9 @@
 #include <string.h>
 
 #include <node_api.h>
+
+#include "adam.h"
+#include "swish_dense.h"
 
 enum { CblasRowMajor = 101, CblasColMajor = 102 };
 enum { CblasNoTrans = 111, CblasTrans = 112, CblasConjTrans = 113 };
@@ -87,7 +99,7 @@ static bool get_f32(napi_env env, napi_value v, const char *name, float **data, 
   if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
       napi_get_typedarray_info(env, v, &type, length, &ptr, NULL, NULL) != napi_ok ||
       type != napi_float32_array) {
-    snprintf(msg, sizeof msg, "sgemm: %s must be a Float32Array", name);
+    snprintf(msg, sizeof msg, "%s must be a Float32Array", name);
     napi_throw_type_error(env, NULL, msg);
     return false;
   }
@@ -102,7 +114,7 @@ static bool check_extent(napi_env env, const char *name, size_t length, int64_t 
   char msg[200];
   if ((uint64_t)offset > (uint64_t)length || (uint64_t)count > (uint64_t)length - (uint64_t)offset) {
     snprintf(msg, sizeof msg,
-             "sgemm: %s needs %lld elements from offset %lld but has length %llu", name,
+             "%s needs %lld elements from offset %lld but has length %llu", name,
              (long long)count, (long long)offset, (unsigned long long)length);
     napi_throw_range_error(env, NULL, msg);
     return false;
@@ -135,18 +147,18 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
       !get_index(env, argv[2], "sgemm: m", max_dim, &m) ||
       !get_index(env, argv[3], "sgemm: n", max_dim, &n) ||
       !get_index(env, argv[4], "sgemm: k", max_dim, &k) ||
-      !get_f32(env, argv[5], "a", &a, &a_len) ||
+      !get_f32(env, argv[5], "sgemm: a", &a, &a_len) ||
       !get_index(env, argv[6], "sgemm: aOffset", max_off, &a_off) ||
-      !get_f32(env, argv[7], "b", &b, &b_len) ||
+      !get_f32(env, argv[7], "sgemm: b", &b, &b_len) ||
       !get_index(env, argv[8], "sgemm: bOffset", max_off, &b_off) ||
-      !get_f32(env, argv[9], "c", &c, &c_len) ||
+      !get_f32(env, argv[9], "sgemm: c", &c, &c_len) ||
       !get_index(env, argv[10], "sgemm: cOffset", max_off, &c_off)) {
     return NULL;
   }
   const int64_t a_count = m * k, b_count = k * n, c_count = m * n;
-  if (!check_extent(env, "a", a_len, a_off, a_count) ||
-      !check_extent(env, "b", b_len, b_off, b_count) ||
-      !check_extent(env, "c", c_len, c_off, c_count)) {
+  if (!check_extent(env, "sgemm: a", a_len, a_off, a_count) ||
+      !check_extent(env, "sgemm: b", b_len, b_off, b_count) ||
+      !check_extent(env, "sgemm: c", c_len, c_off, c_count)) {
     return NULL;
   }
   if (c_count == 0) return NULL; /* nothing to write */
@@ -170,6 +182,188 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   const int ldb = trans_b ? (int)k : (int)n;
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               (int)m, (int)n, (int)k, 1.0f, a, lda, b, ldb, 0.0f, c, (int)n);
+  return NULL;
+}
+
+/* A dense Float32Array argument of exactly `count` elements. */
+static bool get_matrix(napi_env env, napi_value v, const char *name, int64_t count, float **data) {
+  size_t length;
+  char msg[200];
+  if (!get_f32(env, v, name, data, &length)) return false;
+  if ((uint64_t)length != (uint64_t)count) {
+    snprintf(msg, sizeof msg, "%s must have %lld elements, got %llu", name, (long long)count,
+             (unsigned long long)length);
+    napi_throw_range_error(env, NULL, msg);
+    return false;
+  }
+  return true;
+}
+
+/* The leading (rows, blocks, n, m) of the swish-dense calls; every matrix then fits a 32-bit int. */
+static bool get_layer_dims(napi_env env, napi_value *argv, const char *fn, int64_t dims[4]) {
+  static const char *names[4] = {"rows", "blocks", "n", "m"};
+  char name[64];
+  for (int i = 0; i < 4; i++) {
+    snprintf(name, sizeof name, "%s: %s", fn, names[i]);
+    if (!get_index(env, argv[i], name, (double)INT_MAX, &dims[i])) return false;
+  }
+  const int64_t stacked = dims[0] * dims[1];
+  if (stacked > INT_MAX || stacked * dims[2] > INT_MAX || stacked * dims[3] > INT_MAX ||
+      dims[2] * dims[3] > INT_MAX) {
+    napi_throw_range_error(env, NULL, "swishDense: a matrix has more than 2^31-1 elements");
+    return false;
+  }
+  return true;
+}
+
+static bool distinct(napi_env env, const char *fn, const float *const *arrays, const int64_t *counts, int n_out, int n_all) {
+  char msg[128];
+  for (int o = 0; o < n_out; o++) {
+    for (int j = 0; j < n_all; j++) {
+      if (j != o && overlaps(arrays[o], counts[o], arrays[j], counts[j])) {
+        snprintf(msg, sizeof msg, "%s: output %d overlaps argument %d", fn, o, j);
+        napi_throw_range_error(env, NULL, msg);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+static napi_value swish_dense_forward(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  int64_t d[4];
+  float *z, *w, *b, *y, *h;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 9) {
+    napi_throw_type_error(env, NULL, "swishDenseForward(rows, blocks, n, m, z, w, b, y, h) takes 9 arguments");
+    return NULL;
+  }
+  if (!get_layer_dims(env, argv, "swishDenseForward", d)) return NULL;
+  const int64_t rows = d[0], blocks = d[1], n = d[2], m = d[3], stacked = rows * blocks;
+  if (!get_matrix(env, argv[4], "swishDenseForward: z", stacked * n, &z) ||
+      !get_matrix(env, argv[5], "swishDenseForward: w", n * m, &w) ||
+      !get_matrix(env, argv[6], "swishDenseForward: b", m, &b) ||
+      !get_matrix(env, argv[7], "swishDenseForward: y", stacked * m, &y) ||
+      !get_matrix(env, argv[8], "swishDenseForward: h", stacked * n, &h)) {
+    return NULL;
+  }
+  const float *arrays[5] = {y, h, z, w, b};
+  const int64_t counts[5] = {stacked * m, stacked * n, stacked * n, n * m, m};
+  if (!distinct(env, "swishDenseForward", arrays, counts, 2, 5)) return NULL;
+  if (stacked * m == 0) return NULL;
+  swish_stack_forward(rows * n, blocks, z, h);
+  if (n == 0) {
+    memset(y, 0, (size_t)(stacked * m) * sizeof(float));
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)stacked, (int)m, (int)n, 1.0f, h,
+                (int)n, w, (int)m, 0.0f, y, (int)m);
+  }
+  add_bias_rows(rows, m, b, y);
+  return NULL;
+}
+
+static napi_value swish_dense_backward(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  int64_t d[4];
+  float *z, *w, *h, *g, *dz, *dw, *db;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 11) {
+    napi_throw_type_error(env, NULL, "swishDenseBackward(rows, blocks, n, m, z, w, h, g, dz, dw, db) takes 11 arguments");
+    return NULL;
+  }
+  if (!get_layer_dims(env, argv, "swishDenseBackward", d)) return NULL;
+  const int64_t rows = d[0], blocks = d[1], n = d[2], m = d[3], stacked = rows * blocks;
+  if (!get_matrix(env, argv[4], "swishDenseBackward: z", stacked * n, &z) ||
+      !get_matrix(env, argv[5], "swishDenseBackward: w", n * m, &w) ||
+      !get_matrix(env, argv[6], "swishDenseBackward: h", stacked * n, &h) ||
+      !get_matrix(env, argv[7], "swishDenseBackward: g", stacked * m, &g) ||
+      !get_matrix(env, argv[8], "swishDenseBackward: dz", stacked * n, &dz) ||
+      !get_matrix(env, argv[9], "swishDenseBackward: dw", n * m, &dw) ||
+      !get_matrix(env, argv[10], "swishDenseBackward: db", m, &db)) {
+    return NULL;
+  }
+  const float *arrays[7] = {dz, dw, db, z, w, h, g};
+  const int64_t counts[7] = {stacked * n, n * m, m, stacked * n, n * m, stacked * n, stacked * m};
+  if (!distinct(env, "swishDenseBackward", arrays, counts, 3, 7)) return NULL;
+  sum_rows(rows, m, g, db);
+  if (stacked == 0 || m == 0) {
+    memset(dz, 0, (size_t)(stacked * n) * sizeof(float));
+    memset(dw, 0, (size_t)(n * m) * sizeof(float));
+    return NULL;
+  }
+  if (n == 0) return NULL;
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)m, (int)stacked, 1.0f, h, (int)n,
+              g, (int)m, 0.0f, dw, (int)m);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)stacked, (int)n, (int)m, 1.0f, g, (int)m,
+              w, (int)m, 0.0f, dz, (int)n);
+  swish_stack_backward(rows * n, blocks, z, dz);
+  return NULL;
+}
+
+/* A finite number, as a float (rounded as JavaScript's Math.fround would). */
+static bool get_float(napi_env env, napi_value v, const char *name, float *out) {
+  napi_valuetype t;
+  double d;
+  char msg[128];
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
+    snprintf(msg, sizeof msg, "%s must be a number", name);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  napi_get_value_double(env, v, &d);
+  if (!isfinite(d)) {
+    snprintf(msg, sizeof msg, "%s must be finite, got %g", name, d);
+    napi_throw_range_error(env, NULL, msg);
+    return false;
+  }
+  *out = (float)d;
+  return true;
+}
+
+static napi_value adam_update_napi(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value argv[13];
+  static const char *names[7] = {"adamUpdate: value", "adamUpdate: m",       "adamUpdate: v",
+                                 "adamUpdate: g",     "adamUpdate: newValue", "adamUpdate: newM",
+                                 "adamUpdate: newV"};
+  float *arrays[7];
+  size_t length = 0;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 13) {
+    napi_throw_type_error(env, NULL, "adamUpdate(value, m, v, g, newValue, newM, newV, beta1, beta2, epsilon, lr, accBeta1, accBeta2) takes 13 arguments");
+    return NULL;
+  }
+  if (!get_f32(env, argv[0], names[0], &arrays[0], &length)) return NULL;
+  for (int i = 1; i < 7; i++) {
+    if (!get_matrix(env, argv[i], names[i], (int64_t)length, &arrays[i])) return NULL;
+  }
+  const int64_t counts[7] = {(int64_t)length, (int64_t)length, (int64_t)length, (int64_t)length,
+                             (int64_t)length, (int64_t)length, (int64_t)length};
+  /* Outputs first for `distinct`, which also makes the restrict qualifiers of adam_update hold. */
+  const float *ordered[7] = {arrays[4], arrays[5], arrays[6], arrays[0], arrays[1], arrays[2], arrays[3]};
+  if (!distinct(env, "adamUpdate", ordered, counts, 3, 7)) return NULL;
+  float beta1, beta2, epsilon, lr, acc1, acc2;
+  if (!get_float(env, argv[7], "adamUpdate: beta1", &beta1) ||
+      !get_float(env, argv[8], "adamUpdate: beta2", &beta2) ||
+      !get_float(env, argv[9], "adamUpdate: epsilon", &epsilon) ||
+      !get_float(env, argv[10], "adamUpdate: lr", &lr) ||
+      !get_float(env, argv[11], "adamUpdate: accBeta1", &acc1) ||
+      !get_float(env, argv[12], "adamUpdate: accBeta2", &acc2)) {
+    return NULL;
+  }
+  double d;
+  napi_get_value_double(env, argv[7], &d);
+  const float one_minus_beta1 = (float)(1.0 - d); /* tfjs: the scalar 1 - beta1, computed in double */
+  napi_get_value_double(env, argv[8], &d);
+  const float one_minus_beta2 = (float)(1.0 - d);
+  napi_get_value_double(env, argv[10], &d);
+  const struct adam_scalars s = {beta1, one_minus_beta1, beta2, one_minus_beta2,
+                                 1.0f - acc1, 1.0f - acc2, epsilon, (float)-d};
+  adam_update((int64_t)length, arrays[0], arrays[1], arrays[2], arrays[3], &s, arrays[4], arrays[5],
+              arrays[6]);
   return NULL;
 }
 
@@ -216,7 +410,13 @@ static napi_value init(napi_env env, napi_value exports) {
   static const struct {
     const char *name;
     napi_callback fn;
-  } fns[] = {{"sgemm", sgemm}, {"setThreads", set_threads}, {"threads", threads}, {"config", config}};
+  } fns[] = {{"sgemm", sgemm},
+             {"swishDenseForward", swish_dense_forward},
+             {"swishDenseBackward", swish_dense_backward},
+             {"adamUpdate", adam_update_napi},
+             {"setThreads", set_threads},
+             {"threads", threads},
+             {"config", config}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     NAPI_CALL(env, napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f));

@@ -24,6 +24,37 @@ export interface BlasAddon {
     c: Float32Array,
     cOffset: number,
   ): void;
+  /** Fused Swish dense layer over stacked primal and tangent rows (native/openblas-matmul/swish_dense.h). */
+  swishDenseForward(rows: number, blocks: number, n: number, m: number, z: Float32Array, w: Float32Array, b: Float32Array, y: Float32Array, h: Float32Array): void;
+  swishDenseBackward(
+    rows: number,
+    blocks: number,
+    n: number,
+    m: number,
+    z: Float32Array,
+    w: Float32Array,
+    h: Float32Array,
+    g: Float32Array,
+    dz: Float32Array,
+    dw: Float32Array,
+    db: Float32Array,
+  ): void;
+  /** One Adam step in one pass (native/openblas-matmul/adam.h); accBeta = beta^(t+1). */
+  adamUpdate(
+    value: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    g: Float32Array,
+    newValue: Float32Array,
+    newM: Float32Array,
+    newV: Float32Array,
+    beta1: number,
+    beta2: number,
+    epsilon: number,
+    lr: number,
+    accBeta1: number,
+    accBeta2: number,
+  ): void;
   setThreads(n: number): void;
   threads(): number;
   config(): string;
@@ -37,8 +68,8 @@ export interface BlasStatus {
   note?: string;
 }
 
-/** The parts of the wasm backend (tfjs-backend-wasm's BackendWasm) the kernel uses. */
-interface WasmBackendLike {
+/** The parts of the wasm backend (tfjs-backend-wasm's BackendWasm) the native kernels use. */
+export interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
   disposeData(dataId: tf.DataId, force?: boolean): boolean;

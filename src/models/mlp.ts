@@ -1,6 +1,8 @@
 import * as tf from '../backend/tf';
 import { Rng } from '../random/rng';
+import { fusedKernelsActive } from '../backend/fused-kernels';
 import { swishWithDerivative } from './activations';
+import { fusedSwishDense } from './swish-dense';
 import { TangentOutput, VelocityModel } from './model';
 
 export interface MlpShape {
@@ -20,6 +22,11 @@ function stackedMatMul(stack: tf.Tensor3D, w: tf.Tensor2D): tf.Tensor3D {
  * The checkerboard MLP: [x, t] -> hidden (Swish) x depth -> d. The first layer's weight is kept
  * as an x part and a t part so that tangents, which have no t component, skip the concat.
  * Initialisation follows PyTorch's nn.Linear default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+ *
+ * Two layouts of the same function: where the fused kernels run (wasm on OpenBLAS), the tangents
+ * travel as row blocks under the primal, [x; z_1; ...; z_K], through one fused kernel per layer and
+ * direction (models/swish-dense.ts); elsewhere primal and tangents are separate tensors through
+ * tfjs ops, since slicing and concatenating a stack costs copies on the stock kernels.
  */
 export class Mlp implements VelocityModel {
   readonly dim: number;
@@ -53,6 +60,7 @@ export class Mlp implements VelocityModel {
 
   forward(x: tf.Tensor2D, t: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
+      if (fusedKernelsActive()) return this.stackedForward(x, t, null);
       let h = this.firstPreActivation(x, t);
       for (let layer = 0; layer < this.weights.length; layer++) {
         const act = tf.mul(h, tf.sigmoid(h));
@@ -64,6 +72,10 @@ export class Mlp implements VelocityModel {
 
   forwardWithTangents(x: tf.Tensor2D, t: tf.Tensor2D, tangents: tf.Tensor3D): TangentOutput {
     return tf.tidy(() => {
+      if (fusedKernelsActive()) {
+        const { v, jvp } = this.stackedForwardWithTangents(x, t, tangents);
+        return { v, jvp };
+      }
       let a = this.firstPreActivation(x, t);
       let da = stackedMatMul(tangents, this.inputX);
       for (let layer = 0; layer < this.weights.length; layer++) {
@@ -84,6 +96,31 @@ export class Mlp implements VelocityModel {
 
   dispose(): void {
     tf.dispose(this.variables);
+  }
+
+  private stackedForwardWithTangents(x: tf.Tensor2D, t: tf.Tensor2D, tangents: tf.Tensor3D): TangentOutput {
+    const [k, batch, dim] = tangents.shape;
+    const out = this.stackedForward(x, t, tf.reshape(tangents, [k * batch, dim]) as tf.Tensor2D);
+    const v = tf.slice(out, [0, 0], [batch, dim]) as tf.Tensor2D;
+    const jvp = tf.reshape(tf.slice(out, [batch, 0], [k * batch, dim]), [k, batch, dim]) as tf.Tensor3D;
+    return { v, jvp };
+  }
+
+  /**
+   * The output rows [v; J z_1; ...; J z_K] for the input rows [x; z_1; ...; z_K] (tangents [KB, d]
+   * or none). The first layer's input rows are [x, t, 1] for the primal and [z_k, 0, 0] for a
+   * tangent, which has no t component and no bias, against the weight [W_x; W_t; b].
+   */
+  private stackedForward(x: tf.Tensor2D, t: tf.Tensor2D, tangents: tf.Tensor2D | null): tf.Tensor2D {
+    const batch = x.shape[0];
+    const primalInput = tf.concat([x, t, tf.onesLike(t)], 1);
+    const input = tangents ? tf.concat([primalInput, tf.pad(tangents, [[0, 0], [0, 2]])], 0) : primalInput;
+    const firstWeight = tf.concat([this.inputX, this.inputT, tf.reshape(this.biases[0], [1, -1])], 0);
+    let z = tf.matMul(input, firstWeight) as tf.Tensor2D;
+    for (let layer = 0; layer < this.weights.length; layer++) {
+      z = fusedSwishDense(z, this.weights[layer], this.biases[layer + 1], batch);
+    }
+    return z;
   }
 
   private firstPreActivation(x: tf.Tensor2D, t: tf.Tensor2D): tf.Tensor {

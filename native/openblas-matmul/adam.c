@@ -1,0 +1,27 @@
+/* One Adam step, fused (adam.h); vectorised like swish_dense.c, sqrt without errno. */
+#include "adam.h"
+
+#include <math.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+VECTOR_CLONES
+void adam_update(int64_t count, const float *restrict value, const float *restrict m,
+                 const float *restrict v, const float *restrict g,
+                 const struct adam_scalars *s, float *restrict new_value, float *restrict new_m,
+                 float *restrict new_v) {
+  const float beta1 = s->beta1, c1 = s->one_minus_beta1, beta2 = s->beta2, c2 = s->one_minus_beta2;
+  const float bias1 = s->one_minus_acc_beta1, bias2 = s->one_minus_acc_beta2;
+  const float epsilon = s->epsilon, neg_lr = s->neg_lr;
+  for (int64_t i = 0; i < count; i++) {
+    const float m1 = m[i] * beta1 + g[i] * c1;
+    const float v1 = v[i] * beta2 + (g[i] * g[i]) * c2;
+    new_m[i] = m1;
+    new_v[i] = v1;
+    new_value[i] = ((m1 / bias1) / (sqrtf(v1 / bias2) + epsilon)) * neg_lr + value[i];
+  }
+}

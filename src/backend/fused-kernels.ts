@@ -1,0 +1,115 @@
+import * as tf from './tf';
+import { BlasAddon, WasmBackendLike, blasActive, blasAddon } from './blas';
+
+/**
+ * Fused kernels of the wasm backend on the native addon (native/openblas-matmul), where the stock
+ * ops take about ten kernels and as many fresh buffers: each is one pass over memory, with any
+ * matrix products on OpenBLAS.
+ *
+ * One dense layer on Swish, over a stack of row blocks: the primal
+ * pre-activations a [B, n] followed by K tangent blocks da_k [B, n] (forward-mode JVPs), as rows of
+ * z [(K+1)B, n]; the op that uses them, with the math, is models/swish-dense.ts.
+ * - `FdmSwishDense` (z, w, b; primalRows B) -> [y, h]: h = [swish(a); da_k swish'(a)], y = h w + [b; 0].
+ * - `FdmSwishDenseGrad` (z, w, h, dy; primalRows B) -> [dz, dw, db].
+ *
+ * One Adam step of one variable (training/trainer.ts), tfjs's AdamOptimizer's formula:
+ * - `FdmAdam` (value, m, v, g, accBeta1, accBeta2; lr, beta1, beta2, epsilon) -> [value', m', v'].
+ */
+export const SWISH_DENSE = 'FdmSwishDense';
+export const SWISH_DENSE_GRAD = 'FdmSwishDenseGrad';
+const ADAM = 'FdmAdam';
+
+export interface SwishDenseAttrs {
+  primalRows: number;
+}
+
+/** The stacked layer's sizes from z [(K+1)B, n] and w [n, m], checked. */
+function layerSizes(z: tf.TensorInfo, w: tf.TensorInfo, primalRows: number): { blocks: number; n: number; m: number } {
+  const [rows, n] = z.shape;
+  const [wn, m] = w.shape;
+  if (z.shape.length !== 2 || w.shape.length !== 2 || wn !== n || z.dtype !== 'float32' || w.dtype !== 'float32') {
+    throw new Error(`${SWISH_DENSE}: z [${z.shape}] and w [${w.shape}] are not float32 [R, n] and [n, m]`);
+  }
+  if (!Number.isInteger(primalRows) || primalRows < 1 || rows % primalRows !== 0) {
+    throw new Error(`${SWISH_DENSE}: ${rows} rows are not whole blocks of ${primalRows} primal rows`);
+  }
+  return { blocks: rows / primalRows, n, m };
+}
+
+function addon(): BlasAddon {
+  return blasAddon() as BlasAddon;
+}
+
+function forwardKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const { z, w, b } = args.inputs as { z: tf.TensorInfo; w: tf.TensorInfo; b: tf.TensorInfo };
+  const { primalRows } = args.attrs as unknown as SwishDenseAttrs;
+  const { blocks, n, m } = layerSizes(z, w, primalRows);
+  const backend = args.backend as WasmBackendLike;
+  const y = backend.makeOutput([z.shape[0], m], 'float32');
+  const h = backend.makeOutput([z.shape[0], n], 'float32');
+  // Views only now: makeOutput may grow the wasm memory, which detaches earlier views.
+  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  addon().swishDenseForward(primalRows, blocks, n, m, view(z), view(w), view(b), view(y), view(h));
+  return [y, h];
+}
+
+function gradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const { z, w, h, dy } = args.inputs as { z: tf.TensorInfo; w: tf.TensorInfo; h: tf.TensorInfo; dy: tf.TensorInfo };
+  const { primalRows } = args.attrs as unknown as SwishDenseAttrs;
+  const { blocks, n, m } = layerSizes(z, w, primalRows);
+  const backend = args.backend as WasmBackendLike;
+  const dz = backend.makeOutput(z.shape, 'float32');
+  const dw = backend.makeOutput(w.shape, 'float32');
+  const db = backend.makeOutput([m], 'float32');
+  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  addon().swishDenseBackward(primalRows, blocks, n, m, view(z), view(w), view(h), view(dy), view(dz), view(dw), view(db));
+  return [dz, dw, db];
+}
+
+export interface AdamHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+function adamKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const { value, m, v, g, accBeta1, accBeta2 } = args.inputs as Record<string, tf.TensorInfo>;
+  const { lr, beta1, beta2, epsilon } = args.attrs as unknown as AdamHyper;
+  for (const t of [m, v, g]) {
+    if (t.dtype !== 'float32' || !tf.util.arraysEqual(t.shape, value.shape)) throw new Error(`${ADAM}: moments and gradient must be float32 of the variable's shape [${value.shape}]`);
+  }
+  const backend = args.backend as WasmBackendLike;
+  const outputs = [value, m, v].map(() => backend.makeOutput(value.shape, 'float32'));
+  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  const [newValue, newM, newV] = outputs.map(view);
+  addon().adamUpdate(view(value), view(m), view(v), view(g), newValue, newM, newV, beta1, beta2, epsilon, lr, view(accBeta1)[0], view(accBeta2)[0]);
+  return outputs;
+}
+
+/** The variable, first and second moment after one Adam step (accBeta = beta^(t+1), scalars). */
+export function fusedAdamUpdate(value: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, accBeta1: tf.Tensor, accBeta2: tf.Tensor, hyper: AdamHyper): tf.Tensor[] {
+  return tf.engine().runKernel(ADAM, { value, m, v, g, accBeta1, accBeta2 }, { ...hyper }) as tf.Tensor[];
+}
+
+let registered = false;
+
+function registerKernels(): void {
+  if (registered) return;
+  registered = true;
+  const kernels: [string, unknown][] = [[SWISH_DENSE, forwardKernel], [SWISH_DENSE_GRAD, gradKernel], [ADAM, adamKernel]];
+  for (const [kernelName, kernelFunc] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc });
+}
+
+/**
+ * Whether the fused kernels run now: on the wasm backend with its matrix products on OpenBLAS (so
+ * FDM_BENCH_BLAS=off keeps the plain path) and an addon that has them (a build from before they
+ * existed has only sgemm). Registers them on first use.
+ */
+export function fusedKernelsActive(): boolean {
+  if (tf.getBackend() !== 'wasm' || !blasActive()) return false;
+  const lib = blasAddon();
+  if (typeof lib?.swishDenseForward !== 'function' || typeof lib.adamUpdate !== 'function') return false;
+  registerKernels();
+  return true;
+}

@@ -1,0 +1,245 @@
+import assert from 'node:assert/strict';
+import { before, describe, it, type TestContext } from 'node:test';
+import { blasAddon, disableBlasMatMul, enableBlasMatMul } from '../src/backend/blas';
+import { fusedKernelsActive } from '../src/backend/fused-kernels';
+import * as tf from '../src/backend/tf';
+import { swishWithDerivative } from '../src/models/activations';
+import { Mlp } from '../src/models/mlp';
+import { fusedSwishDense } from '../src/models/swish-dense';
+import { Rng } from '../src/random/rng';
+import { ScheduledAdam } from '../src/training/trainer';
+import { useTestBackend } from './helpers/backend';
+
+/*
+ * The fused kernels (native/openblas-matmul: swish_dense.c, adam.c) against the tfjs ops they
+ * replace, on the same float32 inputs. Their sums run in other orders (OpenBLAS's blocking, a
+ * polynomial exp in place of libm's), so the comparison is to float32 rounding: a relative error of
+ * the largest entry of a few 1e-7 per operation, bounded here by 2e-6 for the layer (a matrix
+ * product of length 512 and the Swish) and 1e-6 for Adam (a handful of operations per entry).
+ */
+
+/** The stacked layer of models/swish-dense.ts from tfjs ops, differentiated by tfjs: the reference. */
+function composedSwishDense(z: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, primalRows: number): tf.Tensor2D {
+  const [rows, n] = z.shape;
+  const a = tf.slice(z, [0, 0], [primalRows, n]);
+  const da = tf.reshape(tf.slice(z, [primalRows, 0], [rows - primalRows, n]), [-1, primalRows, n]);
+  const { h, dh } = swishWithDerivative(a);
+  const primal = tf.add(tf.matMul(h, w), b);
+  const tangents = tf.matMul(tf.reshape(tf.mul(da, dh), [rows - primalRows, n]), w);
+  return tf.concat([primal, tangents], 0) as tf.Tensor2D;
+}
+
+function randomTensor(rng: Rng, shape: number[], scale: number): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(rng.normalArray(size).map((x) => x * scale), shape);
+}
+
+/** max |a - b| / max |b|. */
+function relativeError(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / Math.max(tf.max(tf.abs(b)).dataSync()[0], 1e-30));
+}
+
+interface LayerCase {
+  primalRows: number;
+  tangents: number;
+  n: number;
+  m: number;
+}
+
+/** A layer's output and its gradients for z, w, b, through `layer`, for a fixed output gradient. */
+function layerWithGradients(layer: typeof fusedSwishDense, z: tf.Tensor, w: tf.Tensor, b: tf.Tensor, g: tf.Tensor, primalRows: number): tf.Tensor[] {
+  const f = (zz: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(layer(zz as tf.Tensor2D, ww as tf.Tensor2D, bb as tf.Tensor1D, primalRows), g));
+  return [layer(z as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D, primalRows), ...tf.grads(f)([z, w, b])];
+}
+
+describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', () => {
+  let skipReason = '';
+
+  before(async () => {
+    await useTestBackend();
+    if (process.env.FDM_BENCH_BLAS === 'off') skipReason = 'FDM_BENCH_BLAS=off: the suite runs on the plain tfjs ops';
+    else if (!enableBlasMatMul().active || !fusedKernelsActive()) skipReason = 'the OpenBLAS addon with the fused kernels is not built (npm install builds it where OpenBLAS is)';
+  });
+
+  function withFused(t: TestContext, body: () => void): void {
+    if (skipReason) {
+      t.skip(skipReason);
+      return;
+    }
+    body();
+  }
+
+  const cases: LayerCase[] = [
+    { primalRows: 3, tangents: 0, n: 5, m: 2 },
+    { primalRows: 7, tangents: 1, n: 9, m: 4 },
+    // p = 37 x 29 elements per block is not a multiple of the kernels' chunk of 512.
+    { primalRows: 37, tangents: 3, n: 29, m: 31 },
+    { primalRows: 128, tangents: 2, n: 512, m: 512 },
+  ];
+
+  for (const c of cases) {
+    it(`fusedSwishDense: output and gradients equal the composed tfjs ops (B ${c.primalRows}, K ${c.tangents}, ${c.n} -> ${c.m})`, (t) =>
+      withFused(t, () => {
+        tf.tidy(() => {
+          const rng = new Rng(`swish-dense-${c.primalRows}-${c.tangents}`);
+          const rows = c.primalRows * (c.tangents + 1);
+          const z = randomTensor(rng, [rows, c.n], 3);
+          const w = randomTensor(rng, [c.n, c.m], 1 / Math.sqrt(c.n));
+          const b = randomTensor(rng, [c.m], 1);
+          const g = randomTensor(rng, [rows, c.m], 1);
+          const fused = layerWithGradients(fusedSwishDense, z, w, b, g, c.primalRows);
+          const composed = layerWithGradients(composedSwishDense, z, w, b, g, c.primalRows);
+          ['y', 'dz', 'dw', 'db'].forEach((name, i) => {
+            const err = relativeError(fused[i], composed[i]);
+            assert.ok(err < 2e-6, `${name}: relative error ${err.toExponential(2)}`);
+          });
+        });
+      }));
+  }
+
+  it('fusedSwishDense saturates like the sigmoid far out (|a| up to 1e4) and stays finite', (t) =>
+    withFused(t, () => {
+      tf.tidy(() => {
+        const a = [-1e4, -120, -88.5, -87.2, -20, -1e-3, 0, 1e-3, 20, 87.2, 88.5, 120, 1e4];
+        const n = a.length;
+        // One primal row and one tangent row of ones: the tangent block is swish'(a) itself.
+        const z = tf.tensor2d([a, a.map(() => 1)]);
+        const w = tf.eye(n) as tf.Tensor2D;
+        const b = tf.zeros([n]) as tf.Tensor1D;
+        const g = tf.ones([2, n]);
+        const fused = layerWithGradients(fusedSwishDense, z, w, b, g, 1);
+        const composed = layerWithGradients(composedSwishDense, z, w, b, g, 1);
+        for (const [i, name] of ['y', 'dz'].entries()) {
+          const got = fused[i].dataSync();
+          const want = composed[i].dataSync();
+          got.forEach((value, j) => {
+            assert.ok(Number.isFinite(value), `${name}[${j}] = ${value}`);
+            assert.ok(Math.abs(value - want[j]) <= 1e-6 * Math.max(1, Math.abs(want[j])), `${name}[${j}] at a = ${a[j % n]}: ${value} vs ${want[j]}`);
+          });
+        }
+      });
+    }));
+
+  it('the tangent blocks are directional derivatives of the primal block (central differences, float64 reference)', (t) =>
+    withFused(t, () => {
+      tf.tidy(() => {
+        const rng = new Rng('swish-dense-jvp');
+        const [batch, n, m] = [4, 6, 3];
+        const a = rng.normalArray(batch * n).map((x) => 2 * x);
+        const da = rng.normalArray(batch * n);
+        const w = rng.normalArray(n * m).map((x) => x / Math.sqrt(n));
+        const out = fusedSwishDense(tf.tensor2d([...a, ...da], [2 * batch, n]), tf.tensor2d(w, [n, m]), tf.zeros([m]) as tf.Tensor1D, batch).dataSync();
+        const swish = (x: number) => x / (1 + Math.exp(-x));
+        const primal = (eps: number) => {
+          const y = new Float64Array(batch * m);
+          for (let r = 0; r < batch; r++) for (let j = 0; j < m; j++) for (let i = 0; i < n; i++) y[r * m + j] += swish(a[r * n + i] + eps * da[r * n + i]) * w[i * m + j];
+          return y;
+        };
+        const eps = 1e-5;
+        const [plus, minus] = [primal(eps), primal(-eps)];
+        for (let e = 0; e < batch * m; e++) {
+          const want = (plus[e] - minus[e]) / (2 * eps);
+          assert.ok(Math.abs(out[batch * m + e] - want) < 1e-5 * Math.max(1, Math.abs(want)), `JVP entry ${e}: ${out[batch * m + e]} vs ${want}`);
+        }
+      });
+    }));
+
+  it('fusedSwishDense gives bit-identical results run to run, and leaks no tensors over repeated steps', (t) =>
+    withFused(t, () => {
+      const rng = new Rng('swish-dense-repeat');
+      const z = randomTensor(rng, [60, 33], 2);
+      const w = randomTensor(rng, [33, 17], 0.2);
+      const b = randomTensor(rng, [17], 1);
+      const g = randomTensor(rng, [60, 17], 1);
+      const run = () => tf.tidy(() => layerWithGradients(fusedSwishDense, z, w, b, g, 20).map((x) => Array.from(x.dataSync())));
+      const first = run();
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 5; i++) assert.deepEqual(run(), first);
+      assert.equal(tf.memory().numTensors, before);
+      tf.dispose([z, w, b, g]);
+    }));
+
+  it('the MLP on the fused kernels (stacked tangents) equals the MLP on tfjs ops: v, JVPs and every gradient', (t) =>
+    withFused(t, () => {
+      const model = new Mlp({ dim: 2, hidden: 48, depth: 3 }, new Rng('fused-mlp'));
+      const rng = new Rng('fused-mlp-data');
+      const [x, t01, probes, gv, gj] = [randomTensor(rng, [20, 2], 1), tf.tensor2d(rng.uniformArray(20, 0, 1), [20, 1]), randomTensor(rng, [3, 20, 2], 1), randomTensor(rng, [20, 2], 1), randomTensor(rng, [3, 20, 2], 1)];
+      /** v, J z and the gradients of a fixed linear function of both, fused or not. */
+      const evaluate = () =>
+        tf.tidy(() => {
+          const { v, jvp } = model.forwardWithTangents(x as tf.Tensor2D, t01, probes as tf.Tensor3D);
+          const { grads } = tf.variableGrads(() => {
+            const out = model.forwardWithTangents(x as tf.Tensor2D, t01, probes as tf.Tensor3D);
+            return tf.add(tf.sum(tf.mul(out.v, gv)), tf.sum(tf.mul(out.jvp, gj))) as tf.Scalar;
+          }, model.variables);
+          return [v, jvp, model.forward(x as tf.Tensor2D, t01), ...model.variables.map((variable) => grads[variable.name])];
+        });
+      const fused = evaluate();
+      disableBlasMatMul();
+      let plain: tf.Tensor[];
+      try {
+        assert.equal(fusedKernelsActive(), false);
+        plain = evaluate();
+      } finally {
+        enableBlasMatMul();
+      }
+      fused.forEach((value, i) => {
+        const err = relativeError(value, plain[i]);
+        assert.ok(err < 2e-6, `output ${i}: relative error ${err.toExponential(2)}`);
+      });
+      tf.dispose([...fused, ...plain!, x, t01, probes, gv, gj]);
+      model.dispose();
+    }));
+
+  it('the Adam step equals tfjs AdamOptimizer over several steps, with the same moments and bias corrections', (t) =>
+    withFused(t, () => {
+      const rng = new Rng('fused-adam');
+      const shapes = [[40, 13], [13], [1, 7]];
+      const initial = shapes.map((s) => randomTensor(rng, s, 1));
+      const gradients = [0, 1, 2].map(() => shapes.map((s) => randomTensor(rng, s, 1)));
+      /** The variables after three steps of the suite's trainer optimizer, fused or not. */
+      const train = (fused: boolean): number[][] => {
+        if (!fused) disableBlasMatMul();
+        try {
+          assert.equal(fusedKernelsActive(), fused);
+          const variables = initial.map((x, i) => tf.variable(x.clone(), true, `adam-test-${fused}-${i}`));
+          const optimizer = new ScheduledAdam(0.01, 0.9, 0.999, 1e-8);
+          for (const step of gradients) optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: step[i] })));
+          const values = variables.map((v) => Array.from(v.dataSync()));
+          tf.dispose(variables);
+          optimizer.dispose();
+          return values;
+        } finally {
+          enableBlasMatMul();
+        }
+      };
+      const fused = train(true);
+      const plain = train(false);
+      fused.forEach((values, i) =>
+        values.forEach((x, j) => assert.ok(Math.abs(x - plain[i][j]) <= 1e-6 * Math.max(1, Math.abs(plain[i][j])), `variable ${i}[${j}]: ${x} vs ${plain[i][j]}`)),
+      );
+      tf.dispose([...initial, ...gradients.flat()]);
+    }));
+
+  it('the addon refuses bad arguments to the fused kernels with TypeError / RangeError', (t) =>
+    withFused(t, () => {
+      const lib = blasAddon()!;
+      const f = (n: number) => new Float32Array(n);
+      // rows 2, blocks 2, n 3, m 2: z and h 12, w 6, b 2, y 8.
+      lib.swishDenseForward(2, 2, 3, 2, f(12), f(6), f(2), f(8), f(12));
+      const forward = (...args: unknown[]) => () => (lib.swishDenseForward as (...x: unknown[]) => void)(...args);
+      assert.throws(forward(2, 2, 3, 2, f(11), f(6), f(2), f(8), f(12)), RangeError, 'z of the wrong length');
+      const shared = f(12);
+      assert.throws(forward(2, 2, 3, 2, shared, f(6), f(2), f(8), shared), RangeError, 'h overlaps z');
+      assert.throws(forward(2, 2, 3, 2, new Float64Array(12), f(6), f(2), f(8), f(12)), TypeError, 'Float64Array');
+      assert.throws(forward(-1, 2, 3, 2, f(12), f(6), f(2), f(8), f(12)), RangeError, 'negative rows');
+      assert.throws(forward(2, 2, 3, 2, f(12), f(6), f(2), f(8)), TypeError, 'missing argument');
+      const backward = (...args: unknown[]) => () => (lib.swishDenseBackward as (...x: unknown[]) => void)(...args);
+      assert.throws(backward(2, 2, 3, 2, f(12), f(6), f(12), f(8), f(12), f(6), f(3)), RangeError, 'db of the wrong length');
+      const adam = (...args: unknown[]) => () => (lib.adamUpdate as (...x: unknown[]) => void)(...args);
+      const v = f(4);
+      assert.throws(adam(f(4), f(4), f(4), f(4), f(4), f(3), f(4), 0.9, 0.999, 1e-8, 1e-3, 0.9, 0.999), RangeError, 'moment of the wrong length');
+      assert.throws(adam(v, f(4), f(4), f(4), v, f(4), f(4), 0.9, 0.999, 1e-8, 1e-3, 0.9, 0.999), RangeError, 'output is an input');
+      assert.throws(adam(f(4), f(4), f(4), f(4), f(4), f(4), f(4), 0.9, 0.999, 1e-8, NaN, 0.9, 0.999), RangeError, 'NaN learning rate');
+    }));
+});
