@@ -11,9 +11,10 @@ convolutions as block-Toeplitz matrix products), batch 512 of L = 4 positions of
 Adam lr 1e-3; CFM is the cross-entropy denoiser loss, FDM adds lambda 0.1 E[(w r)^2] with the
 tangent-space residual r of src/losses/simplex-loss.ts, estimated by the unbiased product of two
 Rademacher-probe estimates (hutchinson-unbiased, 2 probes), stop-gradient on. The logits' JVPs come
-from torch.autograd.forward_ad, which carries one tangent per primal: the primal pass runs once per
-probe (2 here) where the suite's hand-written tangent pass shares one, so FDM's step has 4 passes'
-worth of matrix products where the suite has 3 (forward; backward alike).
+from torch.autograd.forward_ad (ops with parameter operands with their tangents written out: see
+with_tangent_rule), which carries one tangent per primal: the primal pass runs once per probe (2
+here) where the suite's hand-written tangent pass shares one, so FDM's step has 4 passes' worth of
+matrix products where the suite has 3 (forward; backward alike).
 
 Only the linear path: the Dirichlet path's training batch is not short to reproduce. Every step
 evaluates C(b, alpha) and dC/db (src/paths/dirichlet-speed.ts, two series chosen per point by their
@@ -117,20 +118,23 @@ class ToeplitzConv1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c, h, _, length = self.shape
-        if self.pointwise:
-            return affine(x.reshape(-1, c), self.matrix(), self.bias).view(x.shape[0], length, h)
-        return affine(x.reshape(-1, length * c), self.matrix(), self.bias.repeat(length)).view(x.shape[0], length, h)
+        matrix = self.matrix()
+        bias = self.bias if self.pointwise else self.bias.repeat(length)
+        rows = x.reshape(-1, c) if self.pointwise else x.reshape(-1, length * c)
+        return with_tangent_rule(rows, lambda r: r @ matrix + bias, lambda z: z @ matrix).view(x.shape[0], length, h)
 
 
-def affine(x: torch.Tensor, matrix: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """x @ matrix + bias, and for a dual x the tangent x' @ matrix, as the suite's Conv1d.linear.
-    Written out because PyTorch 1.13's forward-mode rule for mm materialises the zero tangent of the
-    matrix and multiplies the primal by it: a third matrix product per layer (and a fourth in the
-    backward pass) that the suite does not do."""
+def with_tangent_rule(x: torch.Tensor, op, tangent_op) -> torch.Tensor:
+    """op(x), where op's other operands (parameters, the time embedding) carry no tangent; for a dual x,
+    with x's tangent mapped by tangent_op (op's derivative in x), written out. PyTorch 1.13's
+    forward-mode rules materialise those operands' zero tangents and compute with them: a third
+    matrix product per layer (a fourth in the backward pass), and copies and products in every
+    element-wise op, which the suite does not do. The ops between (ReLU, LayerNorm's normalisation,
+    the residual sums) keep PyTorch's forward-mode rules."""
     primal, tangent = fwAD.unpack_dual(x)
     if tangent is None:
-        return x @ matrix + bias
-    return fwAD.make_dual(primal @ matrix + bias, tangent @ matrix)
+        return op(x)
+    return fwAD.make_dual(op(primal), tangent_op(tangent))
 
 
 def layer_norm(h: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -138,7 +142,8 @@ def layer_norm(h: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor) -> torc
     F.layer_norm's forward-mode derivative is wrong in PyTorch 1.13 (it treats the saved mean and
     rstd as constants; checked against finite differences), while these elementary ops are right."""
     centred = h - h.mean(-1, keepdim=True)
-    return centred * ((centred * centred).mean(-1, keepdim=True) + LAYER_NORM_EPS).rsqrt() * gain + shift
+    normed = centred * ((centred * centred).mean(-1, keepdim=True) + LAYER_NORM_EPS).rsqrt()
+    return with_tangent_rule(normed, lambda n: n * gain + shift, lambda z: z * gain)
 
 
 class ResidualBlock(nn.Module):
@@ -152,7 +157,9 @@ class ResidualBlock(nn.Module):
         self.conv = ToeplitzConv1d(hidden, hidden, KERNEL, dilation, length)
 
     def forward(self, feat: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.conv(layer_norm(feat + self.time(time).unsqueeze(1), self.gain, self.shift)))
+        time_shift = self.time(time).unsqueeze(1)
+        with_time = with_tangent_rule(feat, lambda f: f + time_shift, lambda z: z)
+        return torch.relu(self.conv(layer_norm(with_time, self.gain, self.shift)))
 
 
 class SimplexCnn(nn.Module):
@@ -184,10 +191,11 @@ class SimplexCnn(nn.Module):
 
     def logits_with_tangents(self, x: torch.Tensor, tau: torch.Tensor, tangents: torch.Tensor):
         """Logits [B, L, K] and their JVPs in x along tangents [T, B, L, K] (logitsWithTangents).
-        Forward-mode dual tensors rather than double backpropagation: one tangent pass per probe, as
-        the suite's, where the double-backward trick adds a reverse pass and its derivative per probe;
-        the JVPs stay in the autograd graph, so the training step backpropagates through them. A dual
-        tensor has one tangent, so the batch is repeated per probe: the primal runs T times."""
+        torch.autograd.forward_ad's dual tensors rather than double backpropagation: one tangent pass
+        per probe, as the suite's, where the double-backward trick adds a reverse pass and its
+        derivative per probe. The JVPs stay in the autograd graph, so the training step
+        backpropagates through them. A dual tensor has one tangent, so the batch is repeated per
+        probe: the primal runs T times where the suite's runs once."""
         count, batch = tangents.shape[:2]
         time = self.time_embedding(tau).repeat(count, 1)
         with fwAD.dual_level():

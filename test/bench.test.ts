@@ -3,6 +3,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '../src/backend/tf';
 import { benchTask } from '../src/bench/bench';
 import { profileTask } from '../src/bench/profile';
+import { benchEvaluation } from '../src/bench/evaluation';
 import { compareEstimators, DEFAULT_CHOICES, probeSweep } from '../src/bench/estimators';
 import { resolveConfig } from '../src/cli/load-config';
 import { getTask } from '../src/tasks/registry';
@@ -49,6 +50,31 @@ describe('bench --profile', () => {
       for (let i = 1; i < profile.kernels.length; i++) assert.ok(profile.kernels[i].msPerStep <= profile.kernels[i - 1].msPerStep);
     }
     assert.ok(profiles[1].kernelsPerStep > profiles[0].kernelsPerStep, 'the divergence term adds kernels');
+  });
+});
+
+describe('bench --evaluation', () => {
+  before(useTestBackend);
+
+  it("times sampling and the log-density with the preset's solver, on every task with a likelihood, and leaks no tensors", async () => {
+    const config = resolveConfig({ task: 'checkerboard', preset: 'ci', overrides: {} });
+    const tensors = tf.memory().numTensors;
+    const rows = await benchEvaluation(getTask('checkerboard'), config, { points: 40, repeats: 2 }, () => undefined);
+    assert.equal(tf.memory().numTensors, tensors);
+    assert.deepEqual(rows.map((r) => r.phase), ['sampling', 'log-density']);
+    for (const row of rows) {
+      assert.equal(row.points, 40);
+      assert.equal(row.solver, `${config.eval.solver}, ${config.eval.steps} steps`);
+      assert.ok(row.secondsMedian > 0 && Math.abs(row.pointsPerSecond * row.secondsMedian - 40) < 1e-9, JSON.stringify(row));
+    }
+    // The log-density carries d tangents through every step: dearer than sampling.
+    assert.ok(rows[1].secondsMedian > rows[0].secondsMedian);
+  });
+
+  it('times sampling alone where the task has no likelihood', async () => {
+    const config = resolveConfig({ task: 'dna-toy', preset: 'ci', overrides: { path: ['linear'] } });
+    const rows = await benchEvaluation(getTask('dna-toy'), config, { points: 8, repeats: 1 }, () => undefined);
+    assert.deepEqual(rows.map((r) => r.phase), ['sampling']);
   });
 });
 

@@ -6,6 +6,7 @@ import { KernelProfile, profileTask, StepProfile } from '../bench/profile';
 import { FdmCommand } from '../cli/base-command';
 import Table from 'cli-table3';
 import { benchTask, BenchRow } from '../bench/bench';
+import { benchEvaluation, EvaluationBenchRow } from '../bench/evaluation';
 import { configFlags, startTask } from '../cli/config-flags';
 
 function renderBench(rows: BenchRow[], backend: string): string {
@@ -29,6 +30,11 @@ function renderBench(rows: BenchRow[], backend: string): string {
     ]);
   }
   return table.toString();
+}
+
+function renderEvaluation(rows: EvaluationBenchRow[], backend: string): string {
+  const body = rows.map((r) => [r.phase, String(r.points), r.secondsMedian.toFixed(3), r.pointsPerSecond.toFixed(0), r.solver, String(r.batchSize), backend]);
+  return terminalTable(['phase', 'points', 'median s', 'points/s', 'solver', 'batch', 'backend'], body);
 }
 
 /** A run's kernels, most time first (the first KERNELS_SHOWN; the rest summed). */
@@ -58,6 +64,13 @@ export default class BenchCommand extends FdmCommand {
     steps: Flags.integer({ default: 30, min: 1, description: 'timed steps per run' }),
     figure: Flags.string({ description: 'also draw the medians as a bar chart into this PNG (its Vega-Lite specification beside it)' }),
     profile: Flags.boolean({ default: false, description: 'instead of timing, profile --steps steps per run with tf.profile: time, calls and bytes written per kernel' }),
+    evaluation: Flags.boolean({
+      default: false,
+      description: "instead of training steps, time the evaluation's flows: sampling and the log-density, in points/s, with the preset's solver (--solver, --eval-steps) on the untrained field",
+      exclusive: ['profile', 'figure'],
+    }),
+    'eval-points': Flags.integer({ default: 2000, min: 1, description: 'with --evaluation: points per timed call' }),
+    repeats: Flags.integer({ default: 3, min: 1, description: 'with --evaluation: timed calls per phase, after one untimed' }),
     ...configFlags,
   };
 
@@ -66,6 +79,12 @@ export default class BenchCommand extends FdmCommand {
     const { task, config, backend } = await startTask(this, args.task, flags.preset, flags);
     const log = (line: string) => process.stderr.write(line + '\n');
     log(`backend: ${backend.label}; ${task.name} preset ${flags.preset}: hidden ${config.hidden} x ${config.depth}, batch ${config.batchSize}`);
+    if (flags.evaluation) {
+      const rows = await benchEvaluation(task, config, { points: flags['eval-points'], repeats: flags.repeats }, log);
+      if (this.jsonEnabled()) return { task: task.name, preset: flags.preset, backend: backend.label, evaluation: rows };
+      this.log(renderEvaluation(rows, backend.label));
+      return undefined;
+    }
     if (flags.profile) {
       const profiles = await profileTask(task, config, { warmup: flags.warmup, steps: flags.steps }, log);
       if (this.jsonEnabled()) return { task: task.name, preset: flags.preset, backend: backend.label, profiles };

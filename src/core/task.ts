@@ -67,6 +67,11 @@ export interface Experiment {
   /** `count` model samples (flat rows of the data's dimension), with the evaluation's solver settings. */
   sample(count: number, rng: Rng): Promise<Float32Array>;
   /**
+   * The model's log-density of points (flat rows of the data's dimension, in the data's units) by
+   * the evaluation's solver: what the NLL averages (tasks with a likelihood; `rng` for any probes).
+   */
+  logDensity?(points: Float32Array, rng: Rng): Promise<Float64Array>;
+  /**
    * Everything training changes besides the optimizer: the variables and the random streams loss()
    * draws from (captureState in training/state.ts builds it). Checkpoints and saved models hold it.
    */

@@ -257,16 +257,20 @@ class DensityExperiment extends ModelExperiment<VelocityModel> implements Experi
     return product;
   }
 
+  async logDensity(points: Float32Array, rng: Rng): Promise<Float64Array> {
+    const solver = evaluationSolver(this.config);
+    const { logp } = await logLikelihood(this.model, points, { ...solver, ...this.nllDivergence(rng), sourceStd: this.path.schedule.sourceStd });
+    const logDet = this.def.pointLogDet?.(points);
+    return logDet ? logp.map((value, i) => value + logDet[i]) : logp;
+  }
+
   async evaluate(): Promise<EvaluationResult> {
     const ev = this.config.eval;
     const evalRng = this.rng.fork('eval');
-    const solver = evaluationSolver(this.config);
     const evaluationData = this.def.heldOut ?? this.def.sample;
     const heldOut = evaluationData(ev.nllSamples, evalRng.fork('held-out'));
     const nllStart = performance.now();
-    const { logp: modelled } = await logLikelihood(this.model, heldOut, { ...solver, ...this.nllDivergence(evalRng.fork('probes')), sourceStd: this.path.schedule.sourceStd });
-    const logDet = this.def.pointLogDet?.(heldOut);
-    const logp = logDet ? modelled.map((value, i) => value + logDet[i]) : modelled;
+    const logp = await this.logDensity(heldOut, evalRng.fork('probes'));
     const nllSeconds = (performance.now() - nllStart) / 1000;
     const rawMeanLogp = mean(logp);
     const meanLogp = rawMeanLogp - (this.def.nllOffset ?? 0);
