@@ -296,6 +296,73 @@ def dna_toy_step(args):
 TASKS = {"checkerboard": checkerboard_step, "dna-toy": dna_toy_step}
 
 
+def rk4(rhs, y: torch.Tensor, t0: float, t1: float, steps: int) -> torch.Tensor:
+    """Classical Runge-Kutta with fixed steps from t0 to t1 (src/solvers: rk4, 4 evaluations per step)."""
+    dt = (t1 - t0) / steps
+    for i in range(steps):
+        t = t0 + i * dt
+        k1 = rhs(t, y)
+        k2 = rhs(t + dt / 2, y + dt / 2 * k1)
+        k3 = rhs(t + dt / 2, y + dt / 2 * k2)
+        k4 = rhs(t + dt, y + dt * k3)
+        y = y + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return y
+
+
+def field(model: nn.Module, x: torch.Tensor, t: float) -> torch.Tensor:
+    return model(torch.cat([x, torch.full((x.shape[0], 1), t)], 1))
+
+
+def sample(model: nn.Module, noise: torch.Tensor, steps: int) -> torch.Tensor:
+    """Sampling (solvers/flow.ts sampleFlow): the ODE from noise at t = 0 to data at t = 1."""
+    with torch.no_grad():
+        return rk4(lambda t, x: field(model, x, t), noise, 0.0, 1.0, steps)
+
+
+def log_density(model: nn.Module, x: torch.Tensor, steps: int) -> torch.Tensor:
+    """The log-density (solvers/flow.ts logLikelihood): [x, 0] from t = 1 back to 0 with d/dt log p =
+    -div v, the exact 2D divergence from one reverse pass per coordinate (no graph kept); then the
+    standard normal's log-density at the end point."""
+    def rhs(t: float, state: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            xt = state[:, :2].detach().requires_grad_(True)
+            v = field(model, xt, t)
+            div = sum(torch.autograd.grad(v[:, i].sum(), xt, retain_graph=i == 0)[0][:, i] for i in range(2))
+        return torch.cat([v.detach(), -div.unsqueeze(1)], 1)
+
+    with torch.no_grad():
+        end = rk4(rhs, torch.cat([x, torch.zeros(x.shape[0], 1)], 1), 1.0, 0.0, steps)
+        return -0.5 * (end[:, :2] ** 2).sum(1) - math.log(2 * math.pi) - end[:, 2]
+
+
+def time_evaluation(args) -> dict:
+    """Points per second of sampling and of the log-density, batch by batch, for the untrained
+    checkerboard MLP (as `fdm-bench bench checkerboard --evaluation --solver rk4`)."""
+    torch.manual_seed(0)
+    model = mlp(args.hidden or 512)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    noise = torch.randn(args.eval_points, 2)
+    batches = lambda x: torch.split(x, args.eval_batch)  # noqa: E731
+    phases = {
+        "sampling": lambda: torch.cat([sample(model, b, args.eval_steps) for b in batches(noise)]),
+        "log-density": lambda: torch.cat([log_density(model, b, args.eval_steps) for b in batches(noise)]),
+    }
+    result = {}
+    for phase, call in phases.items():
+        call()  # untimed, as bench's first call
+        seconds = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            call()
+            seconds.append(time.perf_counter() - start)
+        median = statistics.median(seconds)
+        result[phase] = {"median_s": median, "points_per_s": args.eval_points / median}
+    result["solver"] = f"rk4, {args.eval_steps} steps"
+    result["batch"] = args.eval_batch
+    return result
+
+
 def time_method(method: str, args) -> dict:
     torch.manual_seed(0)
     model, loss = TASKS[args.task](args)
@@ -320,10 +387,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 matches the single-threaded wasm backend)")
+    parser.add_argument("--evaluation", action="store_true", help="checkerboard: time sampling and the log-density instead of training steps")
+    parser.add_argument("--eval-points", type=int, default=2000)
+    parser.add_argument("--eval-steps", type=int, default=100, help="rk4 steps")
+    parser.add_argument("--eval-batch", type=int, default=1000, help="points per solver batch (eval.batchSize)")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = {method: time_method(method, args) for method in ("cfm", "fdm")}
-    result["fdm_cfm_ratio"] = result["fdm"]["median_ms"] / result["cfm"]["median_ms"]
+    if args.evaluation:
+        if args.task != "checkerboard":
+            parser.error("--evaluation times the checkerboard MLP only")
+        result = time_evaluation(args)
+    else:
+        result = {method: time_method(method, args) for method in ("cfm", "fdm")}
+        result["fdm_cfm_ratio"] = result["fdm"]["median_ms"] / result["cfm"]["median_ms"]
     result["torch"] = torch.__version__
     result["threads"] = args.threads
     result["task"] = args.task
