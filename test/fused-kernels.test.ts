@@ -191,6 +191,28 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
       model.dispose();
     }));
 
+  it('Sum over a contiguous run of axes equals the stock kernel (leading, trailing, middle, all, keepDims); other sums go to it', (t) =>
+    withFused(t, () => {
+      const rng = new Rng('fused-sum');
+      const x = randomTensor(rng, [6, 5, 37, 3], 1);
+      const cases: [number[], boolean][] = [[[0], false], [[0, 1], false], [[3], false], [[2, 3], true], [[1, 2], false], [[0, 1, 2, 3], false], [[1], true], [[-1], false], [[0, 2], false]];
+      const sums = () => cases.map(([axes, keepDims]) => tf.tidy(() => tf.sum(x, axes, keepDims)));
+      const fused = sums();
+      disableBlasMatMul();
+      const stock = sums();
+      enableBlasMatMul();
+      cases.forEach(([axes], i) => {
+        assert.deepEqual(fused[i].shape, stock[i].shape, `axes ${axes}`);
+        // Each output is a sum of at most 6 x 5 x 37 x 3 = 3,330 terms of |x| < 5: float32 rounding in any order stays below 3,330 x 5 x 2^-24 x 3,330 ~ 3e-3 absolute; far below in practice.
+        const err = tf.tidy(() => tf.max(tf.abs(tf.sub(fused[i], stock[i]))).dataSync()[0]);
+        assert.ok(err < 1e-4, `axes ${axes}: max difference ${err}`);
+      });
+      assert.deepEqual(Array.from(tf.tidy(() => tf.sum(x, [0, 1])).dataSync()), Array.from(fused[1].dataSync()), 'bit-identical rerun');
+      const ints = tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32');
+      assert.deepEqual(tf.tidy(() => Array.from(tf.sum(ints, 0).dataSync())), [4, 6], 'int32 sums go to the stock kernel');
+      tf.dispose([x, ints, ...fused, ...stock]);
+    }));
+
   it('the Adam step equals tfjs AdamOptimizer over several steps, with the same moments and bias corrections', (t) =>
     withFused(t, () => {
       const rng = new Rng('fused-adam');
@@ -236,6 +258,10 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
       assert.throws(forward(2, 2, 3, 2, f(12), f(6), f(2), f(8)), TypeError, 'missing argument');
       const backward = (...args: unknown[]) => () => (lib.swishDenseBackward as (...x: unknown[]) => void)(...args);
       assert.throws(backward(2, 2, 3, 2, f(12), f(6), f(12), f(8), f(12), f(6), f(3)), RangeError, 'db of the wrong length');
+      const sum = (...args: unknown[]) => () => (lib.sumMiddle as (...x: unknown[]) => void)(...args);
+      assert.throws(sum(2, 3, 4, f(24), f(7)), RangeError, 'out of the wrong length');
+      const buffer = f(24);
+      assert.throws(sum(2, 3, 4, buffer, buffer.subarray(0, 8)), RangeError, 'out overlaps x');
       const adam = (...args: unknown[]) => () => (lib.adamUpdate as (...x: unknown[]) => void)(...args);
       const v = f(4);
       assert.throws(adam(f(4), f(4), f(4), f(4), f(4), f(3), f(4), 0.9, 0.999, 1e-8, 1e-3, 0.9, 0.999), RangeError, 'moment of the wrong length');

@@ -17,6 +17,8 @@
  *       of g's primal block, dz = (g w^T) through the Swish (swish_dense.h).
  *   adamUpdate(value, m, v, g, newValue, newM, newV, beta1, beta2, epsilon, lr, accBeta1, accBeta2)
  *       One Adam step over a parameter array in one pass (adam.h); accBeta = beta^(t+1).
+ *   sumMiddle(outer, reduced, inner, x, out)
+ *       out[a, c] = sum over r of x[a, r, c] for x [outer x reduced x inner] (reduce.h).
  *   setThreads(n)  openblas_set_num_threads(n), 1 <= n <= 4096
  *   threads()      openblas_get_num_threads()
  *   config()       openblas_get_config(), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY ..."
@@ -34,6 +36,7 @@
 #include <node_api.h>
 
 #include "adam.h"
+#include "reduce.h"
 #include "swish_dense.h"
 
 enum { CblasRowMajor = 101, CblasColMajor = 102 };
@@ -288,7 +291,7 @@ static napi_value swish_dense_backward(napi_env env, napi_callback_info info) {
   const float *arrays[7] = {dz, dw, db, z, w, h, g};
   const int64_t counts[7] = {stacked * n, n * m, m, stacked * n, n * m, stacked * n, stacked * m};
   if (!distinct(env, "swishDenseBackward", arrays, counts, 3, 7)) return NULL;
-  sum_rows(rows, m, g, db);
+  sum_middle(1, rows, m, g, db); /* the primal block's column sums */
   if (stacked == 0 || m == 0) {
     memset(dz, 0, (size_t)(stacked * n) * sizeof(float));
     memset(dw, 0, (size_t)(n * m) * sizeof(float));
@@ -367,6 +370,36 @@ static napi_value adam_update_napi(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value sum_middle_napi(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  int64_t outer, reduced, inner;
+  float *x, *out;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "sumMiddle(outer, reduced, inner, x, out) takes 5 arguments");
+    return NULL;
+  }
+  if (!get_index(env, argv[0], "sumMiddle: outer", (double)INT_MAX, &outer) ||
+      !get_index(env, argv[1], "sumMiddle: reduced", (double)INT_MAX, &reduced) ||
+      !get_index(env, argv[2], "sumMiddle: inner", (double)INT_MAX, &inner)) {
+    return NULL;
+  }
+  if (outer * reduced > INT_MAX || outer * reduced * inner > INT_MAX) {
+    napi_throw_range_error(env, NULL, "sumMiddle: x has more than 2^31-1 elements");
+    return NULL;
+  }
+  if (!get_matrix(env, argv[3], "sumMiddle: x", outer * reduced * inner, &x) ||
+      !get_matrix(env, argv[4], "sumMiddle: out", outer * inner, &out)) {
+    return NULL;
+  }
+  const float *arrays[2] = {out, x};
+  const int64_t counts[2] = {outer * inner, outer * reduced * inner};
+  if (!distinct(env, "sumMiddle", arrays, counts, 1, 2)) return NULL;
+  sum_middle(outer, reduced, inner, x, out);
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -414,6 +447,7 @@ static napi_value init(napi_env env, napi_value exports) {
              {"swishDenseForward", swish_dense_forward},
              {"swishDenseBackward", swish_dense_backward},
              {"adamUpdate", adam_update_napi},
+             {"sumMiddle", sum_middle_napi},
              {"setThreads", set_threads},
              {"threads", threads},
              {"config", config}};

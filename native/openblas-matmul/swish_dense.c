@@ -111,12 +111,3 @@ void add_bias_rows(int64_t rows, int64_t width, const float *b, float *y) {
     for (int64_t j = 0; j < width; j++) row[j] += b[j];
   }
 }
-
-VECTOR_CLONES
-void sum_rows(int64_t rows, int64_t width, const float *g, float *db) {
-  for (int64_t j = 0; j < width; j++) db[j] = 0.0f;
-  for (int64_t r = 0; r < rows; r++) {
-    const float *row = g + r * width;
-    for (int64_t j = 0; j < width; j++) db[j] += row[j];
-  }
-}

@@ -24,7 +24,4 @@ void swish_stack_backward(int64_t p, int64_t blocks, const float *z, float *g);
 /* y[r, j] += b[j] for the first `rows` rows of the row-major y [rows x width]. */
 void add_bias_rows(int64_t rows, int64_t width, const float *b, float *y);
 
-/* db[j] = sum over the first `rows` rows of g[r, j]. */
-void sum_rows(int64_t rows, int64_t width, const float *g, float *db);
-
 #endif

@@ -2,6 +2,8 @@ import * as tf from './tf';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerFastMatMulGradient } from './matmul';
 import { disableBlasMatMul, enableBlasMatMul } from './blas';
+import { registerFusedKernels } from './fused-kernels';
+import { shareWasmCopies } from './shared-copies';
 import { GpuAdapterRecord, hasHardwareVulkanDriver, openWebGpu } from './webgpu';
 
 export const BACKEND_CHOICES = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow', 'tensorflow-gpu'] as const;
@@ -68,6 +70,7 @@ async function activateWasm(notes: string[]): Promise<string | null> {
     notes.push('wasm backend did not initialise');
     return null;
   }
+  shareWasmCopies();
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   return simd ? 'wasm (simd)' : 'wasm';
 }
@@ -114,7 +117,10 @@ function withBlas(label: string, notes: string[]): string {
     return label;
   }
   const blas = enableBlasMatMul();
-  if (blas.active) return `${label} + ${blas.label}`;
+  if (blas.active) {
+    registerFusedKernels();
+    return `${label} + ${blas.label}`;
+  }
   if (blas.note) notes.push(blas.note);
   return label;
 }

@@ -55,6 +55,8 @@ export interface BlasAddon {
     accBeta1: number,
     accBeta2: number,
   ): void;
+  /** out[a, c] = sum over r of x[a, r, c] (native/openblas-matmul/reduce.h). */
+  sumMiddle(outer: number, reduced: number, inner: number, x: Float32Array, out: Float32Array): void;
   setThreads(n: number): void;
   threads(): number;
   config(): string;

@@ -14,6 +14,10 @@ import { BlasAddon, WasmBackendLike, blasActive, blasAddon } from './blas';
  *
  * One Adam step of one variable (training/trainer.ts), tfjs's AdamOptimizer's formula:
  * - `FdmAdam` (value, m, v, g, accBeta1, accBeta2; lr, beta1, beta2, epsilon) -> [value', m', v'].
+ *
+ * And the stock `Sum` of float32 over a contiguous run of axes, which the wasm kernel does by
+ * transposing the run innermost first (a copy of the whole input): bias gradients, the column sums
+ * of a batch, are the common case. Other sums go to the stock kernel.
  */
 export const SWISH_DENSE = 'FdmSwishDense';
 export const SWISH_DENSE_GRAD = 'FdmSwishDenseGrad';
@@ -92,24 +96,60 @@ export function fusedAdamUpdate(value: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g:
   return tf.engine().runKernel(ADAM, { value, m, v, g, accBeta1, accBeta2 }, { ...hyper }) as tf.Tensor[];
 }
 
+let stockSum: tf.KernelConfig | undefined;
+
+/** [outer, reduced, inner] of x viewed around its summed axes, or null when they are not one contiguous run. */
+function middleView(shape: number[], axes: number[]): [number, number, number] | null {
+  const sorted = [...axes].sort((a, b) => a - b);
+  if (sorted.some((axis, i) => i > 0 && axis !== sorted[i - 1] + 1)) return null;
+  const size = (from: number, to: number) => tf.util.sizeFromShape(shape.slice(from, to));
+  const [first, last] = [sorted[0], sorted[sorted.length - 1]];
+  return [size(0, first), size(first, last + 1), size(last + 1, shape.length)];
+}
+
+function sumKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+  const axes = tf.util.parseAxisParam(axis, x.shape);
+  const view = axes.length > 0 && tf.util.sizeFromShape(x.shape) > 0 ? middleView(x.shape, axes) : null;
+  if (x.dtype !== 'float32' || view === null || !fusedKernelsActive()) {
+    return (stockSum as tf.KernelConfig).kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+  }
+  const shape = keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+  const backend = args.backend as WasmBackendLike;
+  const out = backend.makeOutput(shape, 'float32');
+  addon().sumMiddle(...view, backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(out) as Float32Array);
+  return out;
+}
+
 let registered = false;
 
-function registerKernels(): void {
-  if (registered) return;
-  registered = true;
-  const kernels: [string, unknown][] = [[SWISH_DENSE, forwardKernel], [SWISH_DENSE_GRAD, gradKernel], [ADAM, adamKernel]];
-  for (const [kernelName, kernelFunc] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc });
+/** Whether the addon has the fused kernels (a build from before they existed has only sgemm). */
+function addonHasKernels(): boolean {
+  const lib = blasAddon();
+  return typeof lib?.swishDenseForward === 'function' && typeof lib.adamUpdate === 'function' && typeof lib.sumMiddle === 'function';
 }
 
 /**
- * Whether the fused kernels run now: on the wasm backend with its matrix products on OpenBLAS (so
- * FDM_BENCH_BLAS=off keeps the plain path) and an addon that has them (a build from before they
- * existed has only sgemm). Registers them on first use.
+ * Registers the fused kernels on the wasm backend where the addon has them (backend.ts, once the
+ * matrix products are on OpenBLAS). Idempotent. The Sum replacement hands every sum back to the
+ * stock kernel while the fused kernels are off.
+ */
+export function registerFusedKernels(): void {
+  if (registered || !addonHasKernels()) return;
+  registered = true;
+  const kernels: [string, unknown][] = [[SWISH_DENSE, forwardKernel], [SWISH_DENSE_GRAD, gradKernel], [ADAM, adamKernel]];
+  for (const [kernelName, kernelFunc] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc });
+  stockSum = tf.getKernel(tf.Sum, 'wasm');
+  if (stockSum === undefined) return;
+  tf.unregisterKernel(tf.Sum, 'wasm');
+  tf.registerKernel({ ...stockSum, kernelFunc: sumKernel as unknown as tf.KernelFunc });
+}
+
+/**
+ * Whether the fused kernels run now: registered, on the wasm backend with its matrix products on
+ * OpenBLAS (so FDM_BENCH_BLAS=off, or disableBlasMatMul, keeps the plain path).
  */
 export function fusedKernelsActive(): boolean {
-  if (tf.getBackend() !== 'wasm' || !blasActive()) return false;
-  const lib = blasAddon();
-  if (typeof lib?.swishDenseForward !== 'function' || typeof lib.adamUpdate !== 'function') return false;
-  registerKernels();
-  return true;
+  return registered && tf.getBackend() === 'wasm' && blasActive();
 }
