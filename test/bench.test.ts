@@ -67,8 +67,6 @@ describe('bench --evaluation', () => {
       assert.equal(row.solver, `${config.eval.solver}, ${config.eval.steps} steps`);
       assert.ok(row.secondsMedian > 0 && Math.abs(row.pointsPerSecond * row.secondsMedian - 40) < 1e-9, JSON.stringify(row));
     }
-    // The log-density carries d tangents through every step: dearer than sampling.
-    assert.ok(rows[1].secondsMedian > rows[0].secondsMedian);
   });
 
   it('times sampling alone where the task has no likelihood', async () => {

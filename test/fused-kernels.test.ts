@@ -4,6 +4,7 @@ import { blasAddon, disableBlasMatMul, enableBlasMatMul } from '../src/backend/b
 import { fusedKernelsActive } from '../src/backend/fused-kernels';
 import * as tf from '../src/backend/tf';
 import { swishWithDerivative } from '../src/models/activations';
+import { convSame } from '../src/models/conv';
 import { Mlp } from '../src/models/mlp';
 import { fusedSwishDense } from '../src/models/swish-dense';
 import { Rng } from '../src/random/rng';
@@ -191,6 +192,51 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
       model.dispose();
     }));
 
+  const convCases: [number[], number[]][] = [
+    [[2, 5, 7, 3], [3, 3, 3, 4]],
+    [[3, 1, 60, 4], [1, 3, 4, 6]],
+    [[2, 6, 6, 2], [5, 5, 2, 3]],
+    // 130 images of 64 channels: the im2col scratch holds 113 at a time, so the filter gradient adds up two chunks.
+    [[130, 8, 8, 64], [3, 3, 64, 8]],
+  ];
+  for (const [xShape, wShape] of convCases) {
+    it(`convSame on im2col + OpenBLAS equals the stock convolution and its gradients (x [${xShape}], filter [${wShape}])`, (t) =>
+      withFused(t, () => {
+        const rng = new Rng(`fused-conv-${xShape}`);
+        const x = randomTensor(rng, xShape, 1) as tf.Tensor4D;
+        const w = randomTensor(rng, wShape, 0.3) as tf.Tensor4D;
+        const g = randomTensor(rng, [...xShape.slice(0, 3), wShape[3]], 1);
+        const evaluate = (xx: tf.Tensor, ww: tf.Tensor, gg: tf.Tensor) =>
+          tf.tidy(() => {
+            const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(convSame(a as tf.Tensor4D, b as tf.Tensor4D), gg));
+            return [convSame(xx as tf.Tensor4D, ww as tf.Tensor4D), ...tf.grads(f)([xx, ww])];
+          });
+        const fused = evaluate(x, w, g);
+        disableBlasMatMul();
+        let stock: tf.Tensor[];
+        let magnitude: tf.Tensor[];
+        try {
+          stock = evaluate(x, w, g);
+          // The same sums of absolute terms: what float32 rounding in any summation order scales with.
+          magnitude = evaluate(tf.abs(x), tf.abs(w), tf.abs(g));
+        } finally {
+          enableBlasMatMul();
+        }
+        // Sums of up to N terms (N = n h w for the filter gradient, kh kw c or kh kw oc for the others),
+        // rounded in other orders: the difference stays within a few sqrt(N) ulps of the absolute sum.
+        const [n, h, wd, c] = xShape;
+        const longest = Math.max(n * h * wd, wShape[0] * wShape[1] * Math.max(c, wShape[3]));
+        const tolerance = 8 * Math.sqrt(longest) * 2 ** -24;
+        ['y', 'dx', 'dfilter'].forEach((name, i) => {
+          const worst = tf.tidy(() => tf.max(tf.div(tf.abs(tf.sub(fused[i], stock[i])), tf.add(magnitude[i], 1e-30))).dataSync()[0]);
+          assert.ok(worst < tolerance, `${name}: error ${worst.toExponential(2)} of the absolute sum (tolerance ${tolerance.toExponential(2)})`);
+        });
+        const again = evaluate(x, w, g);
+        again.forEach((value, i) => assert.deepEqual(Array.from(value.dataSync()), Array.from(fused[i].dataSync()), 'bit-identical rerun'));
+        tf.dispose([x, w, g, ...fused, ...stock!, ...magnitude!, ...again]);
+      }));
+  }
+
   it('Sum over a contiguous run of axes equals the stock kernel (leading, trailing, middle, all, keepDims); other sums go to it', (t) =>
     withFused(t, () => {
       const rng = new Rng('fused-sum');
@@ -262,6 +308,9 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
       assert.throws(sum(2, 3, 4, f(24), f(7)), RangeError, 'out of the wrong length');
       const buffer = f(24);
       assert.throws(sum(2, 3, 4, buffer, buffer.subarray(0, 8)), RangeError, 'out overlaps x');
+      const conv = (...args: unknown[]) => () => (lib.convSameForward as (...x: unknown[]) => void)(...args);
+      assert.throws(conv(1, 2, 2, 1, 2, 3, 1, f(4), f(6), f(4)), RangeError, 'even filter height');
+      assert.throws(conv(1, 2, 2, 1, 3, 3, 1, f(4), f(9), f(3)), RangeError, 'y of the wrong length');
       const adam = (...args: unknown[]) => () => (lib.adamUpdate as (...x: unknown[]) => void)(...args);
       const v = f(4);
       assert.throws(adam(f(4), f(4), f(4), f(4), f(4), f(3), f(4), 0.9, 0.999, 1e-8, 1e-3, 0.9, 0.999), RangeError, 'moment of the wrong length');

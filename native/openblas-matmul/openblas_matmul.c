@@ -19,6 +19,10 @@
  *       One Adam step over a parameter array in one pass (adam.h); accBeta = beta^(t+1).
  *   sumMiddle(outer, reduced, inner, x, out)
  *       out[a, c] = sum over r of x[a, r, c] for x [outer x reduced x inner] (reduce.h).
+ *   convSameForward(n, h, w, c, kh, kw, oc, x, filter, y)
+ *   convSameBackward(n, h, w, c, kh, kw, oc, x, filter, dy, dx, dfilter)
+ *       Stride-1 'same' 2D convolution of NHWC images with an odd filter [kh, kw, c, oc], and its
+ *       gradients, by im2col and sgemm (conv_same.h).
  *   setThreads(n)  openblas_set_num_threads(n), 1 <= n <= 4096
  *   threads()      openblas_get_num_threads()
  *   config()       openblas_get_config(), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY ..."
@@ -36,6 +40,7 @@
 #include <node_api.h>
 
 #include "adam.h"
+#include "conv_same.h"
 #include "reduce.h"
 #include "swish_dense.h"
 
@@ -400,6 +405,95 @@ static napi_value sum_middle_napi(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The leading (n, h, w, c, kh, kw, oc) of the convolution calls: odd kh and kw, 32-bit sizes. */
+static bool get_conv_shape(napi_env env, napi_value *argv, const char *fn, struct conv_shape *s) {
+  static const char *names[7] = {"n", "h", "w", "c", "kh", "kw", "oc"};
+  int64_t *fields[7] = {&s->n, &s->h, &s->w, &s->c, &s->kh, &s->kw, &s->oc};
+  char name[64];
+  for (int i = 0; i < 7; i++) {
+    snprintf(name, sizeof name, "%s: %s", fn, names[i]);
+    if (!get_index(env, argv[i], name, (double)INT_MAX, fields[i])) return false;
+  }
+  if (s->kh % 2 == 0 || s->kw % 2 == 0) {
+    napi_throw_range_error(env, NULL, "convSame: the filter's height and width must be odd");
+    return false;
+  }
+  const double rows = (double)s->n * (double)s->h * (double)s->w;
+  const double k = (double)s->kh * (double)s->kw * (double)s->c;
+  if (rows * (double)(s->c > s->oc ? s->c : s->oc) > INT_MAX || k * (double)s->oc > INT_MAX ||
+      (double)s->h * (double)s->w * k > INT_MAX) {
+    napi_throw_range_error(env, NULL, "convSame: a matrix has more than 2^31-1 elements");
+    return false;
+  }
+  return true;
+}
+
+static bool conv_status(napi_env env, int status) {
+  if (status == 0) return true;
+  napi_throw_error(env, NULL, "convSame: out of memory for the im2col scratch buffer");
+  return false;
+}
+
+static napi_value conv_same_forward_napi(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  struct conv_shape s;
+  float *x, *filter, *y;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 10) {
+    napi_throw_type_error(env, NULL, "convSameForward(n, h, w, c, kh, kw, oc, x, filter, y) takes 10 arguments");
+    return NULL;
+  }
+  if (!get_conv_shape(env, argv, "convSameForward", &s)) return NULL;
+  const int64_t pixels = s.n * s.h * s.w;
+  if (!get_matrix(env, argv[7], "convSameForward: x", pixels * s.c, &x) ||
+      !get_matrix(env, argv[8], "convSameForward: filter", s.kh * s.kw * s.c * s.oc, &filter) ||
+      !get_matrix(env, argv[9], "convSameForward: y", pixels * s.oc, &y)) {
+    return NULL;
+  }
+  const float *arrays[3] = {y, x, filter};
+  const int64_t counts[3] = {pixels * s.oc, pixels * s.c, s.kh * s.kw * s.c * s.oc};
+  if (!distinct(env, "convSameForward", arrays, counts, 1, 3)) return NULL;
+  if (pixels == 0 || s.oc == 0) return NULL;
+  if (s.c == 0) {
+    memset(y, 0, (size_t)(pixels * s.oc) * sizeof(float));
+    return NULL;
+  }
+  conv_status(env, conv_same_forward(&s, x, filter, y));
+  return NULL;
+}
+
+static napi_value conv_same_backward_napi(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  struct conv_shape s;
+  float *x, *filter, *dy, *dx, *dfilter;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 12) {
+    napi_throw_type_error(env, NULL, "convSameBackward(n, h, w, c, kh, kw, oc, x, filter, dy, dx, dfilter) takes 12 arguments");
+    return NULL;
+  }
+  if (!get_conv_shape(env, argv, "convSameBackward", &s)) return NULL;
+  const int64_t pixels = s.n * s.h * s.w, filter_size = s.kh * s.kw * s.c * s.oc;
+  if (!get_matrix(env, argv[7], "convSameBackward: x", pixels * s.c, &x) ||
+      !get_matrix(env, argv[8], "convSameBackward: filter", filter_size, &filter) ||
+      !get_matrix(env, argv[9], "convSameBackward: dy", pixels * s.oc, &dy) ||
+      !get_matrix(env, argv[10], "convSameBackward: dx", pixels * s.c, &dx) ||
+      !get_matrix(env, argv[11], "convSameBackward: dfilter", filter_size, &dfilter)) {
+    return NULL;
+  }
+  const float *arrays[5] = {dx, dfilter, x, filter, dy};
+  const int64_t counts[5] = {pixels * s.c, filter_size, pixels * s.c, filter_size, pixels * s.oc};
+  if (!distinct(env, "convSameBackward", arrays, counts, 2, 5)) return NULL;
+  if (pixels == 0 || s.c == 0 || s.oc == 0) {
+    memset(dx, 0, (size_t)(pixels * s.c) * sizeof(float));
+    memset(dfilter, 0, (size_t)filter_size * sizeof(float));
+    return NULL;
+  }
+  conv_status(env, conv_same_backward(&s, x, filter, dy, dx, dfilter));
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -448,6 +542,8 @@ static napi_value init(napi_env env, napi_value exports) {
              {"swishDenseBackward", swish_dense_backward},
              {"adamUpdate", adam_update_napi},
              {"sumMiddle", sum_middle_napi},
+             {"convSameForward", conv_same_forward_napi},
+             {"convSameBackward", conv_same_backward_napi},
              {"setThreads", set_threads},
              {"threads", threads},
              {"config", config}};

@@ -57,6 +57,22 @@ export interface BlasAddon {
   ): void;
   /** out[a, c] = sum over r of x[a, r, c] (native/openblas-matmul/reduce.h). */
   sumMiddle(outer: number, reduced: number, inner: number, x: Float32Array, out: Float32Array): void;
+  /** Stride-1 'same' 2D convolution of NHWC images (native/openblas-matmul/conv_same.h), and its gradients. */
+  convSameForward(n: number, h: number, w: number, c: number, kh: number, kw: number, oc: number, x: Float32Array, filter: Float32Array, y: Float32Array): void;
+  convSameBackward(
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+    kh: number,
+    kw: number,
+    oc: number,
+    x: Float32Array,
+    filter: Float32Array,
+    dy: Float32Array,
+    dx: Float32Array,
+    dfilter: Float32Array,
+  ): void;
   setThreads(n: number): void;
   threads(): number;
   config(): string;

@@ -15,6 +15,10 @@ import { BlasAddon, WasmBackendLike, blasActive, blasAddon } from './blas';
  * One Adam step of one variable (training/trainer.ts), tfjs's AdamOptimizer's formula:
  * - `FdmAdam` (value, m, v, g, accBeta1, accBeta2; lr, beta1, beta2, epsilon) -> [value', m', v'].
  *
+ * A stride-1 'same' 2D convolution of NHWC images with an odd filter, by im2col and OpenBLAS (the
+ * stock kernel runs in XNNPACK at about 25 GFLOP/s): the op is models/conv.ts's convSame.
+ * - `FdmConvSame` (x, filter) -> y;  `FdmConvSameGrad` (x, filter, dy) -> [dx, dfilter].
+ *
  * And the stock `Sum` of float32 over a contiguous run of axes, which the wasm kernel does by
  * transposing the run innermost first (a copy of the whole input): bias gradients, the column sums
  * of a batch, are the common case. Other sums go to the stock kernel.
@@ -22,6 +26,8 @@ import { BlasAddon, WasmBackendLike, blasActive, blasAddon } from './blas';
 export const SWISH_DENSE = 'FdmSwishDense';
 export const SWISH_DENSE_GRAD = 'FdmSwishDenseGrad';
 const ADAM = 'FdmAdam';
+export const CONV_SAME = 'FdmConvSame';
+export const CONV_SAME_GRAD = 'FdmConvSameGrad';
 
 export interface SwishDenseAttrs {
   primalRows: number;
@@ -96,6 +102,37 @@ export function fusedAdamUpdate(value: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g:
   return tf.engine().runKernel(ADAM, { value, m, v, g, accBeta1, accBeta2 }, { ...hyper }) as tf.Tensor[];
 }
 
+/** [n, h, w, c, kh, kw, oc] of a convolution of x [n, h, w, c] with filter [kh, kw, c, oc], checked. */
+function convShape(x: tf.TensorInfo, filter: tf.TensorInfo): [number, number, number, number, number, number, number] {
+  const [n, h, w, c] = x.shape;
+  const [kh, kw, fc, oc] = filter.shape;
+  if (x.shape.length !== 4 || filter.shape.length !== 4 || fc !== c || x.dtype !== 'float32' || filter.dtype !== 'float32') {
+    throw new Error(`${CONV_SAME}: x [${x.shape}] and filter [${filter.shape}] are not float32 [n, h, w, c] and [kh, kw, c, oc]`);
+  }
+  return [n, h, w, c, kh, kw, oc];
+}
+
+function convKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+  const shape = convShape(x, filter);
+  const backend = args.backend as WasmBackendLike;
+  const y = backend.makeOutput([...x.shape.slice(0, 3), shape[6]], 'float32');
+  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  addon().convSameForward(...shape, view(x), view(filter), view(y));
+  return y;
+}
+
+function convGradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo[] {
+  const { x, filter, dy } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; dy: tf.TensorInfo };
+  const shape = convShape(x, filter);
+  const backend = args.backend as WasmBackendLike;
+  const dx = backend.makeOutput(x.shape, 'float32');
+  const dfilter = backend.makeOutput(filter.shape, 'float32');
+  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  addon().convSameBackward(...shape, view(x), view(filter), view(dy), view(dx), view(dfilter));
+  return [dx, dfilter];
+}
+
 let stockSum: tf.KernelConfig | undefined;
 
 /** [outer, reduced, inner] of x viewed around its summed axes, or null when they are not one contiguous run. */
@@ -127,7 +164,7 @@ let registered = false;
 /** Whether the addon has the fused kernels (a build from before they existed has only sgemm). */
 function addonHasKernels(): boolean {
   const lib = blasAddon();
-  return typeof lib?.swishDenseForward === 'function' && typeof lib.adamUpdate === 'function' && typeof lib.sumMiddle === 'function';
+  return ['swishDenseForward', 'adamUpdate', 'sumMiddle', 'convSameForward'].every((name) => typeof (lib as unknown as Record<string, unknown> | null)?.[name] === 'function');
 }
 
 /**
@@ -138,7 +175,13 @@ function addonHasKernels(): boolean {
 export function registerFusedKernels(): void {
   if (registered || !addonHasKernels()) return;
   registered = true;
-  const kernels: [string, unknown][] = [[SWISH_DENSE, forwardKernel], [SWISH_DENSE_GRAD, gradKernel], [ADAM, adamKernel]];
+  const kernels: [string, unknown][] = [
+    [SWISH_DENSE, forwardKernel],
+    [SWISH_DENSE_GRAD, gradKernel],
+    [ADAM, adamKernel],
+    [CONV_SAME, convKernel],
+    [CONV_SAME_GRAD, convGradKernel],
+  ];
   for (const [kernelName, kernelFunc] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc });
   stockSum = tf.getKernel(tf.Sum, 'wasm');
   if (stockSum === undefined) return;

@@ -1,4 +1,5 @@
 import * as tf from '../backend/tf';
+import { CONV_SAME, CONV_SAME_GRAD, fusedKernelsActive } from '../backend/fused-kernels';
 
 /** Rotates a [kh, kw, Cin, Cout] filter by 180 degrees and swaps its channels: the filter of dL/dx. */
 function adjointFilter(w: tf.Tensor4D): tf.Tensor4D {
@@ -30,16 +31,28 @@ const convSameOp = tf.customGrad(((x: tf.Tensor4D, w: tf.Tensor4D, save: tf.Grad
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]);
 
+/** The convolution and its gradients as native kernels (im2col and OpenBLAS; backend/fused-kernels.ts). */
+const nativeConvSameOp = tf.customGrad(((x: tf.Tensor4D, w: tf.Tensor4D, save: tf.GradSaveFunc) => {
+  save([x, w]);
+  return {
+    value: tf.engine().runKernel(CONV_SAME, { x, filter: w }) as tf.Tensor4D,
+    gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => tf.engine().runKernel(CONV_SAME_GRAD, { x: saved[0], filter: saved[1], dy }) as tf.Tensor[],
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]);
+
 /**
  * A stride-1 'same' (zero-padded) convolution without bias, x [B, H, W, Cin] and w [kh, kw, Cin,
  * Cout] with odd kh and kw (3x3 for images, 1x3 along the time axis of trajectories). On backends
  * without a Conv2DBackpropFilter kernel (wasm) its gradients are computed by forward convolutions
  * only (wasm's Conv2DBackpropInput is also ~6x slower than its forward conv); elsewhere (cpu, webgpu,
- * native TensorFlow) it is plain tf.conv2d with the stock gradient. Same values and gradients either way.
+ * native TensorFlow) it is plain tf.conv2d with the stock gradient; where the fused kernels run
+ * (wasm on OpenBLAS) it is im2col and matrix products on OpenBLAS. Same values and gradients (to
+ * float32 rounding) every way.
  */
 export function convSame(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
   const [kh, kw] = w.shape;
   if (kh % 2 === 0 || kw % 2 === 0) throw new Error(`convSame: the filter's spatial size must be odd, got ${kh}x${kw}`);
+  if (fusedKernelsActive()) return nativeConvSameOp(x, w) as tf.Tensor4D;
   if (tf.getKernel(tf.Conv2DBackpropFilter, tf.getBackend()) !== undefined) return tf.conv2d(x, w, 1, 'same');
   return convSameOp(x, w) as tf.Tensor4D;
 }

@@ -1,0 +1,116 @@
+/* 'same' 2D convolution by im2col and OpenBLAS (conv_same.h). */
+#include "conv_same.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { CblasRowMajor = 101 };
+enum { CblasNoTrans = 111, CblasTrans = 112 };
+extern void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                        const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                        int ldc);
+
+/* Floats of im2col scratch per chunk of images (16 MiB); at least one image's columns. */
+#define CHUNK_FLOATS (1 << 22)
+
+/* One thread's scratch, grown on demand and kept: the addon may run in several worker threads. */
+static _Thread_local float *scratch = NULL;
+static _Thread_local int64_t scratch_floats = 0;
+
+static float *scratch_for(int64_t floats) {
+  if (floats > scratch_floats) {
+    free(scratch);
+    scratch = malloc((size_t)floats * sizeof(float));
+    scratch_floats = scratch ? floats : 0;
+  }
+  return scratch;
+}
+
+/* Columns of images [0, count) of x: cols[(img h + yy) w + xx, (i kw + j) c + ch] = x[img, yy + i - ph, xx + j - pw, ch] or 0. */
+static void im2col(const struct conv_shape *s, int64_t count, const float *x, float *cols) {
+  const int64_t ph = (s->kh - 1) / 2, pw = (s->kw - 1) / 2, k = s->kh * s->kw * s->c;
+  for (int64_t img = 0; img < count; img++) {
+    for (int64_t yy = 0; yy < s->h; yy++) {
+      for (int64_t xx = 0; xx < s->w; xx++) {
+        float *row = cols + ((img * s->h + yy) * s->w + xx) * k;
+        for (int64_t i = 0; i < s->kh; i++) {
+          const int64_t sy = yy + i - ph;
+          for (int64_t j = 0; j < s->kw; j++) {
+            const int64_t sx = xx + j - pw;
+            float *dst = row + (i * s->kw + j) * s->c;
+            if (sy < 0 || sy >= s->h || sx < 0 || sx >= s->w) {
+              memset(dst, 0, (size_t)s->c * sizeof(float));
+            } else {
+              memcpy(dst, x + ((img * s->h + sy) * s->w + sx) * s->c, (size_t)s->c * sizeof(float));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* dx of images [0, count) += the columns' gradients scattered back (the adjoint of im2col). */
+static void col2im_add(const struct conv_shape *s, int64_t count, const float *cols, float *dx) {
+  const int64_t ph = (s->kh - 1) / 2, pw = (s->kw - 1) / 2, k = s->kh * s->kw * s->c;
+  for (int64_t img = 0; img < count; img++) {
+    for (int64_t yy = 0; yy < s->h; yy++) {
+      for (int64_t xx = 0; xx < s->w; xx++) {
+        const float *row = cols + ((img * s->h + yy) * s->w + xx) * k;
+        for (int64_t i = 0; i < s->kh; i++) {
+          const int64_t sy = yy + i - ph;
+          if (sy < 0 || sy >= s->h) continue;
+          for (int64_t j = 0; j < s->kw; j++) {
+            const int64_t sx = xx + j - pw;
+            if (sx < 0 || sx >= s->w) continue;
+            const float *src = row + (i * s->kw + j) * s->c;
+            float *dst = dx + ((img * s->h + sy) * s->w + sx) * s->c;
+            for (int64_t ch = 0; ch < s->c; ch++) dst[ch] += src[ch];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Images per chunk, so that a chunk's columns fit CHUNK_FLOATS (at least one image). */
+static int64_t chunk_images(const struct conv_shape *s) {
+  const int64_t per_image = s->h * s->w * s->kh * s->kw * s->c;
+  const int64_t images = per_image > 0 ? CHUNK_FLOATS / per_image : s->n;
+  return images < 1 ? 1 : (images > s->n ? s->n : images);
+}
+
+int conv_same_forward(const struct conv_shape *s, const float *x, const float *filter, float *y) {
+  const int64_t k = s->kh * s->kw * s->c, pixels = s->h * s->w, chunk = chunk_images(s);
+  float *cols = scratch_for(chunk * pixels * k);
+  if (cols == NULL) return -1;
+  for (int64_t first = 0; first < s->n; first += chunk) {
+    const int64_t count = s->n - first < chunk ? s->n - first : chunk;
+    im2col(s, count, x + first * pixels * s->c, cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(count * pixels), (int)s->oc, (int)k, 1.0f,
+                cols, (int)k, filter, (int)s->oc, 0.0f, y + first * pixels * s->oc, (int)s->oc);
+  }
+  return 0;
+}
+
+int conv_same_backward(const struct conv_shape *s, const float *x, const float *filter, const float *dy,
+                       float *dx, float *dfilter) {
+  const int64_t k = s->kh * s->kw * s->c, pixels = s->h * s->w, chunk = chunk_images(s);
+  float *cols = scratch_for(chunk * pixels * k);
+  if (cols == NULL) return -1;
+  memset(dx, 0, (size_t)(s->n * pixels * s->c) * sizeof(float));
+  for (int64_t first = 0; first < s->n; first += chunk) {
+    const int64_t count = s->n - first < chunk ? s->n - first : chunk;
+    const int64_t rows = count * pixels;
+    const float *dy_chunk = dy + first * pixels * s->oc;
+    im2col(s, count, x + first * pixels * s->c, cols);
+    /* dfilter (+)= cols^T dy: the first chunk writes, the others add. */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)s->oc, (int)rows, 1.0f, cols, (int)k,
+                dy_chunk, (int)s->oc, first == 0 ? 0.0f : 1.0f, dfilter, (int)s->oc);
+    /* The columns' gradient dy filter^T, scattered back into dx. */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)s->oc, 1.0f, dy_chunk,
+                (int)s->oc, filter, (int)s->oc, 0.0f, cols, (int)k);
+    col2im_add(s, count, cols, dx + first * pixels * s->c);
+  }
+  return 0;
+}
