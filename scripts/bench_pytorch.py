@@ -10,11 +10,12 @@ the exact 2D divergence by double backpropagation, stop-gradient on.
 convolutions as block-Toeplitz matrix products), batch 512 of L = 4 positions of K = 40 classes,
 Adam lr 1e-3; CFM is the cross-entropy denoiser loss, FDM adds lambda 0.1 E[(w r)^2] with the
 tangent-space residual r of src/losses/simplex-loss.ts, estimated by the unbiased product of two
-Rademacher-probe estimates (hutchinson-unbiased, 2 probes), stop-gradient on. The logits' JVPs come
-from torch.autograd.forward_ad (ops with parameter operands with their tangents written out: see
-with_tangent_rule), which carries one tangent per primal: the primal pass runs once per probe (2
-here) where the suite's hand-written tangent pass shares one, so FDM's step has 4 passes' worth of
-matrix products where the suite has 3 (forward; backward alike).
+Rademacher-probe estimates (hutchinson-unbiased, 2 probes), stop-gradient on. The logits' JVPs come,
+by --jvp, from torch.autograd.forward_ad (the default; ops with parameter operands with their
+tangents written out: see with_tangent_rule), which carries one tangent per primal: the primal pass
+runs once per probe (2 here) where the suite's tangent pass shares one, so FDM's step has 4 passes'
+worth of matrix products where the suite has 3 (forward; backward alike); or from the tangents
+carried by hand beside the activations (tangent-pass), the suite's own algorithm.
 
 Only the linear path: the Dirichlet path's training batch is not short to reproduce. Every step
 evaluates C(b, alpha) and dC/db (src/paths/dirichlet-speed.ts, two series chosen per point by their
@@ -190,18 +191,52 @@ class SimplexCnn(nn.Module):
         return self.trunk(x, self.time_embedding(tau))
 
     def logits_with_tangents(self, x: torch.Tensor, tau: torch.Tensor, tangents: torch.Tensor):
-        """Logits [B, L, K] and their JVPs in x along tangents [T, B, L, K] (logitsWithTangents).
-        torch.autograd.forward_ad's dual tensors rather than double backpropagation: one tangent pass
-        per probe, as the suite's, where the double-backward trick adds a reverse pass and its
-        derivative per probe. The JVPs stay in the autograd graph, so the training step
-        backpropagates through them. A dual tensor has one tangent, so the batch is repeated per
-        probe: the primal runs T times where the suite's runs once."""
+        """Logits [B, L, K] and their JVPs in x along tangents [T, B, L, K] (logitsWithTangents), by
+        self.jvp: 'forward-ad' or 'tangent-pass'. Both stay in the autograd graph, so the training step
+        backpropagates through the JVPs."""
+        if self.jvp == "tangent-pass":
+            return self.tangent_pass(x, tau, tangents)
+        return self.forward_ad(x, tau, tangents)
+
+    def forward_ad(self, x: torch.Tensor, tau: torch.Tensor, tangents: torch.Tensor):
+        """torch.autograd.forward_ad's dual tensors rather than double backpropagation: one tangent
+        pass per probe, as the suite's, where the double-backward trick adds a reverse pass and its
+        derivative per probe. A dual tensor has one tangent, so the batch is repeated per probe: the
+        primal runs T times where the suite's runs once."""
         count, batch = tangents.shape[:2]
         time = self.time_embedding(tau).repeat(count, 1)
         with fwAD.dual_level():
             dual = fwAD.make_dual(x.repeat(count, 1, 1), tangents.flatten(0, 1))
             logits, jvp = fwAD.unpack_dual(self.trunk(dual, time))
         return logits[:batch], jvp.view(tangents.shape)
+
+    def tangent_pass(self, x: torch.Tensor, tau: torch.Tensor, tangents: torch.Tensor):
+        """The tangents carried beside the activations by hand, as simplex-cnn.ts's pass does: one
+        primal pass, each layer's linear part applied to the tangent stack, ReLU's derivative and
+        LayerNorm's tangent map written out. The same algorithm as the suite's."""
+        count, batch = tangents.shape[:2]
+
+        def linear(conv: ToeplitzConv1d, v: torch.Tensor) -> torch.Tensor:
+            c, h, _, length = conv.shape
+            rows = v.reshape(-1, c) if conv.pointwise else v.reshape(-1, length * c)
+            return (rows @ conv.matrix()).view(count, batch, length, h)
+
+        time = self.time_embedding(tau)
+        a = self.input(x)
+        feat = torch.relu(a)
+        d_feat = linear(self.input, tangents) * (a > 0)
+        for block in self.blocks:
+            h = feat + block.time(time).unsqueeze(1)
+            centred = h - h.mean(-1, keepdim=True)
+            inv_sd = ((centred * centred).mean(-1, keepdim=True) + LAYER_NORM_EPS).rsqrt()
+            normed = centred * inv_sd
+            d_normed = (d_feat - d_feat.mean(-1, keepdim=True) - normed * (normed * d_feat).mean(-1, keepdim=True)) * inv_sd
+            a = block.conv(normed * block.gain + block.shift)
+            feat = feat + torch.relu(a)
+            d_feat = d_feat + linear(block.conv, d_normed * block.gain) * (a > 0)
+        a = self.inner(feat)
+        d_hidden = linear(self.inner, d_feat) * (a > 0)
+        return self.outer(torch.relu(a)), linear(self.outer, d_hidden)
 
 
 def dna_toy_target(length: int, classes: int) -> torch.Tensor:
@@ -289,6 +324,7 @@ def checkerboard_step(args):
 def dna_toy_step(args):
     """The dna-toy CNN and its loss as a function of the method."""
     model = SimplexCnn(DNA_LENGTH, DNA_CLASSES, args.hidden or 128, DNA_DEPTH)
+    model.jvp = args.jvp
     probs = dna_toy_target(DNA_LENGTH, DNA_CLASSES)
     return model, lambda method: dna_toy_loss(model, probs, args.batch_size, method, LAMBDA)
 
@@ -382,6 +418,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--task", choices=tuple(TASKS), default="checkerboard")
     parser.add_argument("--path", choices=("linear",), default="linear", help="dna-toy's simplex path (Dirichlet: see above)")
+    parser.add_argument(
+        "--jvp",
+        choices=("forward-ad", "tangent-pass"),
+        default="forward-ad",
+        help="dna-toy's JVPs: PyTorch's forward-mode AD, or the tangents carried by hand as the suite does",
+    )
     parser.add_argument("--hidden", type=int, default=None, help="hidden width (default: the paper preset's, 512 checkerboard, 128 dna-toy)")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=30)
@@ -406,6 +448,7 @@ def main() -> None:
     result["task"] = args.task
     if args.task == "dna-toy":
         result["path"] = args.path
+        result["jvp"] = args.jvp
     print(json.dumps(result, indent=2))
 
 
