@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
 import { blasAddon, disableBlasMatMul, enableBlasMatMul } from '../src/backend/blas';
-import { fusedKernelsActive } from '../src/backend/fused-kernels';
+import { LAYER_NORM, fusedKernelsActive } from '../src/backend/fused-kernels';
 import * as tf from '../src/backend/tf';
 import { swishWithDerivative } from '../src/models/activations';
 import { convSame } from '../src/models/conv';
 import { Mlp } from '../src/models/mlp';
+import { SimplexCnn } from '../src/models/simplex-cnn';
 import { fusedSwishDense } from '../src/models/swish-dense';
 import { Rng } from '../src/random/rng';
 import { ScheduledAdam } from '../src/training/trainer';
@@ -237,6 +238,77 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
       }));
   }
 
+  for (const tangents of [0, 2]) {
+    it(`LayerNorm with ${tangents} tangents: outputs and the gradients of h, dh, gain and shift equal the tfjs ops`, (t) =>
+      withFused(t, () => {
+        tf.tidy(() => {
+          const rng = new Rng(`fused-layer-norm-${tangents}`);
+          const [batch, length, channels, eps] = [6, 4, 37, 1e-5];
+          const h = randomTensor(rng, [batch, length, channels], 2);
+          const dh = randomTensor(rng, [tangents, batch, length, channels], 1);
+          const gain = randomTensor(rng, [channels], 1);
+          const shift = randomTensor(rng, [channels], 1);
+          const gy = randomTensor(rng, [batch, length, channels], 1);
+          const gdy = randomTensor(rng, [tangents, batch, length, channels], 1);
+          /** y, dy and the gradients of <gy, y> + <gdy, dy> for h, dh, gain, shift, by `norm`. */
+          const run = (norm: (...x: tf.Tensor[]) => tf.Tensor[]) => {
+            const f = (...x: tf.Tensor[]) => {
+              const [y, dy] = norm(...x);
+              return tf.add(tf.sum(tf.mul(y, gy)), tf.sum(tf.mul(dy, gdy))) as tf.Scalar;
+            };
+            return [...norm(h, dh, gain, shift), ...tf.grads(f)([h, dh, gain, shift])];
+          };
+          const fused = run((hh, dd, gg, ss) => tf.engine().runKernel(LAYER_NORM, { h: hh, dh: dd, gain: gg, shift: ss }, { eps }) as tf.Tensor[]);
+          const composed = run((hh, dd, gg, ss) => {
+            const { mean, variance } = tf.moments(hh, -1, true);
+            const invSd = tf.rsqrt(tf.add(variance, eps));
+            const normed = tf.mul(tf.sub(hh, mean), invSd);
+            const centred = tf.sub(dd, tf.mean(dd, -1, true));
+            const correction = tf.mul(normed, tf.mean(tf.mul(normed, dd), -1, true));
+            return [tf.add(tf.mul(normed, gg), ss), tf.mul(tf.mul(tf.sub(centred, correction), invSd), gg)];
+          });
+          ['y', 'dy', 'dL/dh', 'dL/d(dh)', 'dL/dgain', 'dL/dshift'].forEach((name, i) => {
+            if (fused[i].size === 0) return;
+            const err = relativeError(fused[i], composed[i]);
+            assert.ok(err < 2e-6, `${name}: relative error ${err.toExponential(2)}`);
+          });
+        });
+      }));
+  }
+
+  it('the simplex CNN on the fused kernels equals it on tfjs ops: logits, JVPs and every gradient', (t) =>
+    withFused(t, () => {
+      const model = new SimplexCnn({ length: 4, classes: 5, hidden: 16, layers: 3, kernel: 3 }, new Rng('fused-cnn'));
+      const rng = new Rng('fused-cnn-data');
+      const x = tf.softmax(randomTensor(rng, [6, 4, 5], 1)) as tf.Tensor3D;
+      const tau = tf.tensor2d(rng.uniformArray(6, 0, 1), [6, 1]);
+      const probes = randomTensor(rng, [2, 6, 4, 5], 1) as tf.Tensor4D;
+      const [gl, gj] = [randomTensor(rng, [6, 4, 5], 1), randomTensor(rng, [2, 6, 4, 5], 1)];
+      const evaluate = () =>
+        tf.tidy(() => {
+          const { logits, jvp } = model.logitsWithTangents(x, tau, probes);
+          const { grads } = tf.variableGrads(() => {
+            const out = model.logitsWithTangents(x, tau, probes);
+            return tf.add(tf.sum(tf.mul(out.logits, gl)), tf.sum(tf.mul(out.jvp, gj))) as tf.Scalar;
+          }, model.variables);
+          return [logits, jvp, model.logits(x, tau), ...model.variables.map((variable) => grads[variable.name])];
+        });
+      const fused = evaluate();
+      disableBlasMatMul();
+      let plain: tf.Tensor[];
+      try {
+        plain = evaluate();
+      } finally {
+        enableBlasMatMul();
+      }
+      fused.forEach((value, i) => {
+        const err = relativeError(value, plain[i]);
+        assert.ok(err < 1e-5, `output ${i}: relative error ${err.toExponential(2)}`);
+      });
+      tf.dispose([...fused, ...plain!, x, tau, probes, gl, gj]);
+      model.dispose();
+    }));
+
   it('Sum over a contiguous run of axes equals the stock kernel (leading, trailing, middle, all, keepDims); other sums go to it', (t) =>
     withFused(t, () => {
       const rng = new Rng('fused-sum');
@@ -254,6 +326,7 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
         assert.ok(err < 1e-4, `axes ${axes}: max difference ${err}`);
       });
       assert.deepEqual(Array.from(tf.tidy(() => tf.sum(x, [0, 1])).dataSync()), Array.from(fused[1].dataSync()), 'bit-identical rerun');
+      assert.deepEqual(tf.tidy(() => Array.from(tf.sum(tf.zeros([0, 3, 5]), [0, 2]).dataSync())), [0, 0, 0], 'an empty sum is 0');
       const ints = tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32');
       assert.deepEqual(tf.tidy(() => Array.from(tf.sum(ints, 0).dataSync())), [4, 6], 'int32 sums go to the stock kernel');
       tf.dispose([x, ints, ...fused, ...stock]);

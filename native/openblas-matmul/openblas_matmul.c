@@ -23,6 +23,10 @@
  *   convSameBackward(n, h, w, c, kh, kw, oc, x, filter, dy, dx, dfilter)
  *       Stride-1 'same' 2D convolution of NHWC images with an odd filter [kh, kw, c, oc], and its
  *       gradients, by im2col and sgemm (conv_same.h).
+ *   layerNormForward(rows, channels, tangents, eps, h, dh, gain, shift, y, dy)
+ *   layerNormBackward(rows, channels, tangents, eps, h, dh, gain, gy, gdy, gh, gdh, ggain, gshift)
+ *       LayerNorm over the channels of rows [rows x channels] with forward-mode tangents
+ *       [tangents x rows x channels], and its gradients (layer_norm.h).
  *   setThreads(n)  openblas_set_num_threads(n), 1 <= n <= 4096
  *   threads()      openblas_get_num_threads()
  *   config()       openblas_get_config(), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY ..."
@@ -41,6 +45,7 @@
 
 #include "adam.h"
 #include "conv_same.h"
+#include "layer_norm.h"
 #include "reduce.h"
 #include "swish_dense.h"
 
@@ -494,6 +499,87 @@ static napi_value conv_same_backward_napi(napi_env env, napi_callback_info info)
   return NULL;
 }
 
+/* The leading (rows, channels, tangents, eps) of the LayerNorm calls. */
+static bool get_norm_shape(napi_env env, napi_value *argv, const char *fn, struct layer_norm_shape *s) {
+  char name[64];
+  int64_t *fields[3] = {&s->rows, &s->channels, &s->tangents};
+  static const char *names[3] = {"rows", "channels", "tangents"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(name, sizeof name, "%s: %s", fn, names[i]);
+    if (!get_index(env, argv[i], name, (double)INT_MAX, fields[i])) return false;
+  }
+  snprintf(name, sizeof name, "%s: eps", fn);
+  if (!get_float(env, argv[3], name, &s->eps)) return false;
+  if (!(s->eps > 0)) {
+    napi_throw_range_error(env, NULL, "layerNorm: eps must be positive");
+    return false;
+  }
+  if ((double)s->rows * (double)s->channels * (double)(s->tangents + 1) > INT_MAX) {
+    napi_throw_range_error(env, NULL, "layerNorm: more than 2^31-1 elements");
+    return false;
+  }
+  return true;
+}
+
+static napi_value layer_norm_forward_napi(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  struct layer_norm_shape s;
+  float *h, *dh, *gain, *shift, *y, *dy;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 10) {
+    napi_throw_type_error(env, NULL, "layerNormForward(rows, channels, tangents, eps, h, dh, gain, shift, y, dy) takes 10 arguments");
+    return NULL;
+  }
+  if (!get_norm_shape(env, argv, "layerNormForward", &s)) return NULL;
+  const int64_t plane = s.rows * s.channels, stack = plane * s.tangents;
+  if (!get_matrix(env, argv[4], "layerNormForward: h", plane, &h) ||
+      !get_matrix(env, argv[5], "layerNormForward: dh", stack, &dh) ||
+      !get_matrix(env, argv[6], "layerNormForward: gain", s.channels, &gain) ||
+      !get_matrix(env, argv[7], "layerNormForward: shift", s.channels, &shift) ||
+      !get_matrix(env, argv[8], "layerNormForward: y", plane, &y) ||
+      !get_matrix(env, argv[9], "layerNormForward: dy", stack, &dy)) {
+    return NULL;
+  }
+  const float *arrays[6] = {y, dy, h, dh, gain, shift};
+  const int64_t counts[6] = {plane, stack, plane, stack, s.channels, s.channels};
+  if (!distinct(env, "layerNormForward", arrays, counts, 2, 6)) return NULL;
+  layer_norm_forward(&s, h, dh, gain, shift, y, dy);
+  return NULL;
+}
+
+static napi_value layer_norm_backward_napi(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value argv[13];
+  struct layer_norm_shape s;
+  float *h, *dh, *gain, *gy, *gdy, *gh, *gdh, *ggain, *gshift;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 13) {
+    napi_throw_type_error(env, NULL, "layerNormBackward(rows, channels, tangents, eps, h, dh, gain, gy, gdy, gh, gdh, ggain, gshift) takes 13 arguments");
+    return NULL;
+  }
+  if (!get_norm_shape(env, argv, "layerNormBackward", &s)) return NULL;
+  const int64_t plane = s.rows * s.channels, stack = plane * s.tangents;
+  if (!get_matrix(env, argv[4], "layerNormBackward: h", plane, &h) ||
+      !get_matrix(env, argv[5], "layerNormBackward: dh", stack, &dh) ||
+      !get_matrix(env, argv[6], "layerNormBackward: gain", s.channels, &gain) ||
+      !get_matrix(env, argv[7], "layerNormBackward: gy", plane, &gy) ||
+      !get_matrix(env, argv[8], "layerNormBackward: gdy", stack, &gdy) ||
+      !get_matrix(env, argv[9], "layerNormBackward: gh", plane, &gh) ||
+      !get_matrix(env, argv[10], "layerNormBackward: gdh", stack, &gdh) ||
+      !get_matrix(env, argv[11], "layerNormBackward: ggain", s.channels, &ggain) ||
+      !get_matrix(env, argv[12], "layerNormBackward: gshift", s.channels, &gshift)) {
+    return NULL;
+  }
+  const float *arrays[9] = {gh, gdh, ggain, gshift, h, dh, gain, gy, gdy};
+  const int64_t counts[9] = {plane, stack, s.channels, s.channels, plane, stack, s.channels, plane, stack};
+  if (!distinct(env, "layerNormBackward", arrays, counts, 4, 9)) return NULL;
+  if (layer_norm_backward(&s, h, dh, gain, gy, gdy, gh, gdh, ggain, gshift) != 0) {
+    napi_throw_error(env, NULL, "layerNormBackward: out of memory");
+  }
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -544,6 +630,8 @@ static napi_value init(napi_env env, napi_value exports) {
              {"sumMiddle", sum_middle_napi},
              {"convSameForward", conv_same_forward_napi},
              {"convSameBackward", conv_same_backward_napi},
+             {"layerNormForward", layer_norm_forward_napi},
+             {"layerNormBackward", layer_norm_backward_napi},
              {"setThreads", set_threads},
              {"threads", threads},
              {"config", config}};

@@ -73,6 +73,23 @@ export interface BlasAddon {
     dx: Float32Array,
     dfilter: Float32Array,
   ): void;
+  /** LayerNorm over the channels with forward-mode tangents (native/openblas-matmul/layer_norm.h), and its gradients. */
+  layerNormForward(rows: number, channels: number, tangents: number, eps: number, h: Float32Array, dh: Float32Array, gain: Float32Array, shift: Float32Array, y: Float32Array, dy: Float32Array): void;
+  layerNormBackward(
+    rows: number,
+    channels: number,
+    tangents: number,
+    eps: number,
+    h: Float32Array,
+    dh: Float32Array,
+    gain: Float32Array,
+    gy: Float32Array,
+    gdy: Float32Array,
+    gh: Float32Array,
+    gdh: Float32Array,
+    ggain: Float32Array,
+    gshift: Float32Array,
+  ): void;
   setThreads(n: number): void;
   threads(): number;
   config(): string;

@@ -19,6 +19,10 @@ import { BlasAddon, WasmBackendLike, blasActive, blasAddon } from './blas';
  * stock kernel runs in XNNPACK at about 25 GFLOP/s): the op is models/conv.ts's convSame.
  * - `FdmConvSame` (x, filter) -> y;  `FdmConvSameGrad` (x, filter, dy) -> [dx, dfilter].
  *
+ * LayerNorm over the last axis with forward-mode tangents (the simplex CNN's blocks), the
+ * normalisation, the tangents' map and, backwards, the second-order terms in one pass per row:
+ * - `FdmLayerNorm` (h [N, C], dh [T, N, C], gain, shift; eps) -> [y, dy], with its gradient registered.
+ *
  * And the stock `Sum` of float32 over a contiguous run of axes, which the wasm kernel does by
  * transposing the run innermost first (a copy of the whole input): bias gradients, the column sums
  * of a batch, are the common case. Other sums go to the stock kernel.
@@ -28,6 +32,8 @@ export const SWISH_DENSE_GRAD = 'FdmSwishDenseGrad';
 const ADAM = 'FdmAdam';
 export const CONV_SAME = 'FdmConvSame';
 export const CONV_SAME_GRAD = 'FdmConvSameGrad';
+export const LAYER_NORM = 'FdmLayerNorm';
+const LAYER_NORM_GRAD = 'FdmLayerNormGrad';
 
 export interface SwishDenseAttrs {
   primalRows: number;
@@ -133,6 +139,57 @@ function convGradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown 
   return [dx, dfilter];
 }
 
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+export interface LayerNormAttrs {
+  eps: number;
+}
+
+/** [rows, channels, tangents] of h [..., C] and dh [T, ..., C], checked. */
+function normShape(h: tf.TensorInfo, dh: tf.TensorInfo, gain: tf.TensorInfo): [number, number, number] {
+  const channels = h.shape[h.shape.length - 1];
+  const rows = tf.util.sizeFromShape(h.shape) / channels;
+  const fits = tf.util.arraysEqual(dh.shape.slice(1), h.shape) && tf.util.arraysEqual(gain.shape, [channels]) && [h, dh, gain].every((t) => t.dtype === 'float32');
+  if (!fits) throw new Error(`${LAYER_NORM}: h [${h.shape}], dh [${dh.shape}] and gain [${gain.shape}] are not float32 [..., C], [T, ..., C] and [C]`);
+  return [rows, channels, dh.shape[0]];
+}
+
+function layerNormKernel(args: KernelArgs): tf.TensorInfo[] {
+  const { h, dh, gain, shift } = args.inputs as Record<string, tf.TensorInfo>;
+  const { eps } = args.attrs as unknown as LayerNormAttrs;
+  const shape = normShape(h, dh, gain);
+  const backend = args.backend as WasmBackendLike;
+  const y = backend.makeOutput(h.shape, 'float32');
+  const dy = backend.makeOutput(dh.shape, 'float32');
+  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  addon().layerNormForward(...shape, eps, view(h), view(dh), view(gain), view(shift), view(y), view(dy));
+  return [y, dy];
+}
+
+function layerNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
+  const { h, dh, gain, gy, gdy } = args.inputs as Record<string, tf.TensorInfo>;
+  const { eps } = args.attrs as unknown as LayerNormAttrs;
+  const shape = normShape(h, dh, gain);
+  const backend = args.backend as WasmBackendLike;
+  const outputs = [h.shape, dh.shape, gain.shape, gain.shape].map((s) => backend.makeOutput(s, 'float32'));
+  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  const [gh, gdh, ggain, gshift] = outputs.map(view);
+  addon().layerNormBackward(...shape, eps, view(h), view(dh), view(gain), view(gy), view(gdy), gh, gdh, ggain, gshift);
+  return outputs;
+}
+
+/** The gradient of FdmLayerNorm: one call of its gradient kernel for all four inputs. */
+const layerNormGradient: tf.GradConfig = {
+  kernelName: LAYER_NORM,
+  inputsToSave: ['h', 'dh', 'gain'],
+  gradFunc: (dys, saved, attrs) => {
+    const [h, dh, gain] = saved;
+    const [gy, gdy] = dys as tf.Tensor[];
+    const [gh, gdh, ggain, gshift] = tf.engine().runKernel(LAYER_NORM_GRAD, { h, dh, gain, gy, gdy }, attrs) as tf.Tensor[];
+    return { h: () => gh, dh: () => gdh, gain: () => ggain, shift: () => gshift };
+  },
+};
+
 let stockSum: tf.KernelConfig | undefined;
 
 /** [outer, reduced, inner] of x viewed around its summed axes, or null when they are not one contiguous run. */
@@ -148,14 +205,18 @@ function sumKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attr
   const { x } = args.inputs as { x: tf.TensorInfo };
   const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
   const axes = tf.util.parseAxisParam(axis, x.shape);
-  const view = axes.length > 0 && tf.util.sizeFromShape(x.shape) > 0 ? middleView(x.shape, axes) : null;
-  if (x.dtype !== 'float32' || view === null || !fusedKernelsActive()) {
+  const empty = tf.util.sizeFromShape(x.shape) === 0;
+  const view = axes.length > 0 ? middleView(x.shape, axes) : null;
+  if (x.dtype !== 'float32' || (view === null && !empty) || !fusedKernelsActive()) {
     return (stockSum as tf.KernelConfig).kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
   }
   const shape = keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
   const backend = args.backend as WasmBackendLike;
   const out = backend.makeOutput(shape, 'float32');
-  addon().sumMiddle(...view, backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(out) as Float32Array);
+  const sums = backend.typedArrayFromHeap(out) as Float32Array;
+  // The sums of an empty input are 0, where the stock wasm kernel leaves its output uninitialised.
+  if (empty) sums.fill(0);
+  else addon().sumMiddle(...(view as [number, number, number]), backend.typedArrayFromHeap(x) as Float32Array, sums);
   return out;
 }
 
@@ -164,7 +225,7 @@ let registered = false;
 /** Whether the addon has the fused kernels (a build from before they existed has only sgemm). */
 function addonHasKernels(): boolean {
   const lib = blasAddon();
-  return ['swishDenseForward', 'adamUpdate', 'sumMiddle', 'convSameForward'].every((name) => typeof (lib as unknown as Record<string, unknown> | null)?.[name] === 'function');
+  return ['swishDenseForward', 'adamUpdate', 'sumMiddle', 'convSameForward', 'layerNormForward'].every((name) => typeof (lib as unknown as Record<string, unknown> | null)?.[name] === 'function');
 }
 
 /**
@@ -181,8 +242,11 @@ export function registerFusedKernels(): void {
     [ADAM, adamKernel],
     [CONV_SAME, convKernel],
     [CONV_SAME_GRAD, convGradKernel],
+    [LAYER_NORM, layerNormKernel],
+    [LAYER_NORM_GRAD, layerNormGradKernel],
   ];
   for (const [kernelName, kernelFunc] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc });
+  tf.registerGradient(layerNormGradient);
   stockSum = tf.getKernel(tf.Sum, 'wasm');
   if (stockSum === undefined) return;
   tf.unregisterKernel(tf.Sum, 'wasm');

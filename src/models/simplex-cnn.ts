@@ -1,4 +1,5 @@
 import * as tf from '../backend/tf';
+import { LAYER_NORM, fusedKernelsActive } from '../backend/fused-kernels';
 import { Rng } from '../random/rng';
 
 export interface SimplexCnnShape {
@@ -147,20 +148,24 @@ class LayerNorm {
   }
 
   /**
-   * y = gain (h - mean) / sd + shift over the channels, and the map of a tangent dh:
-   * dy = gain / sd (dh - mean(dh) - n mean(n dh)) with n the normalised h.
+   * y = gain (h - mean) / sd + shift over the channels, and the tangents dh [T, ...] mapped:
+   * dy = gain / sd (dh - mean(dh) - n mean(n dh)) with n the normalised h. One native kernel each
+   * way where the fused kernels run (backend/fused-kernels.ts), tfjs ops elsewhere.
    */
-  applyWithTangent(h: tf.Tensor3D): { y: tf.Tensor3D; tangent: (dh: tf.Tensor4D) => tf.Tensor4D } {
+  normalise(h: tf.Tensor3D, dh: tf.Tensor4D | null): { y: tf.Tensor3D; dy: tf.Tensor4D | null } {
+    if (fusedKernelsActive()) {
+      const tangents = dh ?? tf.zeros([0, ...h.shape]);
+      const [y, dy] = tf.engine().runKernel(LAYER_NORM, { h, dh: tangents, gain: this.gain, shift: this.shift }, { eps: LAYER_NORM_EPS }) as tf.Tensor[];
+      return { y: y as tf.Tensor3D, dy: dh ? (dy as tf.Tensor4D) : null };
+    }
     const { mean, variance } = tf.moments(h, -1, true);
     const invSd = tf.rsqrt(tf.add(variance, LAYER_NORM_EPS));
     const normed = tf.mul(tf.sub(h, mean), invSd);
     const y = tf.add(tf.mul(normed, this.gain), this.shift) as tf.Tensor3D;
-    const tangent = (dh: tf.Tensor4D) => {
-      const centred = tf.sub(dh, tf.mean(dh, -1, true));
-      const correction = tf.mul(normed, tf.mean(tf.mul(normed, dh), -1, true));
-      return tf.mul(tf.mul(tf.sub(centred, correction), invSd), this.gain) as tf.Tensor4D;
-    };
-    return { y, tangent };
+    if (!dh) return { y, dy: null };
+    const centred = tf.sub(dh, tf.mean(dh, -1, true));
+    const correction = tf.mul(normed, tf.mean(tf.mul(normed, dh), -1, true));
+    return { y, dy: tf.mul(tf.mul(tf.sub(centred, correction), invSd), this.gain) as tf.Tensor4D };
   }
 }
 
@@ -250,12 +255,12 @@ export class SimplexCnn implements SimplexDenoiser {
     let dFeat = tangents && (tf.mul(stacked(tangents, (z) => this.input.linear(z, inputMatrix)), first.dh) as tf.Tensor4D);
     for (const block of this.blocks) {
       const withTime = tf.add(feat, tf.expandDims(block.time.apply(time), 1)) as tf.Tensor3D;
-      const { y, tangent } = block.norm.applyWithTangent(withTime);
+      const { y, dy } = block.norm.normalise(withTime, dFeat);
       const matrix = block.conv.matrix();
       const act = reluWithDerivative(block.conv.apply(y, matrix));
       feat = tf.add(feat, act.h) as tf.Tensor3D;
-      if (dFeat) {
-        const dAct = tf.mul(stacked(tangent(dFeat), (z) => block.conv.linear(z, matrix)), act.dh) as tf.Tensor4D;
+      if (dFeat && dy) {
+        const dAct = tf.mul(stacked(dy, (z) => block.conv.linear(z, matrix)), act.dh) as tf.Tensor4D;
         dFeat = tf.add(dFeat, dAct) as tf.Tensor4D;
       }
     }
