@@ -1,13 +1,9 @@
 /* One Adam step, fused (adam.h); vectorised like swish_dense.c, sqrt without errno. */
 #include "adam.h"
+#include "vectorise.h"
 
 #include <math.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define VECTOR_CLONES
-#endif
 
 VECTOR_CLONES
 void adam_update(int64_t count, const float *restrict value, const float *restrict m,

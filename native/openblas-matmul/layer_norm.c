@@ -1,50 +1,17 @@
 /* LayerNorm with tangents (layer_norm.h): one pass over each row, row by row, in a fixed order. */
 #include "layer_norm.h"
+#include "vectorise.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define VECTOR_CLONES
-#endif
-
-/* Partial sums in LANES interleaved lanes, added pairwise: vectorisable and in a fixed order. */
-#define LANES 16
-
-static inline __attribute__((always_inline)) float sum_of(int64_t n, const float *x) {
-  float lanes[LANES] = {0};
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES) {
-    for (int j = 0; j < LANES; j++) lanes[j] += x[i + j];
-  }
-  for (int j = 0; i < n; i++, j++) lanes[j] += x[i];
-  for (int width = LANES / 2; width > 0; width /= 2) {
-    for (int j = 0; j < width; j++) lanes[j] += lanes[j + width];
-  }
-  return lanes[0];
-}
-
-static inline __attribute__((always_inline)) float dot_of(int64_t n, const float *x, const float *y) {
-  float lanes[LANES] = {0};
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES) {
-    for (int j = 0; j < LANES; j++) lanes[j] += x[i + j] * y[i + j];
-  }
-  for (int j = 0; i < n; i++, j++) lanes[j] += x[i] * y[i];
-  for (int width = LANES / 2; width > 0; width /= 2) {
-    for (int j = 0; j < width; j++) lanes[j] += lanes[j + width];
-  }
-  return lanes[0];
-}
 
 /* n = (h - mean h) r for one row; returns r. */
 static inline __attribute__((always_inline)) float normalise(int64_t c, float eps, const float *h, float *n) {
-  const float mean = sum_of(c, h) / (float)c;
+  const float mean = lane_sum(c, h) / (float)c;
   for (int64_t j = 0; j < c; j++) n[j] = h[j] - mean;
-  const float var = dot_of(c, n, n) / (float)c;
+  const float var = lane_dot(c, n, n) / (float)c;
   const float r = 1.0f / sqrtf(var + eps);
   for (int64_t j = 0; j < c; j++) n[j] *= r;
   return r;
@@ -52,8 +19,8 @@ static inline __attribute__((always_inline)) float normalise(int64_t c, float ep
 
 /* out = scale P(v) = scale (v - mean(v) - n mean(n v)). */
 static inline __attribute__((always_inline)) void project(int64_t c, float scale, const float *n, const float *v, float *out) {
-  const float mean = sum_of(c, v) / (float)c;
-  const float mn = dot_of(c, n, v) / (float)c;
+  const float mean = lane_sum(c, v) / (float)c;
+  const float mn = lane_dot(c, n, v) / (float)c;
   for (int64_t j = 0; j < c; j++) out[j] = scale * (v[j] - mean - n[j] * mn);
 }
 
@@ -103,10 +70,10 @@ int layer_norm_backward(const struct layer_norm_shape *s, const float *h, const 
         g[j] = gain[j] * gdyt[j]; /* G_t */
       }
       project(c, r, n, g, gdh + t * plane + row * c);
-      const float mean_dh = sum_of(c, dht) / (float)c;
+      const float mean_dh = lane_sum(c, dht) / (float)c;
       for (int64_t j = 0; j < c; j++) centred[j] = dht[j] - mean_dh;
-      const float m = dot_of(c, n, centred) / (float)c;
-      const float a = dot_of(c, g, centred), b = dot_of(c, g, n);
+      const float m = lane_dot(c, n, centred) / (float)c;
+      const float a = lane_dot(c, g, centred), b = lane_dot(c, g, n);
       extra_n += -(r * r / (float)c) * (a - m * b);
       for (int64_t j = 0; j < c; j++) q[j] = -r * (centred[j] * b / (float)c + m * g[j]);
       project(c, r, n, q, q);

@@ -8,14 +8,10 @@
  * if-convert the selects: the results do not depend on which version runs.
  */
 #include "swish_dense.h"
+#include "vectorise.h"
 
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define VECTOR_CLONES
-#endif
 
 /* Elements per chunk: the per-element factors of a chunk stay in L1 while the blocks stream by. */
 #define CHUNK 512
