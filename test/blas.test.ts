@@ -4,7 +4,7 @@ import { BlasStatus, blasActive, blasAddon, disableBlasMatMul, enableBlasMatMul 
 import { transposesAreSlow } from '../src/backend/matmul';
 import * as tf from '../src/backend/tf';
 import { Rng } from '../src/random/rng';
-import { useTestBackend } from './helpers/backend';
+import { onStockWasm, useTestBackend } from './helpers/backend';
 
 /*
  * Tolerance. Every result is compared with a float64 reference computed in JS from the same
@@ -158,16 +158,6 @@ describe('OpenBLAS BatchMatMul kernel for the wasm backend', () => {
     }
   }
 
-  /** `f` evaluated on the stock wasm kernel, then the BLAS kernel is switched back on. */
-  function onWasm<T>(f: () => T): T {
-    disableBlasMatMul();
-    try {
-      return f();
-    } finally {
-      enableBlasMatMul();
-    }
-  }
-
   it('matches a float64 reference and the stock wasm kernel: 2D and batched, all transposes, odd sizes', (t) =>
     withBlas(t, () => {
       const rng = new Rng('blas-vs-wasm');
@@ -183,7 +173,7 @@ describe('OpenBLAS BatchMatMul kernel for the wasm backend', () => {
           assert.deepEqual(blas.shape, ref.shape, `${what}: shape`);
           assertWithinBound(blas.data, ref, `blas ${what}`);
           if (!c.wasmHandles) continue;
-          const wasm = onWasm(() => matMulData(a, aShape, b, bShape, tA, tB));
+          const wasm = onStockWasm(() => matMulData(a, aShape, b, bShape, tA, tB));
           assert.deepEqual(wasm.shape, ref.shape, `${what}: wasm shape`);
           assertWithinBound(wasm.data, ref, `wasm ${what}`);
         }
@@ -212,7 +202,7 @@ describe('OpenBLAS BatchMatMul kernel for the wasm backend', () => {
   it('gradients through tf.matMul (fast gradient of matmul.ts) match the pure-wasm ones', (t) =>
     withBlas(t, () => {
       assert.equal(transposesAreSlow(), false, 'transposes are CBLAS flags while BLAS is active');
-      assert.equal(onWasm(() => transposesAreSlow()), true, 'the wasm kernel wants explicit transposes');
+      assert.equal(onStockWasm(() => transposesAreSlow()), true, 'the wasm kernel wants explicit transposes');
       const rng = new Rng('blas-grad');
       for (const [outer, m, k, n] of [
         [[], 33, 65, 17],
@@ -237,7 +227,7 @@ describe('OpenBLAS BatchMatMul kernel for the wasm backend', () => {
           const refA = tA ? reference(b, bShape, g, gShape, tB, true) : reference(g, gShape, b, bShape, false, !tB);
           const refB = tB ? reference(g, gShape, a, aShape, true, tA) : reference(a, aShape, g, gShape, !tA, false);
           const [blasA, blasB] = grads();
-          const [wasmA, wasmB] = onWasm(grads);
+          const [wasmA, wasmB] = onStockWasm(grads);
           assertWithinBound(blasA, refA, `blas dA ${what}`);
           assertWithinBound(wasmA, refA, `wasm dA ${what}`);
           assertWithinBound(blasB, refB, `blas dB ${what}`);
@@ -275,7 +265,7 @@ describe('OpenBLAS BatchMatMul kernel for the wasm backend', () => {
 
   it('switches off and on: disable restores the stock kernel and its exact results', (t) =>
     withBlas(t, () => {
-      const stock = onWasm(() => tf.getKernel(tf.BatchMatMul, 'wasm'));
+      const stock = onStockWasm(() => tf.getKernel(tf.BatchMatMul, 'wasm'));
       const rng = new Rng('blas-roundtrip');
       const a = rng.normalArray(64 * 300);
       const b = rng.normalArray(300 * 129);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
-import { blasAddon, disableBlasMatMul, enableBlasMatMul } from '../src/backend/blas';
+import { blasAddon, enableBlasMatMul } from '../src/backend/blas';
 import { LAYER_NORM, fusedKernelsActive } from '../src/backend/fused-kernels';
 import * as tf from '../src/backend/tf';
 import { swishWithDerivative } from '../src/models/activations';
@@ -10,7 +10,7 @@ import { SimplexCnn } from '../src/models/simplex-cnn';
 import { fusedSwishDense } from '../src/models/swish-dense';
 import { Rng } from '../src/random/rng';
 import { ScheduledAdam } from '../src/training/trainer';
-import { useTestBackend } from './helpers/backend';
+import { onStockWasm, useTestBackend } from './helpers/backend';
 
 /*
  * The fused kernels (native/openblas-matmul: swish_dense.c, adam.c) against the tfjs ops they
@@ -177,19 +177,15 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
           return [v, jvp, model.forward(x as tf.Tensor2D, t01), ...model.variables.map((variable) => grads[variable.name])];
         });
       const fused = evaluate();
-      disableBlasMatMul();
-      let plain: tf.Tensor[];
-      try {
+      const plain = onStockWasm(() => {
         assert.equal(fusedKernelsActive(), false);
-        plain = evaluate();
-      } finally {
-        enableBlasMatMul();
-      }
+        return evaluate();
+      });
       fused.forEach((value, i) => {
         const err = relativeError(value, plain[i]);
         assert.ok(err < 2e-6, `output ${i}: relative error ${err.toExponential(2)}`);
       });
-      tf.dispose([...fused, ...plain!, x, t01, probes, gv, gj]);
+      tf.dispose([...fused, ...plain, x, t01, probes, gv, gj]);
       model.dispose();
     }));
 
@@ -213,16 +209,9 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
             return [convSame(xx as tf.Tensor4D, ww as tf.Tensor4D), ...tf.grads(f)([xx, ww])];
           });
         const fused = evaluate(x, w, g);
-        disableBlasMatMul();
-        let stock: tf.Tensor[];
-        let magnitude: tf.Tensor[];
-        try {
-          stock = evaluate(x, w, g);
-          // The same sums of absolute terms: what float32 rounding in any summation order scales with.
-          magnitude = evaluate(tf.abs(x), tf.abs(w), tf.abs(g));
-        } finally {
-          enableBlasMatMul();
-        }
+        const stock = onStockWasm(() => evaluate(x, w, g));
+        // The same sums of absolute terms: what float32 rounding in any summation order scales with.
+        const magnitude = onStockWasm(() => evaluate(tf.abs(x), tf.abs(w), tf.abs(g)));
         // Sums of up to N terms (N = n h w for the filter gradient, kh kw c or kh kw oc for the others),
         // rounded in other orders: the difference stays within a few sqrt(N) ulps of the absolute sum.
         const [n, h, wd, c] = xShape;
@@ -234,7 +223,7 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
         });
         const again = evaluate(x, w, g);
         again.forEach((value, i) => assert.deepEqual(Array.from(value.dataSync()), Array.from(fused[i].dataSync()), 'bit-identical rerun'));
-        tf.dispose([x, w, g, ...fused, ...stock!, ...magnitude!, ...again]);
+        tf.dispose([x, w, g, ...fused, ...stock, ...magnitude, ...again]);
       }));
   }
 
@@ -294,18 +283,12 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
           return [logits, jvp, model.logits(x, tau), ...model.variables.map((variable) => grads[variable.name])];
         });
       const fused = evaluate();
-      disableBlasMatMul();
-      let plain: tf.Tensor[];
-      try {
-        plain = evaluate();
-      } finally {
-        enableBlasMatMul();
-      }
+      const plain = onStockWasm(evaluate);
       fused.forEach((value, i) => {
         const err = relativeError(value, plain[i]);
         assert.ok(err < 1e-5, `output ${i}: relative error ${err.toExponential(2)}`);
       });
-      tf.dispose([...fused, ...plain!, x, tau, probes, gl, gj]);
+      tf.dispose([...fused, ...plain, x, tau, probes, gl, gj]);
       model.dispose();
     }));
 
@@ -316,9 +299,7 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
       const cases: [number[], boolean][] = [[[0], false], [[0, 1], false], [[3], false], [[2, 3], true], [[1, 2], false], [[0, 1, 2, 3], false], [[1], true], [[-1], false], [[0, 2], false]];
       const sums = () => cases.map(([axes, keepDims]) => tf.tidy(() => tf.sum(x, axes, keepDims)));
       const fused = sums();
-      disableBlasMatMul();
-      const stock = sums();
-      enableBlasMatMul();
+      const stock = onStockWasm(sums);
       cases.forEach(([axes], i) => {
         assert.deepEqual(fused[i].shape, stock[i].shape, `axes ${axes}`);
         // Each output is a sum of at most 6 x 5 x 37 x 3 = 3,330 terms of |x| < 5: float32 rounding in any order stays below 3,330 x 5 x 2^-24 x 3,330 ~ 3e-3 absolute; far below in practice.
@@ -340,22 +321,17 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
       const gradients = [0, 1, 2].map(() => shapes.map((s) => randomTensor(rng, s, 1)));
       /** The variables after three steps of the suite's trainer optimizer, fused or not. */
       const train = (fused: boolean): number[][] => {
-        if (!fused) disableBlasMatMul();
-        try {
-          assert.equal(fusedKernelsActive(), fused);
-          const variables = initial.map((x, i) => tf.variable(x.clone(), true, `adam-test-${fused}-${i}`));
-          const optimizer = new ScheduledAdam(0.01, 0.9, 0.999, 1e-8);
-          for (const step of gradients) optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: step[i] })));
-          const values = variables.map((v) => Array.from(v.dataSync()));
-          tf.dispose(variables);
-          optimizer.dispose();
-          return values;
-        } finally {
-          enableBlasMatMul();
-        }
+        assert.equal(fusedKernelsActive(), fused);
+        const variables = initial.map((x, i) => tf.variable(x.clone(), true, `adam-test-${fused}-${i}`));
+        const optimizer = new ScheduledAdam(0.01, 0.9, 0.999, 1e-8);
+        for (const step of gradients) optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: step[i] })));
+        const values = variables.map((v) => Array.from(v.dataSync()));
+        tf.dispose(variables);
+        optimizer.dispose();
+        return values;
       };
       const fused = train(true);
-      const plain = train(false);
+      const plain = onStockWasm(() => train(false));
       fused.forEach((values, i) =>
         values.forEach((x, j) => assert.ok(Math.abs(x - plain[i][j]) <= 1e-6 * Math.max(1, Math.abs(plain[i][j])), `variable ${i}[${j}]: ${x} vs ${plain[i][j]}`)),
       );

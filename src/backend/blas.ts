@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as tf from './tf';
+import { KernelArgs, StockKernel, WasmBackendLike, heapViews, replaceWasmKernel } from './wasm-kernels';
 
 /**
  * Matrix products of the wasm backend on the system OpenBLAS, through the optional N-API addon in
@@ -103,13 +104,6 @@ export interface BlasStatus {
   note?: string;
 }
 
-/** The parts of the wasm backend (tfjs-backend-wasm's BackendWasm) the native kernels use. */
-export interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-  disposeData(dataId: tf.DataId, force?: boolean): boolean;
-}
-
 const PACKAGE = 'fdm-bench-openblas';
 let addon: BlasAddon | null | undefined;
 let loadProblem = '';
@@ -201,9 +195,8 @@ function batchIndices(outer: number[], own: number[]): Int32Array {
   return idx;
 }
 
-function blasBatchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+function blasBatchMatMul(args: KernelArgs, stock: StockKernel): tf.TensorInfo | tf.TensorInfo[] {
   const lib = addon as BlasAddon;
-  const fallback = original as tf.KernelConfig;
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
   const aRank = a.shape.length;
@@ -216,7 +209,7 @@ function blasBatchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
     tf.util.sizeFromShape(a.shape) === 0 ||
     tf.util.sizeFromShape(b.shape) === 0
   ) {
-    return fallback.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    return stock(args);
   }
   const m = transposeA ? a.shape[aRank - 1] : a.shape[aRank - 2];
   const k = transposeA ? a.shape[aRank - 2] : a.shape[aRank - 1];
@@ -224,7 +217,7 @@ function blasBatchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
   const n = transposeB ? b.shape[bRank - 2] : b.shape[bRank - 1];
   const aOuter = a.shape.slice(0, -2);
   const bOuter = b.shape.slice(0, -2);
-  if (k !== kb) return fallback.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo; // its error message
+  if (k !== kb) return stock(args); // its error message
   const outer = tf.broadcast_util.assertAndGetBroadcastShape(aOuter, bOuter);
   const batchA = tf.util.sizeFromShape(aOuter);
   const batchB = tf.util.sizeFromShape(bOuter);
@@ -233,9 +226,7 @@ function blasBatchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
   const backend = args.backend as WasmBackendLike;
   const out = backend.makeOutput([...outer, m, n], 'float32');
   // Views only now: makeOutput may grow the wasm memory, which detaches earlier views.
-  const av = backend.typedArrayFromHeap(a) as Float32Array;
-  const bv = backend.typedArrayFromHeap(b) as Float32Array;
-  const cv = backend.typedArrayFromHeap(out) as Float32Array;
+  const [av, bv, cv] = [a, b, out].map(heapViews(backend));
   try {
     if (batchB === 1 && !transposeA) {
       // Every a-matrix times the one b: a single product with the batch folded into the rows.
@@ -264,21 +255,12 @@ export function enableBlasMatMul(): BlasStatus {
   const lib = loadAddon();
   if (lib === null) return { active: false, label: '', note: loadProblem };
   if (active) return { active: true, label: blasLabel(lib) };
-  const current = tf.getKernel(tf.BatchMatMul, 'wasm');
+  if (!threadsSet) setBlasThreads(defaultBlasThreads());
+  const current = replaceWasmKernel(tf.BatchMatMul, blasBatchMatMul);
   if (current === undefined) {
     return { active: false, label: '', note: 'the wasm backend has no BatchMatMul kernel registered; matrix products stay on wasm' };
   }
-  if (!threadsSet) setBlasThreads(defaultBlasThreads());
   original = current;
-  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
-  tf.registerKernel({
-    kernelName: tf.BatchMatMul,
-    backendName: 'wasm',
-    // The original setup (its cwrap of the wasm function) runs again if the backend is re-created.
-    setupFunc: current.setupFunc,
-    disposeFunc: current.disposeFunc,
-    kernelFunc: blasBatchMatMul as unknown as tf.KernelFunc,
-  });
   active = true;
   return { active: true, label: blasLabel(lib) };
 }

@@ -1,5 +1,6 @@
 import * as tf from './tf';
-import { BlasAddon, WasmBackendLike, blasActive, blasAddon } from './blas';
+import { BlasAddon, blasActive, blasAddon } from './blas';
+import { KernelArgs, StockKernel, WasmBackendLike, heapViews, replaceWasmKernel } from './wasm-kernels';
 
 /**
  * Fused kernels of the wasm backend on the native addon (native/openblas-matmul), where the stock
@@ -56,20 +57,19 @@ function addon(): BlasAddon {
   return blasAddon() as BlasAddon;
 }
 
-function forwardKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+function forwardKernel(args: KernelArgs): tf.TensorInfo[] {
   const { z, w, b } = args.inputs as { z: tf.TensorInfo; w: tf.TensorInfo; b: tf.TensorInfo };
   const { primalRows } = args.attrs as unknown as SwishDenseAttrs;
   const { blocks, n, m } = layerSizes(z, w, primalRows);
   const backend = args.backend as WasmBackendLike;
   const y = backend.makeOutput([z.shape[0], m], 'float32');
   const h = backend.makeOutput([z.shape[0], n], 'float32');
-  // Views only now: makeOutput may grow the wasm memory, which detaches earlier views.
-  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  const view = heapViews(backend); // after makeOutput (see heapViews)
   addon().swishDenseForward(primalRows, blocks, n, m, view(z), view(w), view(b), view(y), view(h));
   return [y, h];
 }
 
-function gradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+function gradKernel(args: KernelArgs): tf.TensorInfo[] {
   const { z, w, h, dy } = args.inputs as { z: tf.TensorInfo; w: tf.TensorInfo; h: tf.TensorInfo; dy: tf.TensorInfo };
   const { primalRows } = args.attrs as unknown as SwishDenseAttrs;
   const { blocks, n, m } = layerSizes(z, w, primalRows);
@@ -77,7 +77,7 @@ function gradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
   const dz = backend.makeOutput(z.shape, 'float32');
   const dw = backend.makeOutput(w.shape, 'float32');
   const db = backend.makeOutput([m], 'float32');
-  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  const view = heapViews(backend);
   addon().swishDenseBackward(primalRows, blocks, n, m, view(z), view(w), view(h), view(dy), view(dz), view(dw), view(db));
   return [dz, dw, db];
 }
@@ -89,7 +89,7 @@ export interface AdamHyper {
   epsilon: number;
 }
 
-function adamKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+function adamKernel(args: KernelArgs): tf.TensorInfo[] {
   const { value, m, v, g, accBeta1, accBeta2 } = args.inputs as Record<string, tf.TensorInfo>;
   const { lr, beta1, beta2, epsilon } = args.attrs as unknown as AdamHyper;
   for (const t of [m, v, g]) {
@@ -97,7 +97,7 @@ function adamKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
   }
   const backend = args.backend as WasmBackendLike;
   const outputs = [value, m, v].map(() => backend.makeOutput(value.shape, 'float32'));
-  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  const view = heapViews(backend);
   const [newValue, newM, newV] = outputs.map(view);
   addon().adamUpdate(view(value), view(m), view(v), view(g), newValue, newM, newV, beta1, beta2, epsilon, lr, view(accBeta1)[0], view(accBeta2)[0]);
   return outputs;
@@ -118,28 +118,26 @@ function convShape(x: tf.TensorInfo, filter: tf.TensorInfo): [number, number, nu
   return [n, h, w, c, kh, kw, oc];
 }
 
-function convKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+function convKernel(args: KernelArgs): tf.TensorInfo {
   const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
   const shape = convShape(x, filter);
   const backend = args.backend as WasmBackendLike;
   const y = backend.makeOutput([...x.shape.slice(0, 3), shape[6]], 'float32');
-  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  const view = heapViews(backend);
   addon().convSameForward(...shape, view(x), view(filter), view(y));
   return y;
 }
 
-function convGradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo[] {
+function convGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const { x, filter, dy } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; dy: tf.TensorInfo };
   const shape = convShape(x, filter);
   const backend = args.backend as WasmBackendLike;
   const dx = backend.makeOutput(x.shape, 'float32');
   const dfilter = backend.makeOutput(filter.shape, 'float32');
-  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  const view = heapViews(backend);
   addon().convSameBackward(...shape, view(x), view(filter), view(dy), view(dx), view(dfilter));
   return [dx, dfilter];
 }
-
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
 export interface LayerNormAttrs {
   eps: number;
@@ -161,7 +159,7 @@ function layerNormKernel(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as WasmBackendLike;
   const y = backend.makeOutput(h.shape, 'float32');
   const dy = backend.makeOutput(dh.shape, 'float32');
-  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  const view = heapViews(backend);
   addon().layerNormForward(...shape, eps, view(h), view(dh), view(gain), view(shift), view(y), view(dy));
   return [y, dy];
 }
@@ -172,7 +170,7 @@ function layerNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const shape = normShape(h, dh, gain);
   const backend = args.backend as WasmBackendLike;
   const outputs = [h.shape, dh.shape, gain.shape, gain.shape].map((s) => backend.makeOutput(s, 'float32'));
-  const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+  const view = heapViews(backend);
   const [gh, gdh, ggain, gshift] = outputs.map(view);
   addon().layerNormBackward(...shape, eps, view(h), view(dh), view(gain), view(gy), view(gdy), gh, gdh, ggain, gshift);
   return outputs;
@@ -190,8 +188,6 @@ const layerNormGradient: tf.GradConfig = {
   },
 };
 
-let stockSum: tf.KernelConfig | undefined;
-
 /** [outer, reduced, inner] of x viewed around its summed axes, or null when they are not one contiguous run. */
 function middleView(shape: number[], axes: number[]): [number, number, number] | null {
   const sorted = [...axes].sort((a, b) => a - b);
@@ -201,22 +197,21 @@ function middleView(shape: number[], axes: number[]): [number, number, number] |
   return [size(0, first), size(first, last + 1), size(last + 1, shape.length)];
 }
 
-function sumKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+function sumKernel(args: KernelArgs, stock: StockKernel): tf.TensorInfo | tf.TensorInfo[] {
   const { x } = args.inputs as { x: tf.TensorInfo };
   const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
   const axes = tf.util.parseAxisParam(axis, x.shape);
   const empty = tf.util.sizeFromShape(x.shape) === 0;
-  const view = axes.length > 0 ? middleView(x.shape, axes) : null;
-  if (x.dtype !== 'float32' || (view === null && !empty) || !fusedKernelsActive()) {
-    return (stockSum as tf.KernelConfig).kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
-  }
+  const around = axes.length > 0 ? middleView(x.shape, axes) : null;
+  if (x.dtype !== 'float32' || (around === null && !empty) || !fusedKernelsActive()) return stock(args);
   const shape = keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
   const backend = args.backend as WasmBackendLike;
   const out = backend.makeOutput(shape, 'float32');
-  const sums = backend.typedArrayFromHeap(out) as Float32Array;
+  const view = heapViews(backend);
+  const sums = view(out);
   // The sums of an empty input are 0, where the stock wasm kernel leaves its output uninitialised.
   if (empty) sums.fill(0);
-  else addon().sumMiddle(...(view as [number, number, number]), backend.typedArrayFromHeap(x) as Float32Array, sums);
+  else addon().sumMiddle(...(around as [number, number, number]), view(x), sums);
   return out;
 }
 
@@ -247,10 +242,7 @@ export function registerFusedKernels(): void {
   ];
   for (const [kernelName, kernelFunc] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc });
   tf.registerGradient(layerNormGradient);
-  stockSum = tf.getKernel(tf.Sum, 'wasm');
-  if (stockSum === undefined) return;
-  tf.unregisterKernel(tf.Sum, 'wasm');
-  tf.registerKernel({ ...stockSum, kernelFunc: sumKernel as unknown as tf.KernelFunc });
+  replaceWasmKernel(tf.Sum, sumKernel);
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as tf from './tf';
+import { KernelArgs, StockKernel, WasmBackendLike, replaceWasmKernel } from './wasm-kernels';
 
 /**
  * Identity and same-dtype Cast on the wasm backend without a copy. tfjs-core clones every tensor
@@ -10,46 +11,29 @@ import * as tf from './tf';
  * The values are the same bits, so results do not change.
  */
 
-/** The parts of the wasm backend the kernels use (tfjs-backend-wasm's BackendWasm). */
-interface RefCountingBackend {
-  incRef(dataId: tf.DataId): void;
-}
-
-let originalIdentity: tf.KernelConfig | undefined;
-let originalCast: tf.KernelConfig | undefined;
-
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+let installed = false;
 
 /** x itself under a new reference: the same data, shape and dtype. */
 function share(x: tf.TensorInfo, backend: unknown): tf.TensorInfo {
-  (backend as RefCountingBackend).incRef(x.dataId);
+  (backend as WasmBackendLike).incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
-function sharedIdentity(args: KernelArgs): tf.TensorInfo {
+function sharedIdentity(args: KernelArgs, stock: StockKernel): tf.TensorInfo | tf.TensorInfo[] {
   const { x } = args.inputs as { x: tf.TensorInfo };
-  if (x.dtype === 'string') return (originalIdentity as tf.KernelConfig).kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
-  return share(x, args.backend);
+  return x.dtype === 'string' ? stock(args) : share(x, args.backend);
 }
 
-function sharedCast(args: KernelArgs): tf.TensorInfo {
+function sharedCast(args: KernelArgs, stock: StockKernel): tf.TensorInfo | tf.TensorInfo[] {
   const { x } = args.inputs as { x: tf.TensorInfo };
   const { dtype } = args.attrs as unknown as tf.CastAttrs;
-  if (x.dtype !== dtype || x.dtype === 'string') return (originalCast as tf.KernelConfig).kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
-  return share(x, args.backend);
-}
-
-function replace(kernelName: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo): tf.KernelConfig | undefined {
-  const current = tf.getKernel(kernelName, 'wasm');
-  if (current === undefined) return undefined;
-  tf.unregisterKernel(kernelName, 'wasm');
-  tf.registerKernel({ ...current, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
-  return current;
+  return x.dtype !== dtype || x.dtype === 'string' ? stock(args) : share(x, args.backend);
 }
 
 /** Installs the sharing Identity and Cast on the wasm backend. Idempotent. */
 export function shareWasmCopies(): void {
-  if (originalIdentity !== undefined) return;
-  originalIdentity = replace(tf.Identity, sharedIdentity);
-  originalCast = replace(tf.Cast, sharedCast);
+  if (installed) return;
+  installed = true;
+  replaceWasmKernel(tf.Identity, sharedIdentity);
+  replaceWasmKernel(tf.Cast, sharedCast);
 }

@@ -4,7 +4,7 @@ import * as tf from '../backend/tf';
 import { RunConfig } from '../config/schema';
 import { Rng } from '../random/rng';
 import { gridJobs } from '../runner/jobs';
-import { RunSpec, Task } from '../core/task';
+import { Experiment, RunSpec, Task } from '../core/task';
 import { createStepper } from '../training/trainer';
 
 export interface BenchOptions {
@@ -43,10 +43,22 @@ function deviceMiB(): number | undefined {
   return bytes === undefined ? undefined : bytes / 2 ** 20;
 }
 
+/** A run's experiment as bench times it: prepared for timing only (no autoencoder training), seeded. */
+export async function benchedExperiment(task: Task, config: RunConfig, spec: RunSpec, log: (line: string) => void): Promise<Experiment> {
+  await task.prepare?.(config, spec, { dir: null, log, timingOnly: true });
+  return task.createExperiment(config, spec, new Rng(`${task.name}/bench`));
+}
+
+/** The latency statistics of a finished tinybench run of one task (ms), or an error naming `what` failed. */
+export function latencyOf(bench: Bench, what: string) {
+  const result = bench.tasks[0].result;
+  if (!result || !('latency' in result)) throw new Error(`benchmark of ${what} failed: ${JSON.stringify(result)}`);
+  return result.latency;
+}
+
 /** A run's experiment and its training step, which ends with the read of its losses (what bench times and profiles). */
 export async function benchedSteps(task: Task, config: RunConfig, spec: RunSpec, log: (line: string) => void) {
-  await task.prepare?.(config, spec, { dir: null, log, timingOnly: true });
-  const experiment = task.createExperiment(config, spec, new Rng(`${task.name}/bench`));
+  const experiment = await benchedExperiment(task, config, spec, log);
   const stepper = createStepper(experiment, config.lr, 'constant', config.iterations);
   return {
     experiment,
@@ -78,9 +90,7 @@ async function benchSpec(task: Task, config: RunConfig, spec: RunSpec, opts: Ben
     await step(iteration);
   });
   await bench.run();
-  const result = bench.tasks[0].result;
-  if (!result || !('latency' in result)) throw new Error(`benchmark of ${spec.method} failed: ${JSON.stringify(result)}`);
-  const latency = result.latency;
+  const latency = latencyOf(bench, spec.method);
   const row = {
     method: spec.method,
     msMedian: latency.p50,

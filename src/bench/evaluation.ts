@@ -3,6 +3,7 @@ import { RunConfig } from '../config/schema';
 import { Task } from '../core/task';
 import { Rng } from '../random/rng';
 import { gridJobs } from '../runner/jobs';
+import { benchedExperiment, latencyOf } from './bench';
 
 export interface EvaluationBenchOptions {
   /** Points per timed call (one call samples, or integrates the log-density of, this many points). */
@@ -22,7 +23,7 @@ export interface EvaluationBenchRow {
   batchSize: number;
 }
 
-export function solverLabel(config: RunConfig): string {
+function solverLabel(config: RunConfig): string {
   const ev = config.eval;
   return ev.solver === 'dopri5' ? `dopri5, rtol ${ev.rtol}, atol ${ev.atol}` : `${ev.solver}, ${ev.steps} steps`;
 }
@@ -36,8 +37,7 @@ export function solverLabel(config: RunConfig): string {
  */
 export async function benchEvaluation(task: Task, config: RunConfig, opts: EvaluationBenchOptions, log: (line: string) => void): Promise<EvaluationBenchRow[]> {
   const [{ spec }] = gridJobs({ ...config, seeds: [config.seeds[0]] }, task);
-  await task.prepare?.(config, spec, { dir: null, log, timingOnly: true });
-  const experiment = task.createExperiment(config, spec, new Rng(`${task.name}/bench-evaluation`));
+  const experiment = await benchedExperiment(task, config, spec, log);
   const rng = new Rng(`${task.name}/bench-evaluation/points`);
   const rows: EvaluationBenchRow[] = [];
   try {
@@ -50,9 +50,7 @@ export async function benchEvaluation(task: Task, config: RunConfig, opts: Evalu
       const bench = new Bench({ iterations: opts.repeats, warmupIterations: 1, time: 0, warmupTime: 0 });
       bench.add(phase, call);
       await bench.run();
-      const result = bench.tasks[0].result;
-      if (!result || !('latency' in result)) throw new Error(`timing of ${phase} failed: ${JSON.stringify(result)}`);
-      const seconds = result.latency.p50 / 1000;
+      const seconds = latencyOf(bench, phase).p50 / 1000;
       rows.push({ phase, points: opts.points, secondsMedian: seconds, pointsPerSecond: opts.points / seconds, solver: solverLabel(config), batchSize: config.eval.batchSize });
     }
   } finally {
