@@ -32,9 +32,13 @@ export interface SimplexPath {
   sampleNoise(K: number, rng: Rng, out: Float64Array | Float32Array, offset: number): void;
 }
 
+/** The concentrations 1_K of Dir(1_K), per K (so sampling allocates nothing per position). */
+const ones = new Map<number, Float64Array>();
+
 /** Dir(1_K), the uniform distribution on the simplex: the start of both paths. */
 function sampleUniform(K: number, rng: Rng, out: Float64Array | Float32Array, offset: number): void {
-  dirichletInto(new Float64Array(K).fill(1), rng, out, offset);
+  if (!ones.has(K)) ones.set(K, new Float64Array(K).fill(1));
+  dirichletInto(ones.get(K)!, rng, out, offset);
 }
 
 /**
