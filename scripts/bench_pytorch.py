@@ -21,7 +21,25 @@ Only the linear path: the Dirichlet path's training batch is not short to reprod
 evaluates C(b, alpha) and dC/db (src/paths/dirichlet-speed.ts, two series chosen per point by their
 cancellation) at every class of every position, 81,920 points at a per-sequence alpha, so the
 one-alpha speed table of sampling (speed-table.ts) does not apply. The network's work is the same
-on both paths."""
+on both paths.
+
+--task moving-mnist: configs/moving-mnist.yaml's paper preset, the latent flow of stage 2 (what bench
+times; stage 1's autoencoder is skipped for timing there too): src/models/conv-field.ts's
+ConvLatentField on the 8x8x4 latent grid (d = 256) of 64x64 frames, width 128, 4 residual blocks of
+3x3 'same' convolutions with FiLM (1 + scale, offset per channel from swish(E [t, sin(k pi t),
+cos(k pi t), distance]), k = 1, 2, 4, 8) and swish, conditioned on 2 latent grids (previous frame,
+a random earlier one) and 1 scalar (its distance): 774,148 parameters, as the suite's. Batch 256,
+Adam, CondOT path (sigma_min 0, t ~ U[0, 1 - 1e-5)); CFM is mean |v - u|^2, FDM adds lambda 0.001
+E[(w r)^2], w = sigma_t, r = z^T J_v z - div u + (v - u) . s with v stop-gradiented in the last
+term, by the unbiased product of two Rademacher-probe estimates (hutchinson-unbiased, 2 probes).
+The latents are random: the previous and earlier frames' N(0, I) normalised per frame as the
+encoder normalises its latents, the target (the change from the previous frame) FRAME_CHANGE times
+N(0, I), the scale of the suite's timing-only (untrained-autoencoder) targets; the step's work does
+not depend on them. Layout NCHW (PyTorch's) where the suite's is channels-last; the flat latent keeps
+the suite's order. --jvp as for dna-toy: forward_ad repeats the primal per probe (4 passes' worth of
+convolutions forward where the suite's tangent pass has 3); tangent-pass is the suite's algorithm.
+--check compares the two in float64 on a small field (values, JVPs, FDM loss gradients) and
+against central differences."""
 import argparse
 import json
 import math
@@ -329,7 +347,258 @@ def dna_toy_step(args):
     return model, lambda method: dna_toy_loss(model, probs, args.batch_size, method, LAMBDA)
 
 
-TASKS = {"checkerboard": checkerboard_step, "dna-toy": dna_toy_step}
+# moving-mnist at its paper preset (configs/moving-mnist.yaml): 64x64 frames, 3 down-samplings, 4
+# latent channels; the stage-2 field's width and depth; 10 + 10 frames.
+MM_GRID = 8
+MM_CHANNELS = 4
+MM_DEPTH = 4
+MM_FRAMES = 20
+MM_LAMBDA = 0.001
+MM_PROBES = 2
+T_MAX = 1 - 1e-5  # src/paths/time-sampling.ts
+# The root mean square of the target (the latent's change from the previous frame) at the suite's
+# timing-only stage 1 (untrained autoencoder): mean square 0.0035 measured on its training batch.
+FRAME_CHANGE = 0.06
+# From src/models/conv-field.ts.
+TIME_FREQUENCIES = (1, 2, 4, 8)
+
+
+def uniform_parameter(shape, fan_in: int) -> nn.Parameter:
+    """ParamFactory.make (src/models/params.ts): U(+-1/sqrt(fan in)), PyTorch's default."""
+    bound = 1 / math.sqrt(fan_in)
+    return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
+
+
+def conv3(x: torch.Tensor, weight: torch.Tensor, bias=None) -> torch.Tensor:
+    """convSame: a stride-1 'same' (zero-padded) 3x3 convolution, NCHW."""
+    return F.conv2d(x, weight, bias, padding=1)
+
+
+def swish_with_derivative(a: torch.Tensor):
+    """activations.ts swishWithDerivative: a sigmoid(a) and its derivative s (1 + a (1 - s))."""
+    s = torch.sigmoid(a)
+    return a * s, s * (1 + a * (1 - s))
+
+
+class ConvLatentField(nn.Module):
+    """conv-field.ts's ConvLatentField, the same parameters (20 tensors, its fan-ins), convolution
+    weights in PyTorch's [out, in, 3, 3] layout:
+
+      a_0 = conv(x, Wx) + conv(condition grids, Wc) + b_0
+      a_i = a_(i-1) + conv(swish((1 + s_i) a_(i-1) + e_i), W_i) + b_i        i = 1..blocks
+      v   = conv(swish((1 + s_out) a_B + e_out), W_out) + b_out
+
+    (s_i, e_i) = M_i swish(E [t, sin(k pi t), cos(k pi t), scalars] + b_E). x and the condition
+    rows are the suite's flat channels-last latents, [B, g g C] and [B, grids g g C + scalars]."""
+
+    def __init__(self, grid: int, channels: int, condition_grids: int, condition_scalars: int, width: int, blocks: int):
+        super().__init__()
+        self.shape = (grid, channels, condition_grids, condition_scalars, width)
+        self.dim = grid * grid * channels
+        input_fan_in = 9 * channels * (1 + condition_grids)
+        self.input_x = uniform_parameter((width, channels, 3, 3), input_fan_in)
+        self.input_condition = uniform_parameter((width, channels * condition_grids, 3, 3), input_fan_in)
+        self.input_bias = uniform_parameter((width,), input_fan_in)
+        features = 1 + 2 * len(TIME_FREQUENCIES) + condition_scalars
+        self.embed_in = uniform_parameter((features, width), features)
+        self.embed_bias = uniform_parameter((width,), features)
+        self.modulations = nn.ParameterList(uniform_parameter((width, 2 * width), width) for _ in range(blocks + 1))
+        self.block_weights = nn.ParameterList(uniform_parameter((width, width, 3, 3), 9 * width) for _ in range(blocks))
+        self.block_biases = nn.ParameterList(uniform_parameter((width,), 9 * width) for _ in range(blocks))
+        self.out_weight = uniform_parameter((channels, width, 3, 3), 9 * width)
+        self.out_bias = uniform_parameter((channels,), 9 * width)
+        self.register_buffer("frequencies", torch.tensor([k * math.pi for k in TIME_FREQUENCIES]))
+
+    def grids(self, flat: torch.Tensor, count: int) -> torch.Tensor:
+        """count channels-last grids side by side [B, count g g C] -> NCHW [B, count C, g, g], channel j C + c."""
+        grid, channels = self.shape[:2]
+        return flat.reshape(-1, count, grid, grid, channels).permute(0, 1, 4, 2, 3).reshape(-1, count * channels, grid, grid)
+
+    def flat(self, x: torch.Tensor) -> torch.Tensor:
+        """NCHW [N, C, g, g] -> the flat channels-last latent [N, g g C]."""
+        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+
+    def modulation(self, t: torch.Tensor, scalars: torch.Tensor):
+        """Per block then the output: 1 + scale and offset, [B, width, 1, 1] each."""
+        angles = t * self.frequencies
+        features = torch.cat([t, torch.sin(angles), torch.cos(angles), scalars], 1)
+        hidden = F.silu(features @ self.embed_in + self.embed_bias)
+        films = []
+        for m in self.modulations:
+            scale, offset = (hidden @ m)[:, :, None, None].chunk(2, 1)
+            films.append((scale + 1, offset))
+        return films
+
+    def inputs(self, t: torch.Tensor, condition: torch.Tensor):
+        """The FiLM terms and the condition grids' share of a_0 plus b_0: what does not depend on x."""
+        grids = self.shape[2]
+        split = grids * self.dim
+        films = self.modulation(t, condition[:, split:])
+        return films, conv3(self.grids(condition[:, :split], grids), self.input_condition, self.input_bias)
+
+    def trunk(self, x: torch.Tensor, films, conditioned: torch.Tensor) -> torch.Tensor:
+        """v for x [N, g g C] (dual or not): the operands without tangents (weights, FiLM, the
+        condition's share) through with_tangent_rule, as dna-toy's; swish and the residual sums
+        keep PyTorch's forward-mode rules."""
+        x = self.grids(x, 1)
+        a = with_tangent_rule(x, lambda y: conv3(y, self.input_x) + conditioned, lambda z: conv3(z, self.input_x))
+        for (gain, offset), weight, bias in zip(films, self.block_weights, self.block_biases):
+            h = F.silu(with_tangent_rule(a, lambda y: y * gain + offset, lambda z: z * gain))
+            a = a + with_tangent_rule(h, lambda y: conv3(y, weight, bias), lambda z: conv3(z, weight))
+        gain, offset = films[-1]
+        h = F.silu(with_tangent_rule(a, lambda y: y * gain + offset, lambda z: z * gain))
+        return self.flat(with_tangent_rule(h, lambda y: conv3(y, self.out_weight, self.out_bias), lambda z: conv3(z, self.out_weight)))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return self.trunk(x, *self.inputs(t, condition))
+
+    def field_with_tangents(self, x: torch.Tensor, t: torch.Tensor, condition: torch.Tensor, tangents: torch.Tensor):
+        """v [B, d] and its JVPs in x along tangents [T, B, d] (forwardWithTangents), by self.jvp:
+        'forward-ad' or 'tangent-pass'. Both stay in the autograd graph."""
+        if self.jvp == "tangent-pass":
+            return self.tangent_pass(x, t, condition, tangents)
+        return self.forward_ad(x, t, condition, tangents)
+
+    def forward_ad(self, x: torch.Tensor, t: torch.Tensor, condition: torch.Tensor, tangents: torch.Tensor):
+        """Dual tensors, one tangent each: the batch repeated per probe, so the primal runs T times
+        where the suite's runs once (the FiLM terms and the condition's share are computed once)."""
+        count, batch = tangents.shape[:2]
+        films, conditioned = self.inputs(t, condition)
+        films = [(gain.repeat(count, 1, 1, 1), offset.repeat(count, 1, 1, 1)) for gain, offset in films]
+        with fwAD.dual_level():
+            dual = fwAD.make_dual(x.repeat(count, 1), tangents.flatten(0, 1))
+            v, jvp = fwAD.unpack_dual(self.trunk(dual, films, conditioned.repeat(count, 1, 1, 1)))
+        return v[:batch], jvp.view(tangents.shape)
+
+    def tangent_pass(self, x: torch.Tensor, t: torch.Tensor, condition: torch.Tensor, tangents: torch.Tensor):
+        """conv-field.ts's run with tangents: one primal pass, the tangent stack [T B, w, g, g]
+        through the same convolutions (no biases), times each swish's derivative (with its FiLM gain)."""
+        count, batch = tangents.shape[:2]
+        films, conditioned = self.inputs(t, condition)
+
+        def scaled(stack: torch.Tensor, dh: torch.Tensor) -> torch.Tensor:
+            return (stack.view(count, batch, *dh.shape[1:]) * dh).view(stack.shape)
+
+        def modulated_swish(a: torch.Tensor, film):
+            gain, offset = film
+            h, dh = swish_with_derivative(a * gain + offset)
+            return h, dh * gain
+
+        a = conv3(self.grids(x, 1), self.input_x) + conditioned
+        da = conv3(self.grids(tangents.flatten(0, 1), 1), self.input_x)
+        for film, weight, bias in zip(films, self.block_weights, self.block_biases):
+            h, dh = modulated_swish(a, film)
+            a = a + conv3(h, weight, bias)
+            da = da + conv3(scaled(da, dh), weight)
+        h, dh = modulated_swish(a, films[-1])
+        v = self.flat(conv3(h, self.out_weight, self.out_bias))
+        return v, self.flat(conv3(scaled(da, dh), self.out_weight)).view(tangents.shape)
+
+
+def normalised(latents: torch.Tensor) -> torch.Tensor:
+    """normaliseLatent (frame-autoencoder.ts): each row to mean 0 and variance 1."""
+    centred = latents - latents.mean(1, keepdim=True)
+    return centred * (centred.square().mean(1, keepdim=True) + 1e-5).rsqrt()
+
+
+def video_batch(batch: int, dim: int) -> dict:
+    """VideoExperiment.loss's batch with random latents (see above): target x1 (the change from the
+    previous frame), condition rows [previous, earlier frame, distance] (randomContext's distance),
+    x0 ~ N(0, I), t ~ U[0, T_MAX); then AffinePath.sample on CondOT: x_t = t x1 + (1 - t) x0,
+    u = x1 - x0, score -x0 / sigma, div u = -d / sigma, weight sigma."""
+    x1 = FRAME_CHANGE * torch.randn(batch, dim)
+    tau = torch.randint(2, MM_FRAMES, (batch,))
+    context = (torch.rand(batch) * (tau - 1)).floor()
+    distance = ((tau - 1 - context) / MM_FRAMES).view(batch, 1)
+    condition = torch.cat([normalised(torch.randn(batch, dim)), normalised(torch.randn(batch, dim)), distance], 1)
+    x0 = torch.randn(batch, dim)
+    t = T_MAX * torch.rand(batch, 1)
+    sigma = 1 - t
+    return {
+        "xt": t * x1 + sigma * x0,
+        "t": t,
+        "condition": condition,
+        "u": x1 - x0,
+        "score": -x0 / sigma,
+        "div_u": -dim / sigma.squeeze(1),
+        "weight": sigma.squeeze(1),
+    }
+
+
+def rademacher(count: int, x: torch.Tensor) -> torch.Tensor:
+    """drawProbes: count Rademacher probes per sample, [T, B, d]."""
+    return torch.randint(0, 2, (count, *x.shape)).to(x.dtype) * 2 - 1
+
+
+def video_fdm_loss(model: ConvLatentField, batch: dict, probes: torch.Tensor, lam: float) -> torch.Tensor:
+    """flowLoss, FDM paper variant, hutchinson-unbiased: per probe r(z) = z^T J_v z - div u + (v - u) . s
+    (v stop-gradiented there, stopGrad on), then lambda mean(w^2 ((sum r)^2 - sum r^2) / (T (T - 1)))."""
+    v, jvp = model.field_with_tangents(batch["xt"], batch["t"], batch["condition"], probes)
+    cfm = ((v - batch["u"]) ** 2).mean()
+    known = ((v.detach() - batch["u"]) * batch["score"]).sum(1) - batch["div_u"]
+    per_probe = (probes * jvp).sum(-1) + known  # [T, B]
+    count = probes.shape[0]
+    pairs = per_probe.sum(0) ** 2 - (per_probe**2).sum(0)
+    cdm = (batch["weight"] ** 2 * pairs / (count * (count - 1))).mean()
+    return cfm + lam * cdm
+
+
+def moving_mnist_loss(model: ConvLatentField, batch_size: int, method: str, lam: float) -> torch.Tensor:
+    batch = video_batch(batch_size, model.dim)
+    if method == "cfm":
+        return ((model(batch["xt"], batch["t"], batch["condition"]) - batch["u"]) ** 2).mean()
+    return video_fdm_loss(model, batch, rademacher(MM_PROBES, batch["xt"]), lam)
+
+
+def moving_mnist_field(width: int, depth: int = MM_DEPTH, grid: int = MM_GRID, channels: int = MM_CHANNELS) -> ConvLatentField:
+    """latentField (video-conditioning.ts): 2 condition grids (previous and earlier frame), 1 scalar (distance)."""
+    return ConvLatentField(grid, channels, 2, 1, width, depth)
+
+
+def moving_mnist_step(args):
+    """The moving-mnist latent field and its loss as a function of the method."""
+    model = moving_mnist_field(args.hidden or 128)
+    model.jvp = args.jvp
+    return model, lambda method: moving_mnist_loss(model, args.batch_size, method, MM_LAMBDA)
+
+
+def check_moving_mnist() -> dict:
+    """forward-ad against tangent-pass in float64 on a small field (grid 4, 2 channels, width 8, 2
+    blocks, batch 3, 2 probes): v, the JVPs, the FDM loss's gradients; the JVPs against central
+    differences of v. Max abs differences."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        torch.manual_seed(0)
+        model = moving_mnist_field(8, depth=2, grid=4, channels=2)
+        batch = video_batch(3, model.dim)
+        probes = rademacher(MM_PROBES, batch["xt"])
+        out = {}
+        for jvp in ("forward-ad", "tangent-pass"):
+            model.jvp = jvp
+            model.zero_grad()
+            video_fdm_loss(model, batch, probes, 1.0).backward()
+            v, tangents = model.field_with_tangents(batch["xt"], batch["t"], batch["condition"], probes)
+            out[jvp] = (v.detach(), tangents.detach(), torch.cat([p.grad.flatten() for p in model.parameters()]))
+        (v_ad, jvp_ad, grad_ad), (v_tp, jvp_tp, grad_tp) = out["forward-ad"], out["tangent-pass"]
+        eps = 1e-6
+        with torch.no_grad():
+            field = lambda x: model(x, batch["t"], batch["condition"])  # noqa: E731
+            fd = torch.stack([(field(batch["xt"] + eps * z) - field(batch["xt"] - eps * z)) / (2 * eps) for z in probes])
+        max_diff = lambda a, b: (a - b).abs().max().item()  # noqa: E731
+        return {
+            "v": max_diff(v_ad, v_tp),
+            "jvp": max_diff(jvp_ad, jvp_tp),
+            "fdm_loss_gradient": max_diff(grad_ad, grad_tp),
+            "fdm_loss_gradient_max_abs": grad_tp.abs().max().item(),
+            "jvp_vs_central_difference": max(max_diff(jvp_ad, fd), max_diff(jvp_tp, fd)),
+            "jvp_max_abs": jvp_tp.abs().max().item(),
+        }
+    finally:
+        torch.set_default_dtype(default)
+
+
+TASKS = {"checkerboard": checkerboard_step, "dna-toy": dna_toy_step, "moving-mnist": moving_mnist_step}
 
 
 def rk4(rhs, y: torch.Tensor, t0: float, t1: float, steps: int) -> torch.Tensor:
@@ -422,10 +691,10 @@ def main() -> None:
         "--jvp",
         choices=("forward-ad", "tangent-pass"),
         default="forward-ad",
-        help="dna-toy's JVPs: PyTorch's forward-mode AD, or the tangents carried by hand as the suite does",
+        help="dna-toy's and moving-mnist's JVPs: PyTorch's forward-mode AD, or the tangents carried by hand as the suite does",
     )
-    parser.add_argument("--hidden", type=int, default=None, help="hidden width (default: the paper preset's, 512 checkerboard, 128 dna-toy)")
-    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--hidden", type=int, default=None, help="hidden width (default: the paper preset's, 512 checkerboard, 128 dna-toy and moving-mnist)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the paper preset's, 512 checkerboard and dna-toy, 256 moving-mnist")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 matches the single-threaded wasm backend)")
@@ -434,9 +703,15 @@ def main() -> None:
     parser.add_argument("--eval-steps", type=int, default=100, help="rk4 steps")
     parser.add_argument("--eval-batch", type=int, default=1000, help="points per solver batch (eval.batchSize)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--check", action="store_true", help="moving-mnist: compare forward-ad and tangent-pass in float64 on a small field instead of timing")
     args = parser.parse_args()
+    args.batch_size = args.batch_size or (256 if args.task == "moving-mnist" else 512)
     torch.set_num_threads(args.threads)
-    if args.evaluation:
+    if args.check:
+        if args.task != "moving-mnist":
+            parser.error("--check compares moving-mnist's two JVPs")
+        result = {"check": check_moving_mnist()}
+    elif args.evaluation:
         if args.task != "checkerboard":
             parser.error("--evaluation times the checkerboard MLP only")
         result = time_evaluation(args)
@@ -449,6 +724,10 @@ def main() -> None:
     if args.task == "dna-toy":
         result["path"] = args.path
         result["jvp"] = args.jvp
+    if args.task == "moving-mnist":
+        result["path"] = "condot"
+        if not args.check:
+            result["jvp"] = args.jvp
     print(json.dumps(result, indent=2))
 
 
