@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
 import { blasAddon, enableBlasMatMul } from '../src/backend/blas';
-import { LAYER_NORM, fusedKernelsActive } from '../src/backend/fused-kernels';
+import { FILM_SWISH, LAYER_NORM, RELU_DENSE, fusedKernelsActive } from '../src/backend/fused-kernels';
 import * as tf from '../src/backend/tf';
 import { swishWithDerivative } from '../src/models/activations';
 import { convSame } from '../src/models/conv';
+import { ConvLatentField } from '../src/models/conv-field';
 import { Mlp } from '../src/models/mlp';
 import { SimplexCnn } from '../src/models/simplex-cnn';
 import { fusedSwishDense } from '../src/models/swish-dense';
@@ -265,6 +266,140 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
       }));
   }
 
+  const reluCases = [
+    { rows: 7, tangents: 0, n: 10, m: 12, channels: 3 },
+    { rows: 7, tangents: 2, n: 10, m: 12, channels: 12 },
+    { rows: 64, tangents: 3, n: 512, m: 512, channels: 128 },
+  ];
+  for (const c of reluCases) {
+    it(`ReLU dense layer with ${c.tangents} tangents (${c.n} -> ${c.m}, bias of ${c.channels}): outputs and the gradients of x, z, w, b equal the tfjs ops`, (t) =>
+      withFused(t, () => {
+        tf.tidy(() => {
+          const rng = new Rng(`fused-relu-dense-${c.rows}-${c.tangents}-${c.channels}`);
+          const x = randomTensor(rng, [c.rows, c.n], 1);
+          const z = randomTensor(rng, [c.tangents * c.rows, c.n], 1);
+          const w = randomTensor(rng, [c.n, c.m], 1 / Math.sqrt(c.n));
+          const b = randomTensor(rng, [c.channels], 0.5);
+          const [gh, gdh] = [randomTensor(rng, [c.rows, c.m], 1), randomTensor(rng, [c.tangents * c.rows, c.m], 1)];
+          /** h, dh and the gradients of <gh, h> + <gdh, dh> for x, z, w, b, by `layer`. */
+          const run = (layer: (...inputs: tf.Tensor[]) => tf.Tensor[]) => {
+            const f = (...inputs: tf.Tensor[]) => {
+              const [h, dh] = layer(...inputs);
+              return tf.add(tf.sum(tf.mul(h, gh)), tf.sum(tf.mul(dh, gdh))) as tf.Scalar;
+            };
+            return [...layer(x, z, w, b), ...tf.grads(f)([x, z, w, b])];
+          };
+          const fused = run((xx, zz, ww, bb) => tf.engine().runKernel(RELU_DENSE, { x: xx, z: zz, w: ww, b: bb }) as tf.Tensor[]);
+          const composed = run((xx, zz, ww, bb) => {
+            const a = tf.add(tf.matMul(xx, ww), tf.tile(bb, [c.m / c.channels]));
+            const step = tf.step(a);
+            const dh = tf.mul(tf.reshape(tf.matMul(zz, ww), [c.tangents, c.rows, c.m]), step);
+            return [tf.relu(a), tf.reshape(dh, [c.tangents * c.rows, c.m])];
+          });
+          assert.ok(tf.tidy(() => tf.mean(tf.step(fused[0])).dataSync()[0]) > 0.2, 'some units are active, some not');
+          ['h', 'dh', 'dL/dx', 'dL/dz', 'dL/dw', 'dL/db'].forEach((name, i) => {
+            if (fused[i].size === 0) return;
+            const err = relativeError(fused[i], composed[i]);
+            assert.ok(err < 2e-6, `${name}: relative error ${err.toExponential(2)}`);
+          });
+        });
+      }));
+  }
+
+  for (const tangents of [0, 2]) {
+    it(`FiLM Swish with ${tangents} tangents: outputs and the gradients of a, gain, offset and da equal the tfjs ops`, (t) =>
+      withFused(t, () => {
+        tf.tidy(() => {
+          const rng = new Rng(`fused-film-swish-${tangents}`);
+          // 600 channels: more than the kernel's chunk of 512.
+          const [batch, positions, channels] = [3, 5, 600];
+          const a = randomTensor(rng, [batch, positions, channels], 3);
+          const gain = randomTensor(rng, [batch, channels], 1);
+          const offset = randomTensor(rng, [batch, channels], 1);
+          const da = randomTensor(rng, [tangents, batch, positions, channels], 1);
+          const [gh, ghd] = [randomTensor(rng, [batch, positions, channels], 1), randomTensor(rng, [tangents, batch, positions, channels], 1)];
+          /** h, hd and the gradients of <gh, h> + <ghd, hd> for a, gain, offset, da, by `film`. */
+          const run = (film: (...inputs: tf.Tensor[]) => tf.Tensor[]) => {
+            const f = (...inputs: tf.Tensor[]) => {
+              const [h, hd] = film(...inputs);
+              return tf.add(tf.sum(tf.mul(h, gh)), tf.sum(tf.mul(hd, ghd))) as tf.Scalar;
+            };
+            return [...film(a, gain, offset, da), ...tf.grads(f)([a, gain, offset, da])];
+          };
+          const fused = run((aa, gg, oo, dd) => tf.engine().runKernel(FILM_SWISH, { a: aa, gain: gg, offset: oo, da: dd }) as tf.Tensor[]);
+          const composed = run((aa, gg, oo, dd) => {
+            const [g3, o3] = [tf.expandDims(gg, 1), tf.expandDims(oo, 1)];
+            const { h, dh } = swishWithDerivative(tf.add(tf.mul(aa, g3), o3));
+            return [h, tf.mul(dd, tf.mul(dh, g3))];
+          });
+          ['h', 'hd', 'dL/da', 'dL/dgain', 'dL/doffset', 'dL/dda'].forEach((name, i) => {
+            if (fused[i].size === 0) return;
+            const err = relativeError(fused[i], composed[i]);
+            assert.ok(err < 2e-6, `${name}: relative error ${err.toExponential(2)}`);
+          });
+        });
+      }));
+  }
+
+  it('the video conv field on the fused kernels equals it on tfjs ops: v, JVPs and every gradient', (t) =>
+    withFused(t, () => {
+      const shape = { grid: 4, channels: 2, conditionGrids: 1, conditionScalars: 1, width: 8, blocks: 2 };
+      const model = new ConvLatentField(shape, new Rng('fused-conv-field'));
+      const rng = new Rng('fused-conv-field-data');
+      const [batch, dim] = [3, 4 * 4 * 2];
+      const x = randomTensor(rng, [batch, dim], 1) as tf.Tensor2D;
+      const time = tf.tensor2d(rng.uniformArray(batch, 0, 1), [batch, 1]);
+      const condition = randomTensor(rng, [batch, model.conditionWidth], 1) as tf.Tensor2D;
+      const probes = randomTensor(rng, [2, batch, dim], 1) as tf.Tensor3D;
+      const [gv, gj] = [randomTensor(rng, [batch, dim], 1), randomTensor(rng, [2, batch, dim], 1)];
+      const field = model.given(condition);
+      const evaluate = () =>
+        tf.tidy(() => {
+          const { v, jvp } = field.forwardWithTangents!(x, time, probes);
+          const { grads } = tf.variableGrads(() => {
+            const out = field.forwardWithTangents!(x, time, probes);
+            return tf.add(tf.sum(tf.mul(out.v, gv)), tf.sum(tf.mul(out.jvp, gj))) as tf.Scalar;
+          }, model.variables as tf.Variable[]);
+          return [v, jvp, field.forward(x, time), ...model.variables.map((variable) => grads[variable.name])];
+        });
+      const fused = evaluate();
+      const plain = onStockWasm(evaluate);
+      fused.forEach((value, i) => {
+        const err = relativeError(value, plain[i]);
+        assert.ok(err < 1e-5, `output ${i}: relative error ${err.toExponential(2)}`);
+      });
+      tf.dispose([...fused, ...plain, x, time, condition, probes, gv, gj]);
+      model.dispose();
+    }));
+
+  it('Sin and Cos of float32 are within an ulp of the float64 values (the stock kernels are not), the same run to run', (t) =>
+    withFused(t, () => {
+      const rng = new Rng('fused-trig');
+      // The Fourier features' angles: up to a few hundred radians.
+      const x = tf.tensor1d(rng.uniformArray(4096, -400, 400));
+      const inputs = x.dataSync();
+      const maps = () => [tf.sin(x), tf.cos(x)];
+      const fused = maps();
+      const stock = onStockWasm(maps);
+      [Math.sin, Math.cos].forEach((exact, i) => {
+        const [values, stockValues] = [fused[i].dataSync(), stock[i].dataSync()];
+        let [worst, stockWorst] = [0, 0];
+        inputs.forEach((angle, j) => {
+          const truth = exact(angle);
+          const ulp = 2 ** (Math.floor(Math.log2(Math.abs(truth))) - 23);
+          worst = Math.max(worst, Math.abs(values[j] - truth) / ulp);
+          stockWorst = Math.max(stockWorst, Math.abs(stockValues[j] - truth));
+        });
+        assert.ok(worst <= 1, `${exact.name}: ${worst.toFixed(2)} ulps from the float64 value`);
+        // The stock kernels lose relative accuracy near the zeros of large angles (about 1,600 ulps
+        // measured), not absolute: both agree to a few float32 steps of 1.
+        assert.ok(stockWorst < 1e-6, `${exact.name}: the stock kernel is ${stockWorst} from the float64 value`);
+      });
+      const again = maps();
+      again.forEach((value, i) => assert.deepEqual(Array.from(value.dataSync()), Array.from(fused[i].dataSync()), 'bit-identical rerun'));
+      tf.dispose([x, ...fused, ...stock, ...again]);
+    }));
+
   it('the simplex CNN on the fused kernels equals it on tfjs ops: logits, JVPs and every gradient', (t) =>
     withFused(t, () => {
       const model = new SimplexCnn({ length: 4, classes: 5, hidden: 16, layers: 3, kernel: 3 }, new Rng('fused-cnn'));
@@ -365,5 +500,22 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
       assert.throws(adam(f(4), f(4), f(4), f(4), f(4), f(3), f(4), 0.9, 0.999, 1e-8, 1e-3, 0.9, 0.999), RangeError, 'moment of the wrong length');
       assert.throws(adam(v, f(4), f(4), f(4), v, f(4), f(4), 0.9, 0.999, 1e-8, 1e-3, 0.9, 0.999), RangeError, 'output is an input');
       assert.throws(adam(f(4), f(4), f(4), f(4), f(4), f(4), f(4), 0.9, 0.999, 1e-8, NaN, 0.9, 0.999), RangeError, 'NaN learning rate');
+      // rows 2, tangents 1, n 3, m 4, channels 2: x, z 6; w 12; b 2; h, dh 8.
+      lib.reluDenseForward(2, 1, 3, 4, 2, f(6), f(6), f(12), f(2), f(8), f(8));
+      const relu = (...args: unknown[]) => () => (lib.reluDenseForward as (...x: unknown[]) => void)(...args);
+      assert.throws(relu(2, 1, 3, 4, 3, f(6), f(6), f(12), f(3), f(8), f(8)), RangeError, 'channels do not divide m');
+      assert.throws(relu(2, 1, 3, 4, 2, f(6), f(5), f(12), f(2), f(8), f(8)), RangeError, 'z of the wrong length');
+      const h = f(8);
+      assert.throws(relu(2, 1, 3, 4, 2, f(6), f(6), f(12), f(2), h, h), RangeError, 'dh overlaps h');
+      const reluGrad = (...args: unknown[]) => () => (lib.reluDenseBackward as (...x: unknown[]) => void)(...args);
+      assert.throws(reluGrad(2, 1, 3, 4, 2, f(6), f(6), f(12), f(8), f(8), f(8), f(6), f(6), f(12)), TypeError, 'missing gb');
+      const trig = (...args: unknown[]) => () => (lib.elementwise as (...x: unknown[]) => void)(...args);
+      assert.throws(trig('tan', f(3), f(3)), RangeError, 'unknown op');
+      // batch 2, positions 3, channels 4, tangents 1: a, h, da, hd 24; gain, offset 8.
+      lib.filmSwishForward(2, 3, 4, 1, f(24), f(8), f(8), f(24), f(24), f(24));
+      const film = (...args: unknown[]) => () => (lib.filmSwishForward as (...x: unknown[]) => void)(...args);
+      assert.throws(film(2, 3, 4, 1, f(24), f(4), f(8), f(24), f(24), f(24)), RangeError, 'gain of the wrong length');
+      assert.throws(film(2, 3, 4, 1.5, f(24), f(8), f(8), f(24), f(24), f(24)), RangeError, 'fractional tangents');
+      assert.throws(trig('sin', f(3), f(2)), RangeError, 'y of the wrong length');
     }));
 });

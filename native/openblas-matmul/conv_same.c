@@ -1,30 +1,12 @@
 /* 'same' 2D convolution by im2col and OpenBLAS (conv_same.h). */
 #include "conv_same.h"
+#include "cblas.h"
+#include "scratch.h"
 
-#include <stdlib.h>
 #include <string.h>
-
-enum { CblasRowMajor = 101 };
-enum { CblasNoTrans = 111, CblasTrans = 112 };
-extern void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
-                        const float *a, int lda, const float *b, int ldb, float beta, float *c,
-                        int ldc);
 
 /* Floats of im2col scratch per chunk of images (16 MiB); at least one image's columns. */
 #define CHUNK_FLOATS (1 << 22)
-
-/* One thread's scratch, grown on demand and kept: the addon may run in several worker threads. */
-static _Thread_local float *scratch = NULL;
-static _Thread_local int64_t scratch_floats = 0;
-
-static float *scratch_for(int64_t floats) {
-  if (floats > scratch_floats) {
-    free(scratch);
-    scratch = malloc((size_t)floats * sizeof(float));
-    scratch_floats = scratch ? floats : 0;
-  }
-  return scratch;
-}
 
 /* Columns of images [0, count) of x: cols[(img h + yy) w + xx, (i kw + j) c + ch] = x[img, yy + i - ph, xx + j - pw, ch] or 0. */
 static void im2col(const struct conv_shape *s, int64_t count, const float *x, float *cols) {
@@ -82,7 +64,7 @@ static int64_t chunk_images(const struct conv_shape *s) {
 
 int conv_same_forward(const struct conv_shape *s, const float *x, const float *filter, float *y) {
   const int64_t k = s->kh * s->kw * s->c, pixels = s->h * s->w, chunk = chunk_images(s);
-  float *cols = scratch_for(chunk * pixels * k);
+  float *cols = thread_scratch(chunk * pixels * k);
   if (cols == NULL) return -1;
   for (int64_t first = 0; first < s->n; first += chunk) {
     const int64_t count = s->n - first < chunk ? s->n - first : chunk;
@@ -96,7 +78,7 @@ int conv_same_forward(const struct conv_shape *s, const float *x, const float *f
 int conv_same_backward(const struct conv_shape *s, const float *x, const float *filter, const float *dy,
                        float *dx, float *dfilter) {
   const int64_t k = s->kh * s->kw * s->c, pixels = s->h * s->w, chunk = chunk_images(s);
-  float *cols = scratch_for(chunk * pixels * k);
+  float *cols = thread_scratch(chunk * pixels * k);
   if (cols == NULL) return -1;
   memset(dx, 0, (size_t)(s->n * pixels * s->c) * sizeof(float));
   for (int64_t first = 0; first < s->n; first += chunk) {

@@ -27,12 +27,22 @@
  *   layerNormBackward(rows, channels, tangents, eps, h, dh, gain, gy, gdy, gh, gdh, ggain, gshift)
  *       LayerNorm over the channels of rows [rows x channels] with forward-mode tangents
  *       [tangents x rows x channels], and its gradients (layer_norm.h).
+ *   reluDenseForward(rows, tangents, n, m, channels, x, z, w, b, h, dh)
+ *   reluDenseBackward(rows, tangents, n, m, channels, x, z, w, h, gh, gdh, gx, gz, gw, gb)
+ *       A dense layer on ReLU, h = relu(x w + b), with forward-mode tangents dh_t = (z_t w) step,
+ *       and its gradients (relu_dense.h).
+ *   filmSwishForward(batch, positions, channels, tangents, a, gain, offset, da, h, hd)
+ *   filmSwishBackward(batch, positions, channels, tangents, a, gain, offset, da, gh, ghd, ga, ggain, goffset, gda)
+ *       Swish of gain a + offset (per-sample, per-channel FiLM) with forward-mode tangents, and its
+ *       gradients (film_swish.h).
+ *   elementwise(op, x, y)
+ *       y = sin(x) or cos(x) in float32 (op "sin" / "cos"; elementwise.h).
  *   setThreads(n)  openblas_set_num_threads(n), 1 <= n <= 4096
  *   threads()      openblas_get_num_threads()
  *   config()       openblas_get_config(), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY ..."
  *
- * There is no cblas.h on the build machine (runtime package only), so the four OpenBLAS symbols
- * are declared here with the standard CBLAS enum values and the LP64 (32-bit int) interface of
+ * There is no cblas.h on the build machine (runtime package only): cblas_sgemm is declared in the
+ * addon's cblas.h, the other three OpenBLAS symbols below, with the LP64 (32-bit int) interface of
  * Debian's libopenblas0; module initialisation refuses a USE64BITINT build.
  */
 #include <limits.h>
@@ -44,17 +54,15 @@
 #include <node_api.h>
 
 #include "adam.h"
+#include "cblas.h"
 #include "conv_same.h"
+#include "elementwise.h"
+#include "film_swish.h"
 #include "layer_norm.h"
 #include "reduce.h"
+#include "relu_dense.h"
 #include "swish_dense.h"
 
-enum { CblasRowMajor = 101, CblasColMajor = 102 };
-enum { CblasNoTrans = 111, CblasTrans = 112, CblasConjTrans = 113 };
-
-extern void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
-                        const float *a, int lda, const float *b, int ldb, float beta, float *c,
-                        int ldc);
 extern void openblas_set_num_threads(int num_threads);
 extern int openblas_get_num_threads(void);
 extern char *openblas_get_config(void);
@@ -580,6 +588,185 @@ static napi_value layer_norm_backward_napi(napi_env env, napi_callback_info info
   return NULL;
 }
 
+/*
+ * The arguments argv[first..first+n) as dense Float32Arrays of counts[i] elements (named "fn: names[i]"
+ * in errors), of which the first n_out are outputs that must not overlap any other.
+ */
+static bool get_arrays(napi_env env, napi_value *argv, const char *fn, int first, int n, int n_out,
+                       const char *const *names, const int64_t *counts, float **arrays) {
+  char name[96];
+  for (int i = 0; i < n; i++) {
+    snprintf(name, sizeof name, "%s: %s", fn, names[i]);
+    if (!get_matrix(env, argv[first + i], name, counts[i], &arrays[i])) return false;
+  }
+  /* distinct() wants the outputs first. */
+  const float *ordered[16];
+  int64_t ordered_counts[16];
+  for (int i = 0; i < n; i++) {
+    const int j = i < n_out ? n - n_out + i : i - n_out;
+    ordered[i] = arrays[j];
+    ordered_counts[i] = counts[j];
+  }
+  return distinct(env, fn, ordered, ordered_counts, n_out, n);
+}
+
+/* The leading n integer arguments of a call, each in [0, 2^31 - 1], named "fn: names[i]" in errors. */
+static bool get_sizes(napi_env env, napi_value *argv, const char *fn, int n, const char *const *names, int64_t **fields) {
+  char name[64];
+  for (int i = 0; i < n; i++) {
+    snprintf(name, sizeof name, "%s: %s", fn, names[i]);
+    if (!get_index(env, argv[i], name, (double)INT_MAX, fields[i])) return false;
+  }
+  return true;
+}
+
+/* Throws "fn: more than 2^31-1 elements" when elements exceeds INT_MAX. */
+static bool fits_int(napi_env env, const char *fn, double elements) {
+  char msg[96];
+  if (elements <= INT_MAX) return true;
+  snprintf(msg, sizeof msg, "%s: more than 2^31-1 elements", fn);
+  napi_throw_range_error(env, NULL, msg);
+  return false;
+}
+
+/* The leading (rows, tangents, n, m, channels) of the ReLU dense calls: m a multiple of channels, 32-bit sizes. */
+static bool get_relu_shape(napi_env env, napi_value *argv, const char *fn, struct relu_dense_shape *s) {
+  static const char *names[5] = {"rows", "tangents", "n", "m", "channels"};
+  int64_t *fields[5] = {&s->rows, &s->tangents, &s->n, &s->m, &s->channels};
+  if (!get_sizes(env, argv, fn, 5, names, fields)) return false;
+  if (s->channels == 0 || s->m % s->channels != 0) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s: m must be a multiple of channels", fn);
+    napi_throw_range_error(env, NULL, msg);
+    return false;
+  }
+  const double stacked = (double)s->rows * (double)(s->tangents + 1);
+  return fits_int(env, fn, stacked * (double)(s->n > s->m ? s->n : s->m)) && fits_int(env, fn, (double)s->n * (double)s->m);
+}
+
+static napi_value relu_dense_forward_napi(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  struct relu_dense_shape s;
+  static const char *fn = "reluDenseForward";
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 11) {
+    napi_throw_type_error(env, NULL, "reluDenseForward(rows, tangents, n, m, channels, x, z, w, b, h, dh) takes 11 arguments");
+    return NULL;
+  }
+  if (!get_relu_shape(env, argv, fn, &s)) return NULL;
+  const int64_t t = s.tangents * s.rows;
+  static const char *names[6] = {"x", "z", "w", "b", "h", "dh"};
+  const int64_t counts[6] = {s.rows * s.n, t * s.n, s.n * s.m, s.channels, s.rows * s.m, t * s.m};
+  float *a[6];
+  if (!get_arrays(env, argv, fn, 5, 6, 2, names, counts, a)) return NULL;
+  relu_dense_forward(&s, a[0], a[1], a[2], a[3], a[4], a[5]);
+  return NULL;
+}
+
+static napi_value relu_dense_backward_napi(napi_env env, napi_callback_info info) {
+  size_t argc = 15;
+  napi_value argv[15];
+  struct relu_dense_shape s;
+  static const char *fn = "reluDenseBackward";
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 15) {
+    napi_throw_type_error(env, NULL, "reluDenseBackward(rows, tangents, n, m, channels, x, z, w, h, gh, gdh, gx, gz, gw, gb) takes 15 arguments");
+    return NULL;
+  }
+  if (!get_relu_shape(env, argv, fn, &s)) return NULL;
+  const int64_t t = s.tangents * s.rows;
+  static const char *names[10] = {"x", "z", "w", "h", "gh", "gdh", "gx", "gz", "gw", "gb"};
+  const int64_t counts[10] = {s.rows * s.n, t * s.n, s.n * s.m, s.rows * s.m, s.rows * s.m, t * s.m,
+                              s.rows * s.n, t * s.n, s.n * s.m, s.channels};
+  float *a[10];
+  if (!get_arrays(env, argv, fn, 5, 10, 4, names, counts, a)) return NULL;
+  if (relu_dense_backward(&s, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]) != 0) {
+    napi_throw_error(env, NULL, "reluDenseBackward: out of memory");
+  }
+  return NULL;
+}
+
+/* The leading (batch, positions, channels, tangents) of the FiLM Swish calls, 32-bit sizes. */
+static bool get_film_shape(napi_env env, napi_value *argv, const char *fn, struct film_shape *s) {
+  static const char *names[4] = {"batch", "positions", "channels", "tangents"};
+  int64_t *fields[4] = {&s->batch, &s->positions, &s->channels, &s->tangents};
+  return get_sizes(env, argv, fn, 4, names, fields) &&
+         fits_int(env, fn, (double)s->batch * (double)s->positions * (double)s->channels * (double)(s->tangents + 1));
+}
+
+static napi_value film_swish_forward_napi(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  struct film_shape s;
+  static const char *fn = "filmSwishForward";
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 10) {
+    napi_throw_type_error(env, NULL, "filmSwishForward(batch, positions, channels, tangents, a, gain, offset, da, h, hd) takes 10 arguments");
+    return NULL;
+  }
+  if (!get_film_shape(env, argv, fn, &s)) return NULL;
+  const int64_t plane = s.batch * s.positions * s.channels, stack = plane * s.tangents, film = s.batch * s.channels;
+  static const char *names[6] = {"a", "gain", "offset", "da", "h", "hd"};
+  const int64_t counts[6] = {plane, film, film, stack, plane, stack};
+  float *x[6];
+  if (!get_arrays(env, argv, fn, 4, 6, 2, names, counts, x)) return NULL;
+  film_swish_forward(&s, x[0], x[1], x[2], x[3], x[4], x[5]);
+  return NULL;
+}
+
+static napi_value film_swish_backward_napi(napi_env env, napi_callback_info info) {
+  size_t argc = 14;
+  napi_value argv[14];
+  struct film_shape s;
+  static const char *fn = "filmSwishBackward";
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 14) {
+    napi_throw_type_error(env, NULL, "filmSwishBackward(batch, positions, channels, tangents, a, gain, offset, da, gh, ghd, ga, ggain, goffset, gda) takes 14 arguments");
+    return NULL;
+  }
+  if (!get_film_shape(env, argv, fn, &s)) return NULL;
+  const int64_t plane = s.batch * s.positions * s.channels, stack = plane * s.tangents, film = s.batch * s.channels;
+  static const char *names[10] = {"a", "gain", "offset", "da", "gh", "ghd", "ga", "ggain", "goffset", "gda"};
+  const int64_t counts[10] = {plane, film, film, stack, plane, stack, plane, film, film, stack};
+  float *x[10];
+  if (!get_arrays(env, argv, fn, 4, 10, 4, names, counts, x)) return NULL;
+  film_swish_backward(&s, x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], x[9]);
+  return NULL;
+}
+
+/* elementwise(op, x, y): y = op(x) element by element, op "sin" or "cos" (elementwise.h). */
+static napi_value elementwise_napi(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  char op[8];
+  size_t op_length = 0;
+  size_t length;
+  float *x, *y;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "elementwise(op, x, y) takes 3 arguments");
+    return NULL;
+  }
+  if (napi_get_value_string_utf8(env, argv[0], op, sizeof op, &op_length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "elementwise: op must be a string");
+    return NULL;
+  }
+  void (*map)(int64_t, const float *, float *) = strcmp(op, "sin") == 0 ? sin_f32 : strcmp(op, "cos") == 0 ? cos_f32 : NULL;
+  if (map == NULL) {
+    napi_throw_range_error(env, NULL, "elementwise: op must be \"sin\" or \"cos\"");
+    return NULL;
+  }
+  if (!get_f32(env, argv[1], "elementwise: x", &x, &length) || !get_matrix(env, argv[2], "elementwise: y", (int64_t)length, &y)) {
+    return NULL;
+  }
+  const float *arrays[2] = {y, x};
+  const int64_t counts[2] = {(int64_t)length, (int64_t)length};
+  if (!distinct(env, "elementwise", arrays, counts, 1, 2)) return NULL;
+  map((int64_t)length, x, y);
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -632,6 +819,11 @@ static napi_value init(napi_env env, napi_value exports) {
              {"convSameBackward", conv_same_backward_napi},
              {"layerNormForward", layer_norm_forward_napi},
              {"layerNormBackward", layer_norm_backward_napi},
+             {"reluDenseForward", relu_dense_forward_napi},
+             {"reluDenseBackward", relu_dense_backward_napi},
+             {"filmSwishForward", film_swish_forward_napi},
+             {"filmSwishBackward", film_swish_backward_napi},
+             {"elementwise", elementwise_napi},
              {"setThreads", set_threads},
              {"threads", threads},
              {"config", config}};

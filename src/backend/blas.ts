@@ -91,6 +91,45 @@ export interface BlasAddon {
     ggain: Float32Array,
     gshift: Float32Array,
   ): void;
+  /** A dense layer on ReLU with forward-mode tangents (native/openblas-matmul/relu_dense.h), and its gradients. */
+  reluDenseForward(rows: number, tangents: number, n: number, m: number, channels: number, x: Float32Array, z: Float32Array, w: Float32Array, b: Float32Array, h: Float32Array, dh: Float32Array): void;
+  reluDenseBackward(
+    rows: number,
+    tangents: number,
+    n: number,
+    m: number,
+    channels: number,
+    x: Float32Array,
+    z: Float32Array,
+    w: Float32Array,
+    h: Float32Array,
+    gh: Float32Array,
+    gdh: Float32Array,
+    gx: Float32Array,
+    gz: Float32Array,
+    gw: Float32Array,
+    gb: Float32Array,
+  ): void;
+  /** Swish of a FiLM-modulated input with forward-mode tangents (native/openblas-matmul/film_swish.h), and its gradients. */
+  filmSwishForward(batch: number, positions: number, channels: number, tangents: number, a: Float32Array, gain: Float32Array, offset: Float32Array, da: Float32Array, h: Float32Array, hd: Float32Array): void;
+  filmSwishBackward(
+    batch: number,
+    positions: number,
+    channels: number,
+    tangents: number,
+    a: Float32Array,
+    gain: Float32Array,
+    offset: Float32Array,
+    da: Float32Array,
+    gh: Float32Array,
+    ghd: Float32Array,
+    ga: Float32Array,
+    ggain: Float32Array,
+    goffset: Float32Array,
+    gda: Float32Array,
+  ): void;
+  /** y = sin(x) or cos(x) in float32 (native/openblas-matmul/elementwise.h). */
+  elementwise(op: 'sin' | 'cos', x: Float32Array, y: Float32Array): void;
   setThreads(n: number): void;
   threads(): number;
   config(): string;

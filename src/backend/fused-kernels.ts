@@ -24,7 +24,17 @@ import { KernelArgs, StockKernel, WasmBackendLike, heapViews, replaceWasmKernel 
  * normalisation, the tangents' map and, backwards, the second-order terms in one pass per row:
  * - `FdmLayerNorm` (h [N, C], dh [T, N, C], gain, shift; eps) -> [y, dy], with its gradient registered.
  *
- * And the stock `Sum` of float32 over a contiguous run of axes, which the wasm kernel does by
+ * A dense layer on ReLU with forward-mode tangents (the simplex CNN's convolutions as matrix
+ * products): x [R, n] primal rows, z [T R, n] tangent rows (tangent t's block is rows [t R, (t+1) R)),
+ * w [n, m], b [C] repeated along the output rows (m a multiple of C):
+ * - `FdmReluDense` (x, z, w, b) -> [h, dh]: h = relu(x w + b), dh_t = (z_t w) step(h), its gradient registered.
+ *
+ * Swish of a FiLM-modulated input with forward-mode tangents (the video conv field's activation):
+ * a [B, P, C], gain and offset [B, C], da [T, B, P, C]; with u = gain a + offset,
+ * - `FdmFilmSwish` (a, gain, offset, da) -> [h, hd]: h = swish(u), hd_t = da_t gain swish'(u), its gradient registered.
+ *
+ * And the stock `Sin` and `Cos` of float32 (the Fourier time features), which the wasm kernels
+ * compute about ten times slower than the C library; and the stock `Sum` of float32 over a contiguous run of axes, which the wasm kernel does by
  * transposing the run innermost first (a copy of the whole input): bias gradients, the column sums
  * of a batch, are the common case. Other sums go to the stock kernel.
  */
@@ -35,6 +45,10 @@ export const CONV_SAME = 'FdmConvSame';
 export const CONV_SAME_GRAD = 'FdmConvSameGrad';
 export const LAYER_NORM = 'FdmLayerNorm';
 const LAYER_NORM_GRAD = 'FdmLayerNormGrad';
+export const RELU_DENSE = 'FdmReluDense';
+const RELU_DENSE_GRAD = 'FdmReluDenseGrad';
+export const FILM_SWISH = 'FdmFilmSwish';
+const FILM_SWISH_GRAD = 'FdmFilmSwishGrad';
 
 export interface SwishDenseAttrs {
   primalRows: number;
@@ -188,6 +202,113 @@ const layerNormGradient: tf.GradConfig = {
   },
 };
 
+/** [rows, tangents, n, m, channels] of the ReLU dense layer's inputs, checked. */
+function reluDenseShape(x: tf.TensorInfo, z: tf.TensorInfo, w: tf.TensorInfo, b: tf.TensorInfo): [number, number, number, number, number] {
+  const [rows, n] = x.shape;
+  const [m, channels] = [w.shape[1], b.shape[0]];
+  const fits =
+    x.shape.length === 2 && z.shape.length === 2 && w.shape.length === 2 && b.shape.length === 1 &&
+    z.shape[1] === n && w.shape[0] === n && rows > 0 && z.shape[0] % rows === 0 && channels > 0 && m % channels === 0 &&
+    [x, z, w, b].every((t) => t.dtype === 'float32');
+  if (!fits) {
+    throw new Error(`${RELU_DENSE}: x [${x.shape}], z [${z.shape}], w [${w.shape}] and b [${b.shape}] are not float32 [R, n], [T R, n], [n, m] and [C] with C dividing m`);
+  }
+  return [rows, z.shape[0] / rows, n, m, channels];
+}
+
+function reluDenseKernel(args: KernelArgs): tf.TensorInfo[] {
+  const { x, z, w, b } = args.inputs as Record<string, tf.TensorInfo>;
+  const shape = reluDenseShape(x, z, w, b);
+  const backend = args.backend as WasmBackendLike;
+  const h = backend.makeOutput([x.shape[0], shape[3]], 'float32');
+  const dh = backend.makeOutput([z.shape[0], shape[3]], 'float32');
+  const view = heapViews(backend);
+  addon().reluDenseForward(...shape, view(x), view(z), view(w), view(b), view(h), view(dh));
+  return [h, dh];
+}
+
+function reluDenseGradKernel(args: KernelArgs): tf.TensorInfo[] {
+  const { x, z, w, b, h, gh, gdh } = args.inputs as Record<string, tf.TensorInfo>;
+  const shape = reluDenseShape(x, z, w, b);
+  const backend = args.backend as WasmBackendLike;
+  const outputs = [x, z, w, b].map((t) => backend.makeOutput(t.shape, 'float32'));
+  const view = heapViews(backend);
+  const [gx, gz, gw, gb] = outputs.map(view);
+  addon().reluDenseBackward(...shape, view(x), view(z), view(w), view(h), view(gh), view(gdh), gx, gz, gw, gb);
+  return outputs;
+}
+
+/** The gradient of FdmReluDense: one call of its gradient kernel for all four inputs (the mask is h > 0). */
+const reluDenseGradient: tf.GradConfig = {
+  kernelName: RELU_DENSE,
+  inputsToSave: ['x', 'z', 'w', 'b'],
+  outputsToSave: [true, false],
+  gradFunc: (dys, saved) => {
+    const [x, z, w, b, h] = saved;
+    const [gh, gdh] = dys as tf.Tensor[];
+    const [gx, gz, gw, gb] = tf.engine().runKernel(RELU_DENSE_GRAD, { x, z, w, b, h, gh, gdh }) as tf.Tensor[];
+    return { x: () => gx, z: () => gz, w: () => gw, b: () => gb };
+  },
+};
+
+/** [batch, positions, channels, tangents] of the FiLM Swish's inputs, checked. */
+function filmShape(a: tf.TensorInfo, gain: tf.TensorInfo, offset: tf.TensorInfo, da: tf.TensorInfo): [number, number, number, number] {
+  const [batch, positions, channels] = a.shape;
+  const fits =
+    a.shape.length === 3 && tf.util.arraysEqual(gain.shape, [batch, channels]) && tf.util.arraysEqual(offset.shape, [batch, channels]) &&
+    da.shape.length === 4 && tf.util.arraysEqual(da.shape.slice(1), a.shape) && [a, gain, offset, da].every((t) => t.dtype === 'float32');
+  if (!fits) {
+    throw new Error(`${FILM_SWISH}: a [${a.shape}], gain [${gain.shape}], offset [${offset.shape}] and da [${da.shape}] are not float32 [B, P, C], [B, C], [B, C] and [T, B, P, C]`);
+  }
+  return [batch, positions, channels, da.shape[0]];
+}
+
+function filmSwishKernel(args: KernelArgs): tf.TensorInfo[] {
+  const { a, gain, offset, da } = args.inputs as Record<string, tf.TensorInfo>;
+  const shape = filmShape(a, gain, offset, da);
+  const backend = args.backend as WasmBackendLike;
+  const [h, hd] = [a.shape, da.shape].map((s) => backend.makeOutput(s, 'float32'));
+  const view = heapViews(backend);
+  addon().filmSwishForward(...shape, view(a), view(gain), view(offset), view(da), view(h), view(hd));
+  return [h, hd];
+}
+
+function filmSwishGradKernel(args: KernelArgs): tf.TensorInfo[] {
+  const { a, gain, offset, da, gh, ghd } = args.inputs as Record<string, tf.TensorInfo>;
+  const shape = filmShape(a, gain, offset, da);
+  const backend = args.backend as WasmBackendLike;
+  const outputs = [a, gain, offset, da].map((t) => backend.makeOutput(t.shape, 'float32'));
+  const view = heapViews(backend);
+  const [ga, ggain, goffset, gda] = outputs.map(view);
+  addon().filmSwishBackward(...shape, view(a), view(gain), view(offset), view(da), view(gh), view(ghd), ga, ggain, goffset, gda);
+  return outputs;
+}
+
+/** The gradient of FdmFilmSwish: one call of its gradient kernel for all four inputs. */
+const filmSwishGradient: tf.GradConfig = {
+  kernelName: FILM_SWISH,
+  inputsToSave: ['a', 'gain', 'offset', 'da'],
+  gradFunc: (dys, saved) => {
+    const [a, gain, offset, da] = saved;
+    const [gh, ghd] = dys as tf.Tensor[];
+    const [ga, ggain, goffset, gda] = tf.engine().runKernel(FILM_SWISH_GRAD, { a, gain, offset, da, gh, ghd }) as tf.Tensor[];
+    return { a: () => ga, gain: () => ggain, offset: () => goffset, da: () => gda };
+  },
+};
+
+/** The stock Sin or Cos, or the C library's on float32 where the fused kernels run. */
+function trigKernel(op: 'sin' | 'cos'): (args: KernelArgs, stock: StockKernel) => tf.TensorInfo | tf.TensorInfo[] {
+  return (args, stock) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (x.dtype !== 'float32' || !fusedKernelsActive()) return stock(args);
+    const backend = args.backend as WasmBackendLike;
+    const y = backend.makeOutput(x.shape, 'float32');
+    const view = heapViews(backend);
+    addon().elementwise(op, view(x), view(y));
+    return y;
+  };
+}
+
 /** [outer, reduced, inner] of x viewed around its summed axes, or null when they are not one contiguous run. */
 function middleView(shape: number[], axes: number[]): [number, number, number] | null {
   const sorted = [...axes].sort((a, b) => a - b);
@@ -220,13 +341,13 @@ let registered = false;
 /** Whether the addon has the fused kernels (a build from before they existed has only sgemm). */
 function addonHasKernels(): boolean {
   const lib = blasAddon();
-  return ['swishDenseForward', 'adamUpdate', 'sumMiddle', 'convSameForward', 'layerNormForward'].every((name) => typeof (lib as unknown as Record<string, unknown> | null)?.[name] === 'function');
+  return ['swishDenseForward', 'adamUpdate', 'sumMiddle', 'convSameForward', 'layerNormForward', 'reluDenseForward', 'filmSwishForward', 'elementwise'].every((name) => typeof (lib as unknown as Record<string, unknown> | null)?.[name] === 'function');
 }
 
 /**
  * Registers the fused kernels on the wasm backend where the addon has them (backend.ts, once the
- * matrix products are on OpenBLAS). Idempotent. The Sum replacement hands every sum back to the
- * stock kernel while the fused kernels are off.
+ * matrix products are on OpenBLAS). Idempotent. The Sum, Sin and Cos replacements hand every call
+ * back to the stock kernel while the fused kernels are off.
  */
 export function registerFusedKernels(): void {
   if (registered || !addonHasKernels()) return;
@@ -239,10 +360,18 @@ export function registerFusedKernels(): void {
     [CONV_SAME_GRAD, convGradKernel],
     [LAYER_NORM, layerNormKernel],
     [LAYER_NORM_GRAD, layerNormGradKernel],
+    [RELU_DENSE, reluDenseKernel],
+    [RELU_DENSE_GRAD, reluDenseGradKernel],
+    [FILM_SWISH, filmSwishKernel],
+    [FILM_SWISH_GRAD, filmSwishGradKernel],
   ];
   for (const [kernelName, kernelFunc] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc });
   tf.registerGradient(layerNormGradient);
+  tf.registerGradient(reluDenseGradient);
+  tf.registerGradient(filmSwishGradient);
   replaceWasmKernel(tf.Sum, sumKernel);
+  replaceWasmKernel(tf.Sin, trigKernel('sin'));
+  replaceWasmKernel(tf.Cos, trigKernel('cos'));
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as tf from '../backend/tf';
+import { FILM_SWISH, fusedKernelsActive } from '../backend/fused-kernels';
 import { Rng } from '../random/rng';
 import { silu, swishWithDerivative } from './activations';
 import { convSame } from './conv';
@@ -26,10 +27,26 @@ export type Condition = tf.Tensor2D | (() => tf.Tensor2D);
 /** Frequencies (times pi) of the sinusoidal time features, so the embedding resolves t finely. */
 const TIME_FREQUENCIES = [1, 2, 4, 8];
 
-/** swish(gain a + offset) and its derivative in a, gain swish'(gain a + offset). */
-function modulatedSwish(a: tf.Tensor4D, film: { gain: tf.Tensor4D; offset: tf.Tensor4D }): { h: tf.Tensor4D; dh: tf.Tensor4D } {
-  const { h, dh } = swishWithDerivative(tf.add(tf.mul(a, film.gain), film.offset) as tf.Tensor4D);
-  return { h, dh: tf.mul(dh, film.gain) };
+/**
+ * The FiLM-modulated Swish and its tangents: h = swish(gain a + offset) and, for tangents da
+ * [K B, g, g, w] (K blocks of B), hd = da gain swish'(gain a + offset). One native kernel each way
+ * where the fused kernels run (backend/fused-kernels.ts), tfjs ops elsewhere.
+ */
+function filmSwish(a: tf.Tensor4D, film: { gain: tf.Tensor4D; offset: tf.Tensor4D }, da: tf.Tensor4D | null): { h: tf.Tensor4D; hd: tf.Tensor4D | null } {
+  const [b, rows, cols, width] = a.shape;
+  const k = da ? da.shape[0] / b : 0;
+  if (fusedKernelsActive()) {
+    const perSample = (x: tf.Tensor) => tf.reshape(x, [b, width]);
+    const tangents = da ? tf.reshape(da, [k, b, rows * cols, width]) : tf.zeros([0, b, rows * cols, width]);
+    const inputs = { a: tf.reshape(a, [b, rows * cols, width]), gain: perSample(film.gain), offset: perSample(film.offset), da: tangents };
+    const [h, hd] = tf.engine().runKernel(FILM_SWISH, inputs) as tf.Tensor[];
+    return { h: tf.reshape(h, a.shape), hd: da && tf.reshape(hd, da.shape) };
+  }
+  const u = tf.add(tf.mul(a, film.gain), film.offset) as tf.Tensor4D;
+  if (!da) return { h: silu(u), hd: null };
+  const { h, dh } = swishWithDerivative(u);
+  const scale = tf.mul(dh, film.gain);
+  return { h, hd: tf.reshape(tf.mul(tf.reshape(da, [k, b, rows, cols, width]), scale), da.shape) as tf.Tensor4D };
 }
 
 /**
@@ -158,7 +175,7 @@ export class ConvLatentField {
 
   /** v, and with tangents [K, B, d] their Jacobian-vector products, in one pass. */
   private run(x: tf.Tensor2D, t: tf.Tensor2D, condition: tf.Tensor2D, tangents?: tf.Tensor3D): { v: tf.Tensor2D; jvp?: tf.Tensor3D } {
-    const { grid, channels, conditionGrids, conditionScalars, width } = this.shape;
+    const { grid, channels, conditionGrids, conditionScalars } = this.shape;
     const b = x.shape[0];
     const asGrid = (flat: tf.Tensor, rows: number, c: number) => tf.reshape(flat, [rows, grid, grid, c]) as tf.Tensor4D;
     const gridPart = conditionGrids > 0 ? tf.slice(condition, [0, 0], [b, conditionGrids * this.dim]) : null;
@@ -169,19 +186,16 @@ export class ConvLatentField {
     if (gridPart && this.inputCondition) a = tf.add(a, convSame(this.conditionChannels(gridPart, b), this.inputCondition)) as tf.Tensor4D;
     const k = tangents ? tangents.shape[0] : 0;
     let da = tangents ? convSame(asGrid(tangents, k * b, channels), this.inputX) : null;
-    // A tangent stack [K * B, g, g, w] times a per-sample derivative [B, g, g, w].
-    const scaled = (stack: tf.Tensor4D, dh: tf.Tensor4D) => tf.reshape(tf.mul(tf.reshape(stack, [k, b, grid, grid, width]), dh), [k * b, grid, grid, width]) as tf.Tensor4D;
-
     for (let i = 0; i < this.blockWeights.length; i++) {
-      const { h, dh } = modulatedSwish(a, film[i]);
+      const { h, hd } = filmSwish(a, film[i], da);
       const w = this.blockWeights[i];
       a = tf.add(a, tf.add(convSame(h, w), this.blockBiases[i]));
-      if (da) da = tf.add(da, convSame(scaled(da, dh), w)) as tf.Tensor4D;
+      if (da && hd) da = tf.add(da, convSame(hd, w)) as tf.Tensor4D;
     }
-    const { h, dh } = modulatedSwish(a, film[film.length - 1]);
+    const { h, hd } = filmSwish(a, film[film.length - 1], da);
     const v = tf.reshape(tf.add(convSame(h, this.outWeight), this.outBias), [b, this.dim]) as tf.Tensor2D;
-    if (!da) return { v };
-    return { v, jvp: tf.reshape(convSame(scaled(da, dh), this.outWeight), [k, b, this.dim]) as tf.Tensor3D };
+    if (!hd) return { v };
+    return { v, jvp: tf.reshape(convSame(hd, this.outWeight), [k, b, this.dim]) as tf.Tensor3D };
   }
 
   /** Condition grids side by side [g g C | g g C | ...] -> channels [B, g, g, grids * C]. */

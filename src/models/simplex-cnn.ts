@@ -1,5 +1,5 @@
 import * as tf from '../backend/tf';
-import { LAYER_NORM, fusedKernelsActive } from '../backend/fused-kernels';
+import { LAYER_NORM, RELU_DENSE, fusedKernelsActive } from '../backend/fused-kernels';
 import { Rng } from '../random/rng';
 
 export interface SimplexCnnShape {
@@ -110,6 +110,30 @@ export class Conv1d {
     return tf.add(this.linear(x, matrix), this.bias);
   }
 
+  /**
+   * The convolution on ReLU and its JVPs: h = relu(conv(x) + b) and, for tangents dx [T, N, L, C],
+   * dh = conv(dx) step(conv(x) + b). One native kernel each way where the fused kernels run
+   * (backend/fused-kernels.ts), tfjs ops elsewhere.
+   */
+  reluApply(x: tf.Tensor3D, dx: tf.Tensor4D | null, matrix: tf.Tensor2D): { h: tf.Tensor3D; dh: tf.Tensor4D | null } {
+    const [n, length] = x.shape;
+    const outShape: [number, number, number] = [n, length, this.outChannels];
+    const tangentShape: [number, number, number, number] = [dx ? dx.shape[0] : 0, ...outShape];
+    if (fusedKernelsActive()) {
+      const rowWidth = matrix.shape[0];
+      const primal = tf.reshape(x, [-1, rowWidth]);
+      const z = dx ? tf.reshape(dx, [-1, rowWidth]) : tf.zeros([0, rowWidth]);
+      const [h, dh] = tf.engine().runKernel(RELU_DENSE, { x: primal, z, w: matrix, b: this.bias }) as tf.Tensor[];
+      return { h: tf.reshape(h, outShape), dh: dx && tf.reshape(dh, tangentShape) };
+    }
+    const a = this.apply(x, matrix);
+    const h = tf.relu(a);
+    if (!dx) return { h, dh: null };
+    const linear = this.linear(tf.reshape(dx, [-1, length, this.inChannels]), matrix);
+    // The step function (0 at 0) is ReLU's derivative; its own gradient is zero.
+    return { h, dh: tf.mul(tf.reshape(linear, tangentShape), tf.step(a)) as tf.Tensor4D };
+  }
+
   dispose(): void {
     tf.dispose([this.weight, this.bias, this.placement]);
   }
@@ -167,11 +191,6 @@ class LayerNorm {
     const correction = tf.mul(normed, tf.mean(tf.mul(normed, dh), -1, true));
     return { y, dy: tf.mul(tf.mul(tf.sub(centred, correction), invSd), this.gain) as tf.Tensor4D };
   }
-}
-
-/** ReLU and its derivative, the step function (0 at 0), whose own gradient is zero. */
-function reluWithDerivative(a: tf.Tensor): { h: tf.Tensor; dh: tf.Tensor } {
-  return { h: tf.relu(a), dh: tf.step(a) };
 }
 
 /** Applies a per-position linear map to a stack of tangents [T, B, L, C] -> [T, B, L, C']. */
@@ -249,27 +268,20 @@ export class SimplexCnn implements SimplexDenoiser {
 
   private pass(x: tf.Tensor3D, tau: tf.Tensor2D, tangents: tf.Tensor4D | null): { logits: tf.Tensor3D; jvp: tf.Tensor4D | null } {
     const time = this.timeEmbedding(tau);
-    const inputMatrix = this.input.matrix();
-    const first = reluWithDerivative(this.input.apply(x, inputMatrix));
-    let feat = first.h as tf.Tensor3D;
-    let dFeat = tangents && (tf.mul(stacked(tangents, (z) => this.input.linear(z, inputMatrix)), first.dh) as tf.Tensor4D);
+    const first = this.input.reluApply(x, tangents, this.input.matrix());
+    let [feat, dFeat] = [first.h, first.dh];
     for (const block of this.blocks) {
       const withTime = tf.add(feat, tf.expandDims(block.time.apply(time), 1)) as tf.Tensor3D;
       const { y, dy } = block.norm.normalise(withTime, dFeat);
-      const matrix = block.conv.matrix();
-      const act = reluWithDerivative(block.conv.apply(y, matrix));
+      const act = block.conv.reluApply(y, dy, block.conv.matrix());
       feat = tf.add(feat, act.h) as tf.Tensor3D;
-      if (dFeat && dy) {
-        const dAct = tf.mul(stacked(dy, (z) => block.conv.linear(z, matrix)), act.dh) as tf.Tensor4D;
-        dFeat = tf.add(dFeat, dAct) as tf.Tensor4D;
-      }
+      if (dFeat && act.dh) dFeat = tf.add(dFeat, act.dh) as tf.Tensor4D;
     }
     const [inner, outer] = this.head;
-    const [innerMatrix, outerMatrix] = [inner.matrix(), outer.matrix()];
-    const hiddenAct = reluWithDerivative(inner.apply(feat, innerMatrix));
-    const logits = outer.apply(hiddenAct.h as tf.Tensor3D, outerMatrix);
-    if (!dFeat) return { logits, jvp: null };
-    const dHidden = tf.mul(stacked(dFeat, (z) => inner.linear(z, innerMatrix)), hiddenAct.dh) as tf.Tensor4D;
-    return { logits, jvp: stacked(dHidden, (z) => outer.linear(z, outerMatrix)) };
+    const hidden = inner.reluApply(feat, dFeat, inner.matrix());
+    const outerMatrix = outer.matrix();
+    const logits = outer.apply(hidden.h, outerMatrix);
+    if (!hidden.dh) return { logits, jvp: null };
+    return { logits, jvp: stacked(hidden.dh, (z) => outer.linear(z, outerMatrix)) };
   }
 }
