@@ -190,15 +190,20 @@ describe('fused native kernels of the wasm backend (Swish dense layer, Adam)', (
       model.dispose();
     }));
 
+  // 3x3 filters on 32 input channels or more run Winograd's F(2x2, 3x3), the others im2col.
   const convCases: [number[], number[]][] = [
     [[2, 5, 7, 3], [3, 3, 3, 4]],
+    // Winograd on odd sizes: the last row and column of 2x2 output tiles stick out of the image.
+    [[3, 5, 7, 40], [3, 3, 40, 6]],
     [[3, 1, 60, 4], [1, 3, 4, 6]],
     [[2, 6, 6, 2], [5, 5, 2, 3]],
-    // 130 images of 64 channels: the im2col scratch holds 113 at a time, so the filter gradient adds up two chunks.
-    [[130, 8, 8, 64], [3, 3, 64, 8]],
+    // 130 images of 64 channels through a 5x3 filter: the im2col scratch holds 68 at a time, so the filter gradient adds up two chunks.
+    [[130, 8, 8, 64], [5, 3, 64, 8]],
+    // 40 images of 16x16 with 64 channels in and out: Winograd's scratch holds 32 at a time, two chunks.
+    [[40, 16, 16, 64], [3, 3, 64, 64]],
   ];
   for (const [xShape, wShape] of convCases) {
-    it(`convSame on im2col + OpenBLAS equals the stock convolution and its gradients (x [${xShape}], filter [${wShape}])`, (t) =>
+    it(`convSame on OpenBLAS (Winograd or im2col) equals the stock convolution and its gradients (x [${xShape}], filter [${wShape}])`, (t) =>
       withFused(t, () => {
         const rng = new Rng(`fused-conv-${xShape}`);
         const x = randomTensor(rng, xShape, 1) as tf.Tensor4D;

@@ -2,8 +2,12 @@
 #include "conv_same.h"
 #include "cblas.h"
 #include "scratch.h"
+#include "winograd.h"
 
 #include <string.h>
+
+/* Fewest input channels for Winograd (use_winograd). */
+#define WINOGRAD_MIN_CHANNELS 32
 
 /* Floats of im2col scratch per chunk of images (16 MiB); at least one image's columns. */
 #define CHUNK_FLOATS (1 << 22)
@@ -62,7 +66,19 @@ static int64_t chunk_images(const struct conv_shape *s) {
   return images < 1 ? 1 : (images > s->n ? s->n : images);
 }
 
+/*
+ * Winograd for 3x3 filters on wide inputs; im2col where the input has few channels: there the 16
+ * transformed products per tile cost more memory traffic than the 9-fold columns. Measured on 256
+ * images of 8x8, forward / backward ms: 4 -> 128 channels 1.8 / 3.4 by im2col against 6.2 / 13.8
+ * by Winograd, 8 -> 128 2.6 / 5.2 against 6.4 / 14.5; 128 -> 4 10.1 / 19.5 against 7.0 / 13.8,
+ * 128 -> 128 33 / 65 against 20.5 / 42.
+ */
+static int use_winograd(const struct conv_shape *s) {
+  return s->kh == 3 && s->kw == 3 && s->c >= WINOGRAD_MIN_CHANNELS;
+}
+
 int conv_same_forward(const struct conv_shape *s, const float *x, const float *filter, float *y) {
+  if (use_winograd(s)) return winograd_forward(s, x, filter, y);
   const int64_t k = s->kh * s->kw * s->c, pixels = s->h * s->w, chunk = chunk_images(s);
   float *cols = thread_scratch(chunk * pixels * k);
   if (cols == NULL) return -1;
@@ -77,6 +93,7 @@ int conv_same_forward(const struct conv_shape *s, const float *x, const float *f
 
 int conv_same_backward(const struct conv_shape *s, const float *x, const float *filter, const float *dy,
                        float *dx, float *dfilter) {
+  if (use_winograd(s)) return winograd_backward(s, x, filter, dy, dx, dfilter);
   const int64_t k = s->kh * s->kw * s->c, pixels = s->h * s->w, chunk = chunk_images(s);
   float *cols = thread_scratch(chunk * pixels * k);
   if (cols == NULL) return -1;

@@ -1,6 +1,7 @@
 /*
  * Stride-1 'same' (zero-padded) 2D convolution of NHWC images with an odd kh x kw filter
- * [kh, kw, C, OC], as im2col and OpenBLAS matrix products, a few images at a time (pure C;
+ * [kh, kw, C, OC], as OpenBLAS matrix products a few images at a time: Winograd's F(2x2, 3x3) for
+ * 3x3 filters on 32 input channels or more (winograd.h), im2col otherwise (pure C;
  * openblas_matmul.c wraps it). Returns 0, or -1 when the scratch buffer could not be allocated.
  */
 #ifndef FDM_BENCH_CONV_SAME_H

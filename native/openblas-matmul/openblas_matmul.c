@@ -22,7 +22,7 @@
  *   convSameForward(n, h, w, c, kh, kw, oc, x, filter, y)
  *   convSameBackward(n, h, w, c, kh, kw, oc, x, filter, dy, dx, dfilter)
  *       Stride-1 'same' 2D convolution of NHWC images with an odd filter [kh, kw, c, oc], and its
- *       gradients, by im2col and sgemm (conv_same.h).
+ *       gradients, by Winograd's F(2x2, 3x3) or im2col, and sgemm (conv_same.h, winograd.h).
  *   layerNormForward(rows, channels, tangents, eps, h, dh, gain, shift, y, dy)
  *   layerNormBackward(rows, channels, tangents, eps, h, dh, gain, gy, gdy, gh, gdh, ggain, gshift)
  *       LayerNorm over the channels of rows [rows x channels] with forward-mode tangents
@@ -443,7 +443,7 @@ static bool get_conv_shape(napi_env env, napi_value *argv, const char *fn, struc
 
 static bool conv_status(napi_env env, int status) {
   if (status == 0) return true;
-  napi_throw_error(env, NULL, "convSame: out of memory for the im2col scratch buffer");
+  napi_throw_error(env, NULL, "convSame: out of memory for the scratch buffer");
   return false;
 }
 

@@ -16,8 +16,9 @@ import { KernelArgs, StockKernel, WasmBackendLike, heapViews, replaceWasmKernel 
  * One Adam step of one variable (training/trainer.ts), tfjs's AdamOptimizer's formula:
  * - `FdmAdam` (value, m, v, g, accBeta1, accBeta2; lr, beta1, beta2, epsilon) -> [value', m', v'].
  *
- * A stride-1 'same' 2D convolution of NHWC images with an odd filter, by im2col and OpenBLAS (the
- * stock kernel runs in XNNPACK at about 25 GFLOP/s): the op is models/conv.ts's convSame.
+ * A stride-1 'same' 2D convolution of NHWC images with an odd filter, by Winograd's F(2x2, 3x3)
+ * (3x3 filters on wide inputs) or im2col, the products on OpenBLAS (the stock kernel runs in
+ * XNNPACK at about 25 GFLOP/s): the op is models/conv.ts's convSame.
  * - `FdmConvSame` (x, filter) -> y;  `FdmConvSameGrad` (x, filter, dy) -> [dx, dfilter].
  *
  * LayerNorm over the last axis with forward-mode tangents (the simplex CNN's blocks), the

@@ -31,7 +31,7 @@ const convSameOp = tf.customGrad(((x: tf.Tensor4D, w: tf.Tensor4D, save: tf.Grad
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]);
 
-/** The convolution and its gradients as native kernels (im2col and OpenBLAS; backend/fused-kernels.ts). */
+/** The convolution and its gradients as native kernels (Winograd or im2col on OpenBLAS; backend/fused-kernels.ts). */
 const nativeConvSameOp = tf.customGrad(((x: tf.Tensor4D, w: tf.Tensor4D, save: tf.GradSaveFunc) => {
   save([x, w]);
   return {
@@ -46,8 +46,9 @@ const nativeConvSameOp = tf.customGrad(((x: tf.Tensor4D, w: tf.Tensor4D, save: t
  * without a Conv2DBackpropFilter kernel (wasm) its gradients are computed by forward convolutions
  * only (wasm's Conv2DBackpropInput is also ~6x slower than its forward conv); elsewhere (cpu, webgpu,
  * native TensorFlow) it is plain tf.conv2d with the stock gradient; where the fused kernels run
- * (wasm on OpenBLAS) it is im2col and matrix products on OpenBLAS. Same values and gradients (to
- * float32 rounding) every way.
+ * (wasm on OpenBLAS) it is Winograd's F(2x2, 3x3) for 3x3 filters on 32 input channels or more,
+ * im2col otherwise, with the matrix products on OpenBLAS. Same values and gradients (to float32
+ * rounding) every way.
  */
 export function convSame(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
   const [kh, kw] = w.shape;
