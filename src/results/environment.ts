@@ -10,8 +10,10 @@ import { GpuAdapterRecord } from '../backend/webgpu';
  * settings computes (a loss, an estimator, an evaluation, the RNG streams), together with the
  * baselines. A run's identity includes it, so `reproduce` never reuses a run whose numbers the
  * current code would not reproduce. Run directories written before it existed hold version 1.
+ * 2: the native kernels of the wasm + OpenBLAS backend (fused layers, Sin/Cos by the C library,
+ * Winograd convolutions) round differently from the tfjs ops they replace.
  */
-export const NUMERICS_VERSION = 1;
+export const NUMERICS_VERSION = 2;
 
 export interface EnvironmentRecord {
   date: string;
