@@ -239,45 +239,58 @@ static void filter_gradient(int64_t plane, const float *restrict sums, float *re
   }
 }
 
+/*
+ * A call's scratch: 16 planes of [c, oc] (the transformed filter, or the filter gradient's sums),
+ * then a chunk's transformed inputs [16, tiles, c] and outputs or output gradients [16, tiles, oc].
+ */
+struct workspace {
+  int64_t tiles_per_image, plane, chunk;
+  float *planes, *inputs, *outputs;
+};
+
+static int workspace_for(const struct conv_shape *s, struct workspace *ws) {
+  ws->tiles_per_image = tiles_along(s->h) * tiles_along(s->w);
+  ws->plane = s->c * s->oc;
+  ws->chunk = chunk_images(s->n, TILE * ws->tiles_per_image * (s->c + s->oc));
+  const int64_t max_tiles = ws->chunk * ws->tiles_per_image;
+  ws->planes = thread_scratch(TILE * ws->plane + TILE * max_tiles * (s->c + s->oc));
+  if (ws->planes == NULL) return -1;
+  ws->inputs = ws->planes + TILE * ws->plane;
+  ws->outputs = ws->inputs + TILE * max_tiles * s->c;
+  return 0;
+}
+
 int winograd_forward(const struct conv_shape *s, const float *x, const float *filter, float *y) {
-  const int64_t tpi = tiles_along(s->h) * tiles_along(s->w), plane = s->c * s->oc;
-  const int64_t chunk = chunk_images(s->n, TILE * tpi * (s->c + s->oc));
-  const int64_t max_tiles = chunk * tpi;
-  /* u (the transformed filter), v and m (a chunk's transformed inputs and products). */
-  float *u = thread_scratch(TILE * plane + TILE * max_tiles * (s->c + s->oc));
-  if (u == NULL) return -1;
-  float *v = u + TILE * plane, *m = v + TILE * max_tiles * s->c;
-  filter_transform(plane, filter, u);
-  for (int64_t first = 0; first < s->n; first += chunk) {
-    const int64_t count = s->n - first < chunk ? s->n - first : chunk, tiles = count * tpi;
-    input_transform(s, count, tiles, x + first * s->h * s->w * s->c, v);
+  struct workspace ws;
+  if (workspace_for(s, &ws) != 0) return -1;
+  filter_transform(ws.plane, filter, ws.planes);
+  for (int64_t first = 0; first < s->n; first += ws.chunk) {
+    const int64_t count = s->n - first < ws.chunk ? s->n - first : ws.chunk, tiles = count * ws.tiles_per_image;
+    input_transform(s, count, tiles, x + first * s->h * s->w * s->c, ws.inputs);
     for (int p = 0; p < TILE; p++) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)tiles, (int)s->oc, (int)s->c, 1.0f, v + p * tiles * s->c,
-                  (int)s->c, u + p * plane, (int)s->oc, 0.0f, m + p * tiles * s->oc, (int)s->oc);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)tiles, (int)s->oc, (int)s->c, 1.0f, ws.inputs + p * tiles * s->c,
+                  (int)s->c, ws.planes + p * ws.plane, (int)s->oc, 0.0f, ws.outputs + p * tiles * s->oc, (int)s->oc);
     }
-    output_transform(s, count, tiles, m, y + first * s->h * s->w * s->oc);
+    output_transform(s, count, tiles, ws.outputs, y + first * s->h * s->w * s->oc);
   }
   return 0;
 }
 
 /* dfilter: the 16 planes S[p] = sum over tiles of v[p]^T e[p], accumulated chunk by chunk, then G^T S G. */
 static int filter_backward(const struct conv_shape *s, const float *x, const float *dy, float *dfilter) {
-  const int64_t tpi = tiles_along(s->h) * tiles_along(s->w), plane = s->c * s->oc;
-  const int64_t chunk = chunk_images(s->n, TILE * tpi * (s->c + s->oc));
-  const int64_t max_tiles = chunk * tpi;
-  float *sums = thread_scratch(TILE * plane + TILE * max_tiles * (s->c + s->oc));
-  if (sums == NULL) return -1;
-  float *v = sums + TILE * plane, *e = v + TILE * max_tiles * s->c;
-  for (int64_t first = 0; first < s->n; first += chunk) {
-    const int64_t count = s->n - first < chunk ? s->n - first : chunk, tiles = count * tpi;
-    input_transform(s, count, tiles, x + first * s->h * s->w * s->c, v);
-    gradient_transform(s, count, tiles, dy + first * s->h * s->w * s->oc, e);
+  struct workspace ws;
+  if (workspace_for(s, &ws) != 0) return -1;
+  for (int64_t first = 0; first < s->n; first += ws.chunk) {
+    const int64_t count = s->n - first < ws.chunk ? s->n - first : ws.chunk, tiles = count * ws.tiles_per_image;
+    input_transform(s, count, tiles, x + first * s->h * s->w * s->c, ws.inputs);
+    gradient_transform(s, count, tiles, dy + first * s->h * s->w * s->oc, ws.outputs);
     for (int p = 0; p < TILE; p++) {
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->c, (int)s->oc, (int)tiles, 1.0f, v + p * tiles * s->c,
-                  (int)s->c, e + p * tiles * s->oc, (int)s->oc, first == 0 ? 0.0f : 1.0f, sums + p * plane, (int)s->oc);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->c, (int)s->oc, (int)tiles, 1.0f, ws.inputs + p * tiles * s->c,
+                  (int)s->c, ws.outputs + p * tiles * s->oc, (int)s->oc, first == 0 ? 0.0f : 1.0f, ws.planes + p * ws.plane,
+                  (int)s->oc);
     }
   }
-  filter_gradient(plane, sums, dfilter);
+  filter_gradient(ws.plane, ws.planes, dfilter);
   return 0;
 }
 
