@@ -66,6 +66,11 @@ function filmSwish(a: tf.Tensor4D, film: { gain: tf.Tensor4D; offset: tf.Tensor4
  * time, which offsets alone express poorly. The tangent pass (FDM's Jacobian-vector products in
  * x) runs the same convolutions on the tangents: x enters only through Wx, and every later map is
  * a convolution or an elementwise (scaled) swish.
+ *
+ * The biases are applied through the FiLM offsets instead of over the grid: with c_i = b_0 + ... +
+ * b_i, a_i = ã_i + c_i where ã_i sums the convolutions alone, and swish((1 + s) a_i + e) =
+ * swish((1 + s) ã_i + (e + (1 + s) c_i)), a [B, width] correction. The same field, without a pass
+ * over the whole [B, g, g, width] grid (and its gradient's sum) for every bias.
  */
 export class ConvLatentField {
   readonly dim: number;
@@ -182,17 +187,21 @@ export class ConvLatentField {
     const scalars = conditionScalars > 0 ? (tf.slice(condition, [0, conditionGrids * this.dim], [b, conditionScalars]) as tf.Tensor2D) : null;
     const film = this.modulation(t, scalars);
 
-    let a = tf.add(convSame(asGrid(x, b, channels), this.inputX), this.inputBias) as tf.Tensor4D;
+    // ã: the residual stream without its biases; `carried` holds their sum c (see the class comment).
+    let a = convSame(asGrid(x, b, channels), this.inputX);
     if (gridPart && this.inputCondition) a = tf.add(a, convSame(this.conditionChannels(gridPart, b), this.inputCondition)) as tf.Tensor4D;
+    let carried: tf.Tensor1D = this.inputBias;
+    const shifted = ({ gain, offset }: { gain: tf.Tensor4D; offset: tf.Tensor4D }) => ({ gain, offset: tf.add(offset, tf.mul(gain, carried)) as tf.Tensor4D });
     const k = tangents ? tangents.shape[0] : 0;
     let da = tangents ? convSame(asGrid(tangents, k * b, channels), this.inputX) : null;
     for (let i = 0; i < this.blockWeights.length; i++) {
-      const { h, hd } = filmSwish(a, film[i], da);
+      const { h, hd } = filmSwish(a, shifted(film[i]), da);
       const w = this.blockWeights[i];
-      a = tf.add(a, tf.add(convSame(h, w), this.blockBiases[i]));
+      a = tf.add(a, convSame(h, w));
+      carried = tf.add(carried, this.blockBiases[i]);
       if (da && hd) da = tf.add(da, convSame(hd, w)) as tf.Tensor4D;
     }
-    const { h, hd } = filmSwish(a, film[film.length - 1], da);
+    const { h, hd } = filmSwish(a, shifted(film[film.length - 1]), da);
     const v = tf.reshape(tf.add(convSame(h, this.outWeight), this.outBias), [b, this.dim]) as tf.Tensor2D;
     if (!hd) return { v };
     return { v, jvp: tf.reshape(convSame(hd, this.outWeight), [k, b, this.dim]) as tf.Tensor3D };
