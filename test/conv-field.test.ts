@@ -33,6 +33,35 @@ describe('convolutional latent field with forward-mode tangents', () => {
     field.dispose();
   });
 
+  it('computes the formula of its docstring, biases added to the grid (a reference from its own parameters)', () => {
+    const { field, x, t } = setup('formula');
+    const { grid, channels, conditionGrids, width, blocks } = SHAPE;
+    // The parameters in creation order: input convolutions and bias, embedding, modulations, blocks, output.
+    const [inputX, inputCondition, inputBias, embedIn, embedBias, ...rest] = field.variables;
+    const modulations = rest.slice(0, blocks + 1);
+    const blockParams = rest.slice(blocks + 1, blocks + 1 + 2 * blocks);
+    const [outWeight, outBias] = rest.slice(-2);
+    const rows = tf.tensor2d(new Rng('formula-rows').normalArray(BATCH * field.conditionWidth), [BATCH, field.conditionWidth]);
+    const reference = tf.tidy(() => {
+      const conv = (input: tf.Tensor, w: tf.Tensor) => tf.conv2d(input as tf.Tensor4D, w as tf.Tensor4D, 1, 'same');
+      const swish = (u: tf.Tensor) => tf.mul(u, tf.sigmoid(u));
+      const gridsOf = tf.reshape(tf.transpose(tf.reshape(tf.slice(rows, [0, 0], [BATCH, conditionGrids * DIM]), [BATCH, conditionGrids, grid * grid, channels]), [0, 2, 1, 3]), [BATCH, grid, grid, conditionGrids * channels]);
+      const scalars = tf.slice(rows, [0, conditionGrids * DIM], [BATCH, 1]);
+      const angles = tf.mul(t, tf.tensor1d([1, 2, 4, 8].map((k) => k * Math.PI)));
+      const hidden = swish(tf.add(tf.matMul(tf.concat([t, tf.sin(angles), tf.cos(angles), scalars], 1), embedIn as tf.Tensor2D), embedBias));
+      const film = modulations.map((m) => {
+        const [scale, offset] = tf.split(tf.reshape(tf.matMul(hidden as tf.Tensor2D, m as tf.Tensor2D), [BATCH, 1, 1, 2 * width]), 2, 3);
+        return (a: tf.Tensor) => swish(tf.add(tf.mul(a, tf.add(scale, 1)), offset));
+      });
+      let a = tf.add(tf.add(conv(tf.reshape(x, [BATCH, grid, grid, channels]), inputX), conv(gridsOf, inputCondition)), inputBias);
+      for (let i = 0; i < blocks; i++) a = tf.add(a, tf.add(conv(film[i](a), blockParams[2 * i]), blockParams[2 * i + 1]));
+      return tf.reshape(tf.add(conv(film[blocks](a), outWeight), outBias), [BATCH, DIM]);
+    });
+    assertAllClose(field.given(rows).forward(x, t).dataSync(), reference.dataSync(), 1e-5, 1e-5, 'v');
+    tf.dispose([rows, reference]);
+    field.dispose();
+  });
+
   it('Jacobian-vector products match central differences of forward()', () => {
     const { field, model, x, t } = setup('fd');
     const columns = model.forwardWithTangents(x, t, basisTangents(BATCH, DIM)).jvp.arraySync(); // [k][b][i]
