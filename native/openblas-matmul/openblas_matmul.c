@@ -220,23 +220,6 @@ static bool get_matrix(napi_env env, napi_value v, const char *name, int64_t cou
   return true;
 }
 
-/* The leading (rows, blocks, n, m) of the swish-dense calls; every matrix then fits a 32-bit int. */
-static bool get_layer_dims(napi_env env, napi_value *argv, const char *fn, int64_t dims[4]) {
-  static const char *names[4] = {"rows", "blocks", "n", "m"};
-  char name[64];
-  for (int i = 0; i < 4; i++) {
-    snprintf(name, sizeof name, "%s: %s", fn, names[i]);
-    if (!get_index(env, argv[i], name, (double)INT_MAX, &dims[i])) return false;
-  }
-  const int64_t stacked = dims[0] * dims[1];
-  if (stacked > INT_MAX || stacked * dims[2] > INT_MAX || stacked * dims[3] > INT_MAX ||
-      dims[2] * dims[3] > INT_MAX) {
-    napi_throw_range_error(env, NULL, "swishDense: a matrix has more than 2^31-1 elements");
-    return false;
-  }
-  return true;
-}
-
 static bool distinct(napi_env env, const char *fn, const float *const *arrays, const int64_t *counts, int n_out, int n_all) {
   char msg[128];
   for (int o = 0; o < n_out; o++) {
@@ -251,28 +234,84 @@ static bool distinct(napi_env env, const char *fn, const float *const *arrays, c
   return true;
 }
 
+/* The call's first n arguments into argv; a TypeError "<usage> takes n arguments" when there are fewer. */
+static bool get_args(napi_env env, napi_callback_info info, size_t n, const char *usage, napi_value *argv) {
+  size_t argc = n;
+  char msg[256];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) napi_throw_error(env, NULL, "fdm-bench-openblas: N-API call failed");
+    return false;
+  }
+  if (argc < n) {
+    snprintf(msg, sizeof msg, "%s takes %zu arguments", usage, n);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  return true;
+}
+
+/*
+ * The arguments argv[first..first+n) as dense Float32Arrays of counts[i] elements (named "fn: names[i]"
+ * in errors), of which the last n_out are outputs that must not overlap any other.
+ */
+static bool get_arrays(napi_env env, napi_value *argv, const char *fn, int first, int n, int n_out,
+                       const char *const *names, const int64_t *counts, float **arrays) {
+  char name[96];
+  for (int i = 0; i < n; i++) {
+    snprintf(name, sizeof name, "%s: %s", fn, names[i]);
+    if (!get_matrix(env, argv[first + i], name, counts[i], &arrays[i])) return false;
+  }
+  /* distinct() wants the outputs first. */
+  const float *ordered[16];
+  int64_t ordered_counts[16];
+  for (int i = 0; i < n; i++) {
+    const int j = i < n_out ? n - n_out + i : i - n_out;
+    ordered[i] = arrays[j];
+    ordered_counts[i] = counts[j];
+  }
+  return distinct(env, fn, ordered, ordered_counts, n_out, n);
+}
+
+/* The leading n integer arguments of a call, each in [0, 2^31 - 1], named "fn: names[i]" in errors. */
+static bool get_sizes(napi_env env, napi_value *argv, const char *fn, int n, const char *const *names, int64_t **fields) {
+  char name[64];
+  for (int i = 0; i < n; i++) {
+    snprintf(name, sizeof name, "%s: %s", fn, names[i]);
+    if (!get_index(env, argv[i], name, (double)INT_MAX, fields[i])) return false;
+  }
+  return true;
+}
+
+/* Throws a RangeError `message` when elements exceeds INT_MAX. */
+static bool fits_int(napi_env env, const char *message, double elements) {
+  if (elements <= INT_MAX) return true;
+  napi_throw_range_error(env, NULL, message);
+  return false;
+}
+
+/* The leading (rows, blocks, n, m) of the swish-dense calls; every matrix then fits a 32-bit int. */
+static bool get_layer_dims(napi_env env, napi_value *argv, const char *fn, int64_t dims[4]) {
+  static const char *names[4] = {"rows", "blocks", "n", "m"};
+  int64_t *fields[4] = {&dims[0], &dims[1], &dims[2], &dims[3]};
+  if (!get_sizes(env, argv, fn, 4, names, fields)) return false;
+  const double stacked = (double)dims[0] * (double)dims[1], wider = (double)(dims[2] > dims[3] ? dims[2] : dims[3]);
+  return fits_int(env, "swishDense: a matrix has more than 2^31-1 elements",
+                  fmax(stacked, fmax(stacked * wider, (double)dims[2] * (double)dims[3])));
+}
+
 static napi_value swish_dense_forward(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
   napi_value argv[9];
   int64_t d[4];
-  float *z, *w, *b, *y, *h;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 9) {
-    napi_throw_type_error(env, NULL, "swishDenseForward(rows, blocks, n, m, z, w, b, y, h) takes 9 arguments");
-    return NULL;
-  }
-  if (!get_layer_dims(env, argv, "swishDenseForward", d)) return NULL;
+  static const char *fn = "swishDenseForward";
+  if (!get_args(env, info, 9, "swishDenseForward(rows, blocks, n, m, z, w, b, y, h)", argv) || !get_layer_dims(env, argv, fn, d)) return NULL;
   const int64_t rows = d[0], blocks = d[1], n = d[2], m = d[3], stacked = rows * blocks;
-  if (!get_matrix(env, argv[4], "swishDenseForward: z", stacked * n, &z) ||
-      !get_matrix(env, argv[5], "swishDenseForward: w", n * m, &w) ||
-      !get_matrix(env, argv[6], "swishDenseForward: b", m, &b) ||
-      !get_matrix(env, argv[7], "swishDenseForward: y", stacked * m, &y) ||
-      !get_matrix(env, argv[8], "swishDenseForward: h", stacked * n, &h)) {
-    return NULL;
-  }
-  const float *arrays[5] = {y, h, z, w, b};
-  const int64_t counts[5] = {stacked * m, stacked * n, stacked * n, n * m, m};
-  if (!distinct(env, "swishDenseForward", arrays, counts, 2, 5)) return NULL;
+  static const char *names[5] = {"z", "w", "b", "y", "h"};
+  const int64_t counts[5] = {stacked * n, n * m, m, stacked * m, stacked * n};
+  float *a[5];
+  if (!get_arrays(env, argv, fn, 4, 5, 2, names, counts, a)) return NULL;
+  float *z = a[0], *w = a[1], *b = a[2], *y = a[3], *h = a[4];
   if (stacked * m == 0) return NULL;
   swish_stack_forward(rows * n, blocks, z, h);
   if (n == 0) {
@@ -286,29 +325,16 @@ static napi_value swish_dense_forward(napi_env env, napi_callback_info info) {
 }
 
 static napi_value swish_dense_backward(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
   napi_value argv[11];
   int64_t d[4];
-  float *z, *w, *h, *g, *dz, *dw, *db;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 11) {
-    napi_throw_type_error(env, NULL, "swishDenseBackward(rows, blocks, n, m, z, w, h, g, dz, dw, db) takes 11 arguments");
-    return NULL;
-  }
-  if (!get_layer_dims(env, argv, "swishDenseBackward", d)) return NULL;
+  static const char *fn = "swishDenseBackward";
+  if (!get_args(env, info, 11, "swishDenseBackward(rows, blocks, n, m, z, w, h, g, dz, dw, db)", argv) || !get_layer_dims(env, argv, fn, d)) return NULL;
   const int64_t rows = d[0], blocks = d[1], n = d[2], m = d[3], stacked = rows * blocks;
-  if (!get_matrix(env, argv[4], "swishDenseBackward: z", stacked * n, &z) ||
-      !get_matrix(env, argv[5], "swishDenseBackward: w", n * m, &w) ||
-      !get_matrix(env, argv[6], "swishDenseBackward: h", stacked * n, &h) ||
-      !get_matrix(env, argv[7], "swishDenseBackward: g", stacked * m, &g) ||
-      !get_matrix(env, argv[8], "swishDenseBackward: dz", stacked * n, &dz) ||
-      !get_matrix(env, argv[9], "swishDenseBackward: dw", n * m, &dw) ||
-      !get_matrix(env, argv[10], "swishDenseBackward: db", m, &db)) {
-    return NULL;
-  }
-  const float *arrays[7] = {dz, dw, db, z, w, h, g};
-  const int64_t counts[7] = {stacked * n, n * m, m, stacked * n, n * m, stacked * n, stacked * m};
-  if (!distinct(env, "swishDenseBackward", arrays, counts, 3, 7)) return NULL;
+  static const char *names[7] = {"z", "w", "h", "g", "dz", "dw", "db"};
+  const int64_t counts[7] = {stacked * n, n * m, stacked * n, stacked * m, stacked * n, n * m, m};
+  float *a[7];
+  if (!get_arrays(env, argv, fn, 4, 7, 3, names, counts, a)) return NULL;
+  float *z = a[0], *w = a[1], *h = a[2], *g = a[3], *dz = a[4], *dw = a[5], *db = a[6];
   sum_middle(1, rows, m, g, db); /* the primal block's column sums */
   if (stacked == 0 || m == 0) {
     memset(dz, 0, (size_t)(stacked * n) * sizeof(float));
@@ -345,27 +371,19 @@ static bool get_float(napi_env env, napi_value v, const char *name, float *out) 
 }
 
 static napi_value adam_update_napi(napi_env env, napi_callback_info info) {
-  size_t argc = 13;
   napi_value argv[13];
-  static const char *names[7] = {"adamUpdate: value", "adamUpdate: m",       "adamUpdate: v",
-                                 "adamUpdate: g",     "adamUpdate: newValue", "adamUpdate: newM",
-                                 "adamUpdate: newV"};
+  static const char *fn = "adamUpdate";
+  static const char *names[7] = {"value", "m", "v", "g", "newValue", "newM", "newV"};
   float *arrays[7];
   size_t length = 0;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 13) {
-    napi_throw_type_error(env, NULL, "adamUpdate(value, m, v, g, newValue, newM, newV, beta1, beta2, epsilon, lr, accBeta1, accBeta2) takes 13 arguments");
+  if (!get_args(env, info, 13, "adamUpdate(value, m, v, g, newValue, newM, newV, beta1, beta2, epsilon, lr, accBeta1, accBeta2)", argv) ||
+      !get_f32(env, argv[0], "adamUpdate: value", &arrays[0], &length)) {
     return NULL;
-  }
-  if (!get_f32(env, argv[0], names[0], &arrays[0], &length)) return NULL;
-  for (int i = 1; i < 7; i++) {
-    if (!get_matrix(env, argv[i], names[i], (int64_t)length, &arrays[i])) return NULL;
   }
   const int64_t counts[7] = {(int64_t)length, (int64_t)length, (int64_t)length, (int64_t)length,
                              (int64_t)length, (int64_t)length, (int64_t)length};
-  /* Outputs first for `distinct`, which also makes the restrict qualifiers of adam_update hold. */
-  const float *ordered[7] = {arrays[4], arrays[5], arrays[6], arrays[0], arrays[1], arrays[2], arrays[3]};
-  if (!distinct(env, "adamUpdate", ordered, counts, 3, 7)) return NULL;
+  /* get_arrays' overlap check also makes the restrict qualifiers of adam_update hold. */
+  if (!get_arrays(env, argv, fn, 0, 7, 3, names, counts, arrays)) return NULL;
   float beta1, beta2, epsilon, lr, acc1, acc2;
   if (!get_float(env, argv[7], "adamUpdate: beta1", &beta1) ||
       !get_float(env, argv[8], "adamUpdate: beta2", &beta2) ||
@@ -389,32 +407,20 @@ static napi_value adam_update_napi(napi_env env, napi_callback_info info) {
 }
 
 static napi_value sum_middle_napi(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
   int64_t outer, reduced, inner;
-  float *x, *out;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5) {
-    napi_throw_type_error(env, NULL, "sumMiddle(outer, reduced, inner, x, out) takes 5 arguments");
+  static const char *fn = "sumMiddle";
+  static const char *sizes[3] = {"outer", "reduced", "inner"};
+  int64_t *fields[3] = {&outer, &reduced, &inner};
+  if (!get_args(env, info, 5, "sumMiddle(outer, reduced, inner, x, out)", argv) || !get_sizes(env, argv, fn, 3, sizes, fields) ||
+      !fits_int(env, "sumMiddle: x has more than 2^31-1 elements", fmax((double)outer * (double)reduced, (double)outer * (double)reduced * (double)inner))) {
     return NULL;
   }
-  if (!get_index(env, argv[0], "sumMiddle: outer", (double)INT_MAX, &outer) ||
-      !get_index(env, argv[1], "sumMiddle: reduced", (double)INT_MAX, &reduced) ||
-      !get_index(env, argv[2], "sumMiddle: inner", (double)INT_MAX, &inner)) {
-    return NULL;
-  }
-  if (outer * reduced > INT_MAX || outer * reduced * inner > INT_MAX) {
-    napi_throw_range_error(env, NULL, "sumMiddle: x has more than 2^31-1 elements");
-    return NULL;
-  }
-  if (!get_matrix(env, argv[3], "sumMiddle: x", outer * reduced * inner, &x) ||
-      !get_matrix(env, argv[4], "sumMiddle: out", outer * inner, &out)) {
-    return NULL;
-  }
-  const float *arrays[2] = {out, x};
-  const int64_t counts[2] = {outer * inner, outer * reduced * inner};
-  if (!distinct(env, "sumMiddle", arrays, counts, 1, 2)) return NULL;
-  sum_middle(outer, reduced, inner, x, out);
+  static const char *names[2] = {"x", "out"};
+  const int64_t counts[2] = {outer * reduced * inner, outer * inner};
+  float *a[2];
+  if (!get_arrays(env, argv, fn, 3, 2, 1, names, counts, a)) return NULL;
+  sum_middle(outer, reduced, inner, a[0], a[1]);
   return NULL;
 }
 
@@ -422,23 +428,15 @@ static napi_value sum_middle_napi(napi_env env, napi_callback_info info) {
 static bool get_conv_shape(napi_env env, napi_value *argv, const char *fn, struct conv_shape *s) {
   static const char *names[7] = {"n", "h", "w", "c", "kh", "kw", "oc"};
   int64_t *fields[7] = {&s->n, &s->h, &s->w, &s->c, &s->kh, &s->kw, &s->oc};
-  char name[64];
-  for (int i = 0; i < 7; i++) {
-    snprintf(name, sizeof name, "%s: %s", fn, names[i]);
-    if (!get_index(env, argv[i], name, (double)INT_MAX, fields[i])) return false;
-  }
+  if (!get_sizes(env, argv, fn, 7, names, fields)) return false;
   if (s->kh % 2 == 0 || s->kw % 2 == 0) {
     napi_throw_range_error(env, NULL, "convSame: the filter's height and width must be odd");
     return false;
   }
   const double rows = (double)s->n * (double)s->h * (double)s->w;
   const double k = (double)s->kh * (double)s->kw * (double)s->c;
-  if (rows * (double)(s->c > s->oc ? s->c : s->oc) > INT_MAX || k * (double)s->oc > INT_MAX ||
-      (double)s->h * (double)s->w * k > INT_MAX) {
-    napi_throw_range_error(env, NULL, "convSame: a matrix has more than 2^31-1 elements");
-    return false;
-  }
-  return true;
+  return fits_int(env, "convSame: a matrix has more than 2^31-1 elements",
+                  fmax(rows * (double)(s->c > s->oc ? s->c : s->oc), fmax(k * (double)s->oc, (double)s->h * (double)s->w * k)));
 }
 
 static bool conv_status(napi_env env, int status) {
@@ -448,213 +446,118 @@ static bool conv_status(napi_env env, int status) {
 }
 
 static napi_value conv_same_forward_napi(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
   napi_value argv[10];
   struct conv_shape s;
-  float *x, *filter, *y;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 10) {
-    napi_throw_type_error(env, NULL, "convSameForward(n, h, w, c, kh, kw, oc, x, filter, y) takes 10 arguments");
-    return NULL;
-  }
-  if (!get_conv_shape(env, argv, "convSameForward", &s)) return NULL;
+  static const char *fn = "convSameForward";
+  if (!get_args(env, info, 10, "convSameForward(n, h, w, c, kh, kw, oc, x, filter, y)", argv) || !get_conv_shape(env, argv, fn, &s)) return NULL;
   const int64_t pixels = s.n * s.h * s.w;
-  if (!get_matrix(env, argv[7], "convSameForward: x", pixels * s.c, &x) ||
-      !get_matrix(env, argv[8], "convSameForward: filter", s.kh * s.kw * s.c * s.oc, &filter) ||
-      !get_matrix(env, argv[9], "convSameForward: y", pixels * s.oc, &y)) {
-    return NULL;
-  }
-  const float *arrays[3] = {y, x, filter};
-  const int64_t counts[3] = {pixels * s.oc, pixels * s.c, s.kh * s.kw * s.c * s.oc};
-  if (!distinct(env, "convSameForward", arrays, counts, 1, 3)) return NULL;
+  static const char *names[3] = {"x", "filter", "y"};
+  const int64_t counts[3] = {pixels * s.c, s.kh * s.kw * s.c * s.oc, pixels * s.oc};
+  float *a[3];
+  if (!get_arrays(env, argv, fn, 7, 3, 1, names, counts, a)) return NULL;
   if (pixels == 0 || s.oc == 0) return NULL;
   if (s.c == 0) {
-    memset(y, 0, (size_t)(pixels * s.oc) * sizeof(float));
+    memset(a[2], 0, (size_t)(pixels * s.oc) * sizeof(float));
     return NULL;
   }
-  conv_status(env, conv_same_forward(&s, x, filter, y));
+  conv_status(env, conv_same_forward(&s, a[0], a[1], a[2]));
   return NULL;
 }
 
 static napi_value conv_same_backward_napi(napi_env env, napi_callback_info info) {
-  size_t argc = 12;
   napi_value argv[12];
   struct conv_shape s;
-  float *x, *filter, *dy, *dx, *dfilter;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 12) {
-    napi_throw_type_error(env, NULL, "convSameBackward(n, h, w, c, kh, kw, oc, x, filter, dy, dx, dfilter) takes 12 arguments");
+  static const char *fn = "convSameBackward";
+  if (!get_args(env, info, 12, "convSameBackward(n, h, w, c, kh, kw, oc, x, filter, dy, dx, dfilter)", argv) || !get_conv_shape(env, argv, fn, &s)) {
     return NULL;
   }
-  if (!get_conv_shape(env, argv, "convSameBackward", &s)) return NULL;
   const int64_t pixels = s.n * s.h * s.w, filter_size = s.kh * s.kw * s.c * s.oc;
-  if (!get_matrix(env, argv[7], "convSameBackward: x", pixels * s.c, &x) ||
-      !get_matrix(env, argv[8], "convSameBackward: filter", filter_size, &filter) ||
-      !get_matrix(env, argv[9], "convSameBackward: dy", pixels * s.oc, &dy) ||
-      !get_matrix(env, argv[10], "convSameBackward: dx", pixels * s.c, &dx) ||
-      !get_matrix(env, argv[11], "convSameBackward: dfilter", filter_size, &dfilter)) {
-    return NULL;
-  }
-  const float *arrays[5] = {dx, dfilter, x, filter, dy};
-  const int64_t counts[5] = {pixels * s.c, filter_size, pixels * s.c, filter_size, pixels * s.oc};
-  if (!distinct(env, "convSameBackward", arrays, counts, 2, 5)) return NULL;
+  static const char *names[5] = {"x", "filter", "dy", "dx", "dfilter"};
+  const int64_t counts[5] = {pixels * s.c, filter_size, pixels * s.oc, pixels * s.c, filter_size};
+  float *a[5];
+  if (!get_arrays(env, argv, fn, 7, 5, 2, names, counts, a)) return NULL;
   if (pixels == 0 || s.c == 0 || s.oc == 0) {
-    memset(dx, 0, (size_t)(pixels * s.c) * sizeof(float));
-    memset(dfilter, 0, (size_t)filter_size * sizeof(float));
+    memset(a[3], 0, (size_t)(pixels * s.c) * sizeof(float));
+    memset(a[4], 0, (size_t)filter_size * sizeof(float));
     return NULL;
   }
-  conv_status(env, conv_same_backward(&s, x, filter, dy, dx, dfilter));
+  conv_status(env, conv_same_backward(&s, a[0], a[1], a[2], a[3], a[4]));
   return NULL;
 }
 
 /* The leading (rows, channels, tangents, eps) of the LayerNorm calls. */
 static bool get_norm_shape(napi_env env, napi_value *argv, const char *fn, struct layer_norm_shape *s) {
   char name[64];
-  int64_t *fields[3] = {&s->rows, &s->channels, &s->tangents};
   static const char *names[3] = {"rows", "channels", "tangents"};
-  for (int i = 0; i < 3; i++) {
-    snprintf(name, sizeof name, "%s: %s", fn, names[i]);
-    if (!get_index(env, argv[i], name, (double)INT_MAX, fields[i])) return false;
-  }
+  int64_t *fields[3] = {&s->rows, &s->channels, &s->tangents};
+  if (!get_sizes(env, argv, fn, 3, names, fields)) return false;
   snprintf(name, sizeof name, "%s: eps", fn);
   if (!get_float(env, argv[3], name, &s->eps)) return false;
   if (!(s->eps > 0)) {
     napi_throw_range_error(env, NULL, "layerNorm: eps must be positive");
     return false;
   }
-  if ((double)s->rows * (double)s->channels * (double)(s->tangents + 1) > INT_MAX) {
-    napi_throw_range_error(env, NULL, "layerNorm: more than 2^31-1 elements");
-    return false;
-  }
-  return true;
+  return fits_int(env, "layerNorm: more than 2^31-1 elements", (double)s->rows * (double)s->channels * (double)(s->tangents + 1));
 }
 
 static napi_value layer_norm_forward_napi(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
   napi_value argv[10];
   struct layer_norm_shape s;
-  float *h, *dh, *gain, *shift, *y, *dy;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 10) {
-    napi_throw_type_error(env, NULL, "layerNormForward(rows, channels, tangents, eps, h, dh, gain, shift, y, dy) takes 10 arguments");
+  static const char *fn = "layerNormForward";
+  if (!get_args(env, info, 10, "layerNormForward(rows, channels, tangents, eps, h, dh, gain, shift, y, dy)", argv) || !get_norm_shape(env, argv, fn, &s)) {
     return NULL;
   }
-  if (!get_norm_shape(env, argv, "layerNormForward", &s)) return NULL;
   const int64_t plane = s.rows * s.channels, stack = plane * s.tangents;
-  if (!get_matrix(env, argv[4], "layerNormForward: h", plane, &h) ||
-      !get_matrix(env, argv[5], "layerNormForward: dh", stack, &dh) ||
-      !get_matrix(env, argv[6], "layerNormForward: gain", s.channels, &gain) ||
-      !get_matrix(env, argv[7], "layerNormForward: shift", s.channels, &shift) ||
-      !get_matrix(env, argv[8], "layerNormForward: y", plane, &y) ||
-      !get_matrix(env, argv[9], "layerNormForward: dy", stack, &dy)) {
-    return NULL;
-  }
-  const float *arrays[6] = {y, dy, h, dh, gain, shift};
-  const int64_t counts[6] = {plane, stack, plane, stack, s.channels, s.channels};
-  if (!distinct(env, "layerNormForward", arrays, counts, 2, 6)) return NULL;
-  layer_norm_forward(&s, h, dh, gain, shift, y, dy);
+  static const char *names[6] = {"h", "dh", "gain", "shift", "y", "dy"};
+  const int64_t counts[6] = {plane, stack, s.channels, s.channels, plane, stack};
+  float *a[6];
+  if (!get_arrays(env, argv, fn, 4, 6, 2, names, counts, a)) return NULL;
+  layer_norm_forward(&s, a[0], a[1], a[2], a[3], a[4], a[5]);
   return NULL;
 }
 
 static napi_value layer_norm_backward_napi(napi_env env, napi_callback_info info) {
-  size_t argc = 13;
   napi_value argv[13];
   struct layer_norm_shape s;
-  float *h, *dh, *gain, *gy, *gdy, *gh, *gdh, *ggain, *gshift;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 13) {
-    napi_throw_type_error(env, NULL, "layerNormBackward(rows, channels, tangents, eps, h, dh, gain, gy, gdy, gh, gdh, ggain, gshift) takes 13 arguments");
+  static const char *fn = "layerNormBackward";
+  if (!get_args(env, info, 13, "layerNormBackward(rows, channels, tangents, eps, h, dh, gain, gy, gdy, gh, gdh, ggain, gshift)", argv) ||
+      !get_norm_shape(env, argv, fn, &s)) {
     return NULL;
   }
-  if (!get_norm_shape(env, argv, "layerNormBackward", &s)) return NULL;
   const int64_t plane = s.rows * s.channels, stack = plane * s.tangents;
-  if (!get_matrix(env, argv[4], "layerNormBackward: h", plane, &h) ||
-      !get_matrix(env, argv[5], "layerNormBackward: dh", stack, &dh) ||
-      !get_matrix(env, argv[6], "layerNormBackward: gain", s.channels, &gain) ||
-      !get_matrix(env, argv[7], "layerNormBackward: gy", plane, &gy) ||
-      !get_matrix(env, argv[8], "layerNormBackward: gdy", stack, &gdy) ||
-      !get_matrix(env, argv[9], "layerNormBackward: gh", plane, &gh) ||
-      !get_matrix(env, argv[10], "layerNormBackward: gdh", stack, &gdh) ||
-      !get_matrix(env, argv[11], "layerNormBackward: ggain", s.channels, &ggain) ||
-      !get_matrix(env, argv[12], "layerNormBackward: gshift", s.channels, &gshift)) {
-    return NULL;
-  }
-  const float *arrays[9] = {gh, gdh, ggain, gshift, h, dh, gain, gy, gdy};
-  const int64_t counts[9] = {plane, stack, s.channels, s.channels, plane, stack, s.channels, plane, stack};
-  if (!distinct(env, "layerNormBackward", arrays, counts, 4, 9)) return NULL;
-  if (layer_norm_backward(&s, h, dh, gain, gy, gdy, gh, gdh, ggain, gshift) != 0) {
+  static const char *names[9] = {"h", "dh", "gain", "gy", "gdy", "gh", "gdh", "ggain", "gshift"};
+  const int64_t counts[9] = {plane, stack, s.channels, plane, stack, plane, stack, s.channels, s.channels};
+  float *a[9];
+  if (!get_arrays(env, argv, fn, 4, 9, 4, names, counts, a)) return NULL;
+  if (layer_norm_backward(&s, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]) != 0) {
     napi_throw_error(env, NULL, "layerNormBackward: out of memory");
   }
   return NULL;
-}
-
-/*
- * The arguments argv[first..first+n) as dense Float32Arrays of counts[i] elements (named "fn: names[i]"
- * in errors), of which the first n_out are outputs that must not overlap any other.
- */
-static bool get_arrays(napi_env env, napi_value *argv, const char *fn, int first, int n, int n_out,
-                       const char *const *names, const int64_t *counts, float **arrays) {
-  char name[96];
-  for (int i = 0; i < n; i++) {
-    snprintf(name, sizeof name, "%s: %s", fn, names[i]);
-    if (!get_matrix(env, argv[first + i], name, counts[i], &arrays[i])) return false;
-  }
-  /* distinct() wants the outputs first. */
-  const float *ordered[16];
-  int64_t ordered_counts[16];
-  for (int i = 0; i < n; i++) {
-    const int j = i < n_out ? n - n_out + i : i - n_out;
-    ordered[i] = arrays[j];
-    ordered_counts[i] = counts[j];
-  }
-  return distinct(env, fn, ordered, ordered_counts, n_out, n);
-}
-
-/* The leading n integer arguments of a call, each in [0, 2^31 - 1], named "fn: names[i]" in errors. */
-static bool get_sizes(napi_env env, napi_value *argv, const char *fn, int n, const char *const *names, int64_t **fields) {
-  char name[64];
-  for (int i = 0; i < n; i++) {
-    snprintf(name, sizeof name, "%s: %s", fn, names[i]);
-    if (!get_index(env, argv[i], name, (double)INT_MAX, fields[i])) return false;
-  }
-  return true;
-}
-
-/* Throws "fn: more than 2^31-1 elements" when elements exceeds INT_MAX. */
-static bool fits_int(napi_env env, const char *fn, double elements) {
-  char msg[96];
-  if (elements <= INT_MAX) return true;
-  snprintf(msg, sizeof msg, "%s: more than 2^31-1 elements", fn);
-  napi_throw_range_error(env, NULL, msg);
-  return false;
 }
 
 /* The leading (rows, tangents, n, m, channels) of the ReLU dense calls: m a multiple of channels, 32-bit sizes. */
 static bool get_relu_shape(napi_env env, napi_value *argv, const char *fn, struct relu_dense_shape *s) {
   static const char *names[5] = {"rows", "tangents", "n", "m", "channels"};
   int64_t *fields[5] = {&s->rows, &s->tangents, &s->n, &s->m, &s->channels};
+  char msg[96];
   if (!get_sizes(env, argv, fn, 5, names, fields)) return false;
   if (s->channels == 0 || s->m % s->channels != 0) {
-    char msg[96];
     snprintf(msg, sizeof msg, "%s: m must be a multiple of channels", fn);
     napi_throw_range_error(env, NULL, msg);
     return false;
   }
   const double stacked = (double)s->rows * (double)(s->tangents + 1);
-  return fits_int(env, fn, stacked * (double)(s->n > s->m ? s->n : s->m)) && fits_int(env, fn, (double)s->n * (double)s->m);
+  snprintf(msg, sizeof msg, "%s: more than 2^31-1 elements", fn);
+  return fits_int(env, msg, fmax(stacked * (double)(s->n > s->m ? s->n : s->m), (double)s->n * (double)s->m));
 }
 
 static napi_value relu_dense_forward_napi(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
   napi_value argv[11];
   struct relu_dense_shape s;
   static const char *fn = "reluDenseForward";
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 11) {
-    napi_throw_type_error(env, NULL, "reluDenseForward(rows, tangents, n, m, channels, x, z, w, b, h, dh) takes 11 arguments");
+  if (!get_args(env, info, 11, "reluDenseForward(rows, tangents, n, m, channels, x, z, w, b, h, dh)", argv) || !get_relu_shape(env, argv, fn, &s)) {
     return NULL;
   }
-  if (!get_relu_shape(env, argv, fn, &s)) return NULL;
   const int64_t t = s.tangents * s.rows;
   static const char *names[6] = {"x", "z", "w", "b", "h", "dh"};
   const int64_t counts[6] = {s.rows * s.n, t * s.n, s.n * s.m, s.channels, s.rows * s.m, t * s.m};
@@ -665,16 +568,13 @@ static napi_value relu_dense_forward_napi(napi_env env, napi_callback_info info)
 }
 
 static napi_value relu_dense_backward_napi(napi_env env, napi_callback_info info) {
-  size_t argc = 15;
   napi_value argv[15];
   struct relu_dense_shape s;
   static const char *fn = "reluDenseBackward";
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 15) {
-    napi_throw_type_error(env, NULL, "reluDenseBackward(rows, tangents, n, m, channels, x, z, w, h, gh, gdh, gx, gz, gw, gb) takes 15 arguments");
+  if (!get_args(env, info, 15, "reluDenseBackward(rows, tangents, n, m, channels, x, z, w, h, gh, gdh, gx, gz, gw, gb)", argv) ||
+      !get_relu_shape(env, argv, fn, &s)) {
     return NULL;
   }
-  if (!get_relu_shape(env, argv, fn, &s)) return NULL;
   const int64_t t = s.tangents * s.rows;
   static const char *names[10] = {"x", "z", "w", "h", "gh", "gdh", "gx", "gz", "gw", "gb"};
   const int64_t counts[10] = {s.rows * s.n, t * s.n, s.n * s.m, s.rows * s.m, s.rows * s.m, t * s.m,
@@ -691,21 +591,20 @@ static napi_value relu_dense_backward_napi(napi_env env, napi_callback_info info
 static bool get_film_shape(napi_env env, napi_value *argv, const char *fn, struct film_shape *s) {
   static const char *names[4] = {"batch", "positions", "channels", "tangents"};
   int64_t *fields[4] = {&s->batch, &s->positions, &s->channels, &s->tangents};
-  return get_sizes(env, argv, fn, 4, names, fields) &&
-         fits_int(env, fn, (double)s->batch * (double)s->positions * (double)s->channels * (double)(s->tangents + 1));
+  char msg[96];
+  if (!get_sizes(env, argv, fn, 4, names, fields)) return false;
+  snprintf(msg, sizeof msg, "%s: more than 2^31-1 elements", fn);
+  return fits_int(env, msg, (double)s->batch * (double)s->positions * (double)s->channels * (double)(s->tangents + 1));
 }
 
 static napi_value film_swish_forward_napi(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
   napi_value argv[10];
   struct film_shape s;
   static const char *fn = "filmSwishForward";
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 10) {
-    napi_throw_type_error(env, NULL, "filmSwishForward(batch, positions, channels, tangents, a, gain, offset, da, h, hd) takes 10 arguments");
+  if (!get_args(env, info, 10, "filmSwishForward(batch, positions, channels, tangents, a, gain, offset, da, h, hd)", argv) ||
+      !get_film_shape(env, argv, fn, &s)) {
     return NULL;
   }
-  if (!get_film_shape(env, argv, fn, &s)) return NULL;
   const int64_t plane = s.batch * s.positions * s.channels, stack = plane * s.tangents, film = s.batch * s.channels;
   static const char *names[6] = {"a", "gain", "offset", "da", "h", "hd"};
   const int64_t counts[6] = {plane, film, film, stack, plane, stack};
@@ -716,16 +615,13 @@ static napi_value film_swish_forward_napi(napi_env env, napi_callback_info info)
 }
 
 static napi_value film_swish_backward_napi(napi_env env, napi_callback_info info) {
-  size_t argc = 14;
   napi_value argv[14];
   struct film_shape s;
   static const char *fn = "filmSwishBackward";
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 14) {
-    napi_throw_type_error(env, NULL, "filmSwishBackward(batch, positions, channels, tangents, a, gain, offset, da, gh, ghd, ga, ggain, goffset, gda) takes 14 arguments");
+  if (!get_args(env, info, 14, "filmSwishBackward(batch, positions, channels, tangents, a, gain, offset, da, gh, ghd, ga, ggain, goffset, gda)", argv) ||
+      !get_film_shape(env, argv, fn, &s)) {
     return NULL;
   }
-  if (!get_film_shape(env, argv, fn, &s)) return NULL;
   const int64_t plane = s.batch * s.positions * s.channels, stack = plane * s.tangents, film = s.batch * s.channels;
   static const char *names[10] = {"a", "gain", "offset", "da", "gh", "ghd", "ga", "ggain", "goffset", "gda"};
   const int64_t counts[10] = {plane, film, film, stack, plane, stack, plane, film, film, stack};
@@ -737,17 +633,12 @@ static napi_value film_swish_backward_napi(napi_env env, napi_callback_info info
 
 /* elementwise(op, x, y): y = op(x) element by element, op "sin" or "cos" (elementwise.h). */
 static napi_value elementwise_napi(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
   char op[8];
   size_t op_length = 0;
   size_t length;
-  float *x, *y;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "elementwise(op, x, y) takes 3 arguments");
-    return NULL;
-  }
+  float *x, *a[2];
+  if (!get_args(env, info, 3, "elementwise(op, x, y)", argv)) return NULL;
   if (napi_get_value_string_utf8(env, argv[0], op, sizeof op, &op_length) != napi_ok) {
     napi_throw_type_error(env, NULL, "elementwise: op must be a string");
     return NULL;
@@ -757,13 +648,11 @@ static napi_value elementwise_napi(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "elementwise: op must be \"sin\" or \"cos\"");
     return NULL;
   }
-  if (!get_f32(env, argv[1], "elementwise: x", &x, &length) || !get_matrix(env, argv[2], "elementwise: y", (int64_t)length, &y)) {
-    return NULL;
-  }
-  const float *arrays[2] = {y, x};
+  if (!get_f32(env, argv[1], "elementwise: x", &x, &length)) return NULL;
+  static const char *names[2] = {"x", "y"};
   const int64_t counts[2] = {(int64_t)length, (int64_t)length};
-  if (!distinct(env, "elementwise", arrays, counts, 1, 2)) return NULL;
-  map((int64_t)length, x, y);
+  if (!get_arrays(env, argv, "elementwise", 1, 2, 1, names, counts, a)) return NULL;
+  map((int64_t)length, a[0], a[1]);
   return NULL;
 }
 
