@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import * as tf from './tf';
-import { KernelArgs, StockKernel, WasmBackendLike, heapViews, replaceWasmKernel } from './wasm-kernels';
+import { KernelArgs, StockKernel, replaceWasmKernel, writeOutputs } from './wasm-kernels';
 
 /**
  * Matrix products of the wasm backend on the system OpenBLAS, through the optional N-API addon in
@@ -262,11 +262,8 @@ function blasBatchMatMul(args: KernelArgs, stock: StockKernel): tf.TensorInfo | 
   const batchB = tf.util.sizeFromShape(bOuter);
   const batch = tf.util.sizeFromShape(outer);
 
-  const backend = args.backend as WasmBackendLike;
-  const out = backend.makeOutput([...outer, m, n], 'float32');
-  // Views only now: makeOutput may grow the wasm memory, which detaches earlier views.
-  const [av, bv, cv] = [a, b, out].map(heapViews(backend));
-  try {
+  return writeOutputs(args, [[...outer, m, n]], ([cv], view) => {
+    const [av, bv] = [view(a), view(b)];
     if (batchB === 1 && !transposeA) {
       // Every a-matrix times the one b: a single product with the batch folded into the rows.
       lib.sgemm(false, transposeB, batch * m, n, k, av, 0, bv, 0, cv, 0);
@@ -279,11 +276,7 @@ function blasBatchMatMul(args: KernelArgs, stock: StockKernel): tf.TensorInfo | 
         lib.sgemm(transposeA, transposeB, m, n, k, av, ia[i] * m * k, bv, ib[i] * k * n, cv, i * m * n);
       }
     }
-  } catch (err) {
-    backend.disposeData(out.dataId);
-    throw err;
-  }
-  return out;
+  })[0];
 }
 
 /**

@@ -1,6 +1,6 @@
 import * as tf from './tf';
 import { BlasAddon, blasActive, blasAddon } from './blas';
-import { KernelArgs, StockKernel, WasmBackendLike, heapViews, replaceWasmKernel } from './wasm-kernels';
+import { KernelArgs, StockKernel, replaceWasmKernel, writeOutputs } from './wasm-kernels';
 
 /**
  * Fused kernels of the wasm backend on the native addon (native/openblas-matmul), where the stock
@@ -76,25 +76,18 @@ function forwardKernel(args: KernelArgs): tf.TensorInfo[] {
   const { z, w, b } = args.inputs as { z: tf.TensorInfo; w: tf.TensorInfo; b: tf.TensorInfo };
   const { primalRows } = args.attrs as unknown as SwishDenseAttrs;
   const { blocks, n, m } = layerSizes(z, w, primalRows);
-  const backend = args.backend as WasmBackendLike;
-  const y = backend.makeOutput([z.shape[0], m], 'float32');
-  const h = backend.makeOutput([z.shape[0], n], 'float32');
-  const view = heapViews(backend); // after makeOutput (see heapViews)
-  addon().swishDenseForward(primalRows, blocks, n, m, view(z), view(w), view(b), view(y), view(h));
-  return [y, h];
+  return writeOutputs(args, [[z.shape[0], m], [z.shape[0], n]], ([y, h], view) =>
+    addon().swishDenseForward(primalRows, blocks, n, m, view(z), view(w), view(b), y, h),
+  );
 }
 
 function gradKernel(args: KernelArgs): tf.TensorInfo[] {
   const { z, w, h, dy } = args.inputs as { z: tf.TensorInfo; w: tf.TensorInfo; h: tf.TensorInfo; dy: tf.TensorInfo };
   const { primalRows } = args.attrs as unknown as SwishDenseAttrs;
   const { blocks, n, m } = layerSizes(z, w, primalRows);
-  const backend = args.backend as WasmBackendLike;
-  const dz = backend.makeOutput(z.shape, 'float32');
-  const dw = backend.makeOutput(w.shape, 'float32');
-  const db = backend.makeOutput([m], 'float32');
-  const view = heapViews(backend);
-  addon().swishDenseBackward(primalRows, blocks, n, m, view(z), view(w), view(h), view(dy), view(dz), view(dw), view(db));
-  return [dz, dw, db];
+  return writeOutputs(args, [z.shape, w.shape, [m]], ([dz, dw, db], view) =>
+    addon().swishDenseBackward(primalRows, blocks, n, m, view(z), view(w), view(h), view(dy), dz, dw, db),
+  );
 }
 
 export interface AdamHyper {
@@ -110,12 +103,9 @@ function adamKernel(args: KernelArgs): tf.TensorInfo[] {
   for (const t of [m, v, g]) {
     if (t.dtype !== 'float32' || !tf.util.arraysEqual(t.shape, value.shape)) throw new Error(`${ADAM}: moments and gradient must be float32 of the variable's shape [${value.shape}]`);
   }
-  const backend = args.backend as WasmBackendLike;
-  const outputs = [value, m, v].map(() => backend.makeOutput(value.shape, 'float32'));
-  const view = heapViews(backend);
-  const [newValue, newM, newV] = outputs.map(view);
-  addon().adamUpdate(view(value), view(m), view(v), view(g), newValue, newM, newV, beta1, beta2, epsilon, lr, view(accBeta1)[0], view(accBeta2)[0]);
-  return outputs;
+  return writeOutputs(args, [value.shape, value.shape, value.shape], ([newValue, newM, newV], view) =>
+    addon().adamUpdate(view(value), view(m), view(v), view(g), newValue, newM, newV, beta1, beta2, epsilon, lr, view(accBeta1)[0], view(accBeta2)[0]),
+  );
 }
 
 /** The variable, first and second moment after one Adam step (accBeta = beta^(t+1), scalars). */
@@ -136,22 +126,13 @@ function convShape(x: tf.TensorInfo, filter: tf.TensorInfo): [number, number, nu
 function convKernel(args: KernelArgs): tf.TensorInfo {
   const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
   const shape = convShape(x, filter);
-  const backend = args.backend as WasmBackendLike;
-  const y = backend.makeOutput([...x.shape.slice(0, 3), shape[6]], 'float32');
-  const view = heapViews(backend);
-  addon().convSameForward(...shape, view(x), view(filter), view(y));
-  return y;
+  return writeOutputs(args, [[...x.shape.slice(0, 3), shape[6]]], ([y], view) => addon().convSameForward(...shape, view(x), view(filter), y))[0];
 }
 
 function convGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const { x, filter, dy } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; dy: tf.TensorInfo };
   const shape = convShape(x, filter);
-  const backend = args.backend as WasmBackendLike;
-  const dx = backend.makeOutput(x.shape, 'float32');
-  const dfilter = backend.makeOutput(filter.shape, 'float32');
-  const view = heapViews(backend);
-  addon().convSameBackward(...shape, view(x), view(filter), view(dy), view(dx), view(dfilter));
-  return [dx, dfilter];
+  return writeOutputs(args, [x.shape, filter.shape], ([dx, dfilter], view) => addon().convSameBackward(...shape, view(x), view(filter), view(dy), dx, dfilter));
 }
 
 export interface LayerNormAttrs {
@@ -171,24 +152,16 @@ function layerNormKernel(args: KernelArgs): tf.TensorInfo[] {
   const { h, dh, gain, shift } = args.inputs as Record<string, tf.TensorInfo>;
   const { eps } = args.attrs as unknown as LayerNormAttrs;
   const shape = normShape(h, dh, gain);
-  const backend = args.backend as WasmBackendLike;
-  const y = backend.makeOutput(h.shape, 'float32');
-  const dy = backend.makeOutput(dh.shape, 'float32');
-  const view = heapViews(backend);
-  addon().layerNormForward(...shape, eps, view(h), view(dh), view(gain), view(shift), view(y), view(dy));
-  return [y, dy];
+  return writeOutputs(args, [h.shape, dh.shape], ([y, dy], view) => addon().layerNormForward(...shape, eps, view(h), view(dh), view(gain), view(shift), y, dy));
 }
 
 function layerNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const { h, dh, gain, gy, gdy } = args.inputs as Record<string, tf.TensorInfo>;
   const { eps } = args.attrs as unknown as LayerNormAttrs;
   const shape = normShape(h, dh, gain);
-  const backend = args.backend as WasmBackendLike;
-  const outputs = [h.shape, dh.shape, gain.shape, gain.shape].map((s) => backend.makeOutput(s, 'float32'));
-  const view = heapViews(backend);
-  const [gh, gdh, ggain, gshift] = outputs.map(view);
-  addon().layerNormBackward(...shape, eps, view(h), view(dh), view(gain), view(gy), view(gdy), gh, gdh, ggain, gshift);
-  return outputs;
+  return writeOutputs(args, [h.shape, dh.shape, gain.shape, gain.shape], ([gh, gdh, ggain, gshift], view) =>
+    addon().layerNormBackward(...shape, eps, view(h), view(dh), view(gain), view(gy), view(gdy), gh, gdh, ggain, gshift),
+  );
 }
 
 /** The gradient of FdmLayerNorm: one call of its gradient kernel for all four inputs. */
@@ -220,23 +193,17 @@ function reluDenseShape(x: tf.TensorInfo, z: tf.TensorInfo, w: tf.TensorInfo, b:
 function reluDenseKernel(args: KernelArgs): tf.TensorInfo[] {
   const { x, z, w, b } = args.inputs as Record<string, tf.TensorInfo>;
   const shape = reluDenseShape(x, z, w, b);
-  const backend = args.backend as WasmBackendLike;
-  const h = backend.makeOutput([x.shape[0], shape[3]], 'float32');
-  const dh = backend.makeOutput([z.shape[0], shape[3]], 'float32');
-  const view = heapViews(backend);
-  addon().reluDenseForward(...shape, view(x), view(z), view(w), view(b), view(h), view(dh));
-  return [h, dh];
+  return writeOutputs(args, [[x.shape[0], shape[3]], [z.shape[0], shape[3]]], ([h, dh], view) =>
+    addon().reluDenseForward(...shape, view(x), view(z), view(w), view(b), h, dh),
+  );
 }
 
 function reluDenseGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const { x, z, w, b, h, gh, gdh } = args.inputs as Record<string, tf.TensorInfo>;
   const shape = reluDenseShape(x, z, w, b);
-  const backend = args.backend as WasmBackendLike;
-  const outputs = [x, z, w, b].map((t) => backend.makeOutput(t.shape, 'float32'));
-  const view = heapViews(backend);
-  const [gx, gz, gw, gb] = outputs.map(view);
-  addon().reluDenseBackward(...shape, view(x), view(z), view(w), view(h), view(gh), view(gdh), gx, gz, gw, gb);
-  return outputs;
+  return writeOutputs(args, [x.shape, z.shape, w.shape, b.shape], ([gx, gz, gw, gb], view) =>
+    addon().reluDenseBackward(...shape, view(x), view(z), view(w), view(h), view(gh), view(gdh), gx, gz, gw, gb),
+  );
 }
 
 /** The gradient of FdmReluDense: one call of its gradient kernel for all four inputs (the mask is h > 0). */
@@ -267,22 +234,15 @@ function filmShape(a: tf.TensorInfo, gain: tf.TensorInfo, offset: tf.TensorInfo,
 function filmSwishKernel(args: KernelArgs): tf.TensorInfo[] {
   const { a, gain, offset, da } = args.inputs as Record<string, tf.TensorInfo>;
   const shape = filmShape(a, gain, offset, da);
-  const backend = args.backend as WasmBackendLike;
-  const [h, hd] = [a.shape, da.shape].map((s) => backend.makeOutput(s, 'float32'));
-  const view = heapViews(backend);
-  addon().filmSwishForward(...shape, view(a), view(gain), view(offset), view(da), view(h), view(hd));
-  return [h, hd];
+  return writeOutputs(args, [a.shape, da.shape], ([h, hd], view) => addon().filmSwishForward(...shape, view(a), view(gain), view(offset), view(da), h, hd));
 }
 
 function filmSwishGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const { a, gain, offset, da, gh, ghd } = args.inputs as Record<string, tf.TensorInfo>;
   const shape = filmShape(a, gain, offset, da);
-  const backend = args.backend as WasmBackendLike;
-  const outputs = [a, gain, offset, da].map((t) => backend.makeOutput(t.shape, 'float32'));
-  const view = heapViews(backend);
-  const [ga, ggain, goffset, gda] = outputs.map(view);
-  addon().filmSwishBackward(...shape, view(a), view(gain), view(offset), view(da), view(gh), view(ghd), ga, ggain, goffset, gda);
-  return outputs;
+  return writeOutputs(args, [a.shape, gain.shape, offset.shape, da.shape], ([ga, ggain, goffset, gda], view) =>
+    addon().filmSwishBackward(...shape, view(a), view(gain), view(offset), view(da), view(gh), view(ghd), ga, ggain, goffset, gda),
+  );
 }
 
 /** The gradient of FdmFilmSwish: one call of its gradient kernel for all four inputs. */
@@ -302,11 +262,7 @@ function trigKernel(op: 'sin' | 'cos'): (args: KernelArgs, stock: StockKernel) =
   return (args, stock) => {
     const { x } = args.inputs as { x: tf.TensorInfo };
     if (x.dtype !== 'float32' || !fusedKernelsActive()) return stock(args);
-    const backend = args.backend as WasmBackendLike;
-    const y = backend.makeOutput(x.shape, 'float32');
-    const view = heapViews(backend);
-    addon().elementwise(op, view(x), view(y));
-    return y;
+    return writeOutputs(args, [x.shape], ([y], view) => addon().elementwise(op, view(x), y))[0];
   };
 }
 
@@ -327,14 +283,11 @@ function sumKernel(args: KernelArgs, stock: StockKernel): tf.TensorInfo | tf.Ten
   const around = axes.length > 0 ? middleView(x.shape, axes) : null;
   if (x.dtype !== 'float32' || (around === null && !empty) || !fusedKernelsActive()) return stock(args);
   const shape = keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
-  const backend = args.backend as WasmBackendLike;
-  const out = backend.makeOutput(shape, 'float32');
-  const view = heapViews(backend);
-  const sums = view(out);
-  // The sums of an empty input are 0, where the stock wasm kernel leaves its output uninitialised.
-  if (empty) sums.fill(0);
-  else addon().sumMiddle(...(around as [number, number, number]), view(x), sums);
-  return out;
+  return writeOutputs(args, [shape], ([sums], view) => {
+    // The sums of an empty input are 0, where the stock wasm kernel leaves its output uninitialised.
+    if (empty) sums.fill(0);
+    else addon().sumMiddle(...(around as [number, number, number]), view(x), sums);
+  })[0];
 }
 
 let registered = false;

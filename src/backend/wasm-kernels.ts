@@ -2,8 +2,8 @@ import * as tf from './tf';
 
 /**
  * What the suite's own kernels for the wasm backend share (blas.ts, fused-kernels.ts,
- * shared-copies.ts): the arguments a kernel receives, the parts of the backend they use, views of
- * its heap, and replacing one of its stock kernels.
+ * shared-copies.ts): the arguments a kernel receives, the parts of the backend they use, native
+ * outputs written through views of its heap, and replacing one of its stock kernels.
  */
 
 /** The arguments of a kernel function. */
@@ -24,8 +24,30 @@ export interface WasmBackendLike {
  * A function from a float32 tensor to its data as a view of the wasm heap, no copy. Take views after
  * the last makeOutput of a kernel: growing the wasm memory detaches earlier ones.
  */
-export function heapViews(backend: WasmBackendLike): (t: tf.TensorInfo) => Float32Array {
+function heapViews(backend: WasmBackendLike): (t: tf.TensorInfo) => Float32Array {
   return (t) => backend.typedArrayFromHeap(t) as Float32Array;
+}
+
+/**
+ * A native kernel's float32 outputs: allocates them with the given shapes on the kernel's backend,
+ * then calls `write` with their heap views and a view function for the inputs, both taken after the
+ * last allocation (see heapViews). The outputs are released again when `write` throws.
+ */
+export function writeOutputs(
+  args: KernelArgs,
+  shapes: number[][],
+  write: (outputs: Float32Array[], view: (t: tf.TensorInfo) => Float32Array) => void,
+): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackendLike;
+  const outputs = shapes.map((shape) => backend.makeOutput(shape, 'float32'));
+  const view = heapViews(backend);
+  try {
+    write(outputs.map(view), view);
+  } catch (err) {
+    for (const out of outputs) backend.disposeData(out.dataId);
+    throw err;
+  }
+  return outputs;
 }
 
 /**
