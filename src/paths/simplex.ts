@@ -32,13 +32,20 @@ export interface SimplexPath {
   sampleNoise(K: number, rng: Rng, out: Float64Array | Float32Array, offset: number): void;
 }
 
-/** The concentrations 1_K of Dir(1_K), per K (so sampling allocates nothing per position). */
-const ones = new Map<number, Float64Array>();
+/** One buffer for the concentrations of a draw, reused from draw to draw (sampling runs per position). */
+let concentrationBuffer = new Float64Array(0);
+
+/** The concentrations 1_K, with entry k raised to alpha when k is given. */
+function concentrations(K: number, k = -1, alpha = 1): Float64Array {
+  if (concentrationBuffer.length !== K) concentrationBuffer = new Float64Array(K);
+  concentrationBuffer.fill(1);
+  if (k >= 0) concentrationBuffer[k] = alpha;
+  return concentrationBuffer;
+}
 
 /** Dir(1_K), the uniform distribution on the simplex: the start of both paths. */
 function sampleUniform(K: number, rng: Rng, out: Float64Array | Float32Array, offset: number): void {
-  if (!ones.has(K)) ones.set(K, new Float64Array(K).fill(1));
-  dirichletInto(ones.get(K)!, rng, out, offset);
+  dirichletInto(concentrations(K), rng, out, offset);
 }
 
 /**
@@ -85,9 +92,7 @@ export function dirichletPath(alphaMax: number): SimplexPath {
       return gammaln(alpha + K - 1) - gammaln(alpha) + shape;
     },
     sample(k, K, alpha, rng, out, offset) {
-      const alphas = new Float64Array(K).fill(1);
-      alphas[k] = alpha;
-      dirichletInto(alphas, rng, out, offset);
+      dirichletInto(concentrations(K, k, alpha), rng, out, offset);
     },
     sampleNoise: sampleUniform,
   };
